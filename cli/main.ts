@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// The one CLI of the project: each component and emulator registers its subcommand here.
+import { Command } from 'commander';
+
+export function buildCli(): Command {
+  const program = new Command('fleetiq-agones')
+    .description(
+      'Agones game servers on EC2 Spot, steered by GameLift FleetIQ, without cutting a session short.',
+    )
+    .showHelpAfterError()
+    .exitOverride();
+  const emulator = program
+    .command('emulator')
+    .description('Emulators the project is tested on (no cluster or AWS needed)');
+  void emulator;
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err: any) {
+    // commander throws on --help/--version (exit 0) and on usage errors (already printed).
+    if (typeof err?.exitCode === 'number') process.exit(err.exitCode);
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.ts')) {
+  void main();
+}

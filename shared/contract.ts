@@ -1,0 +1,24 @@
+// Names shared across components. They are a contract with users and with each other
+// (see ../shared/reference/contract.md and the README): change them only with a documented migration.
+
+export const DRAIN_TAINT_KEY = 'gamelift.status/draining';
+export const DRAIN_TAINT_VALUE = 'true';
+export const DRAIN_TAINT_EFFECT = 'NoExecute';
+
+export const DRAIN_TAINT = { key: DRAIN_TAINT_KEY, value: DRAIN_TAINT_VALUE, effect: DRAIN_TAINT_EFFECT } as const;
+export const DRAIN_TOLERATION = {
+  key: DRAIN_TAINT_KEY,
+  operator: 'Equal',
+  value: DRAIN_TAINT_VALUE,
+  effect: DRAIN_TAINT_EFFECT,
+} as const;
+
+/** Node label: the instance's FleetIQ status as the agent last saw it. */
+export const INSTANCE_STATUS_LABEL = 'gamelift.status/instance-status';
+/** GameServer annotation set by the webhook once the pod tolerates the drain taint. */
+export const DRAIN_TOLERATION_ANNOTATION = 'gamelift.status/drain-toleration';
+/** Label carried by game server nodes (the first seed's convention). */
+export const GAME_SERVER_NODE_LABEL = { key: 'role', value: 'game-servers' } as const;
+
+export const FLEETIQ_STATUSES = ['ACTIVE', 'DRAINING', 'SPOT_TERMINATING'] as const;
+export type InstanceStatus = (typeof FLEETIQ_STATUSES)[number];
