@@ -101,3 +101,67 @@ export type ServiceResolver = (
   name: string,
   port: number,
 ) => { host: string; port: number } | undefined;
+
+/** Options of a list or watch, as in the REST API's query parameters. */
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  allowWatchBookmarks?: boolean;
+  timeoutSeconds?: number;
+}
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KubeObject;
+}
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldManager?: string;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export type PatchType = 'json' | 'merge' | 'strategic';
+
+/** A resource (optionally one object of it, optionally a subresource) addressed by a client. */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+/**
+ * The in-process client of the emulator. It goes through the very same pipeline as an HTTP request
+ * (authentication is replaced by the given identity; authorization, admission, validation, watches
+ * and audit all apply), so what a simulated controller does is seen and checked like any client's.
+ * Errors are thrown as the emulator's ApiError (with `code` and `reason` as in a Status).
+ */
+export interface LocalClient {
+  readonly user: UserInfo;
+  get(ref: ResourceRef): Promise<KubeObject>;
+  list(
+    ref: ResourceRef,
+    options?: ListOptions,
+  ): Promise<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>;
+  create(
+    ref: ResourceRef,
+    body: KubeObject | Record<string, unknown>,
+    options?: WriteOptions,
+  ): Promise<KubeObject>;
+  update(ref: ResourceRef, body: KubeObject, options?: WriteOptions): Promise<KubeObject>;
+  patch(ref: ResourceRef, type: PatchType, patch: unknown, options?: WriteOptions): Promise<KubeObject>;
+  delete(ref: ResourceRef, options?: DeleteOptions): Promise<KubeObject>;
+  /** Streams events until the returned function is called (or the watch ends with an ERROR event). */
+  watch(ref: ResourceRef, options: ListOptions, onEvent: (event: WatchEvent) => void): () => void;
+}
