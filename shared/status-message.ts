@@ -1,0 +1,95 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { FLEETIQ_STATUSES, type InstanceStatus } from './contract.js';
+
+/**
+ * The message pubsub publishes on the Redis channel named after each instance id, and stores under
+ * the latest-status key. The first four fields are the first seed's, so its daemon still understands
+ * it; the rest let an agent order messages, tell a stale one, and (with a shared secret) trust it.
+ */
+export interface StatusMessage {
+  GameServerGroupName: string;
+  GameServerGroupArn: string;
+  InstanceId: string;
+  InstanceStatus: InstanceStatus;
+  /** When pubsub observed this status in FleetIQ (ISO 8601). */
+  ObservedAt: string;
+  /** Per-instance sequence, increasing with every publication for that instance. */
+  Sequence: number;
+  /** HMAC-SHA256 (hex) of the canonical form of the other fields, when signing is on. */
+  Signature?: string;
+}
+
+/** Redis key holding the latest status message of an instance. */
+export function latestStatusKey(instanceId: string): string {
+  return `fleetiq:instance-status:${instanceId}`;
+}
+
+/** Redis channel carrying an instance's status messages: the instance id itself (first seed). */
+export function statusChannel(instanceId: string): string {
+  return instanceId;
+}
+
+const SIGNED_FIELDS = [
+  'GameServerGroupName',
+  'GameServerGroupArn',
+  'InstanceId',
+  'InstanceStatus',
+  'ObservedAt',
+  'Sequence',
+] as const;
+
+/** The exact bytes that are signed: the signed fields in a fixed order, so key order never matters. */
+function canonical(message: Omit<StatusMessage, 'Signature'>): string {
+  return JSON.stringify(SIGNED_FIELDS.map((f) => message[f]));
+}
+
+export function signStatusMessage(message: Omit<StatusMessage, 'Signature'>, secret: string): StatusMessage {
+  const Signature = createHmac('sha256', secret).update(canonical(message)).digest('hex');
+  return { ...message, Signature };
+}
+
+export type ParseResult = { ok: true; message: StatusMessage } | { ok: false; error: string };
+
+/**
+ * Parses a message from Redis. Anything a peer sends is untrusted: malformed JSON, missing fields,
+ * unknown statuses and (when a secret is given) unsigned or wrongly signed messages are rejected
+ * with a reason, never thrown.
+ */
+export function parseStatusMessage(raw: string, secret?: string): ParseResult {
+  let value: any;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, error: 'not an object' };
+  for (const f of ['GameServerGroupName', 'GameServerGroupArn', 'InstanceId', 'ObservedAt'] as const) {
+    if (typeof value[f] !== 'string' || value[f] === '')
+      return { ok: false, error: `missing or invalid ${f}` };
+  }
+  if (!FLEETIQ_STATUSES.includes(value.InstanceStatus)) {
+    return { ok: false, error: `unknown InstanceStatus ${JSON.stringify(value.InstanceStatus)}` };
+  }
+  if (!Number.isSafeInteger(value.Sequence) || value.Sequence < 0)
+    return { ok: false, error: 'missing or invalid Sequence' };
+  if (Number.isNaN(Date.parse(value.ObservedAt))) return { ok: false, error: 'invalid ObservedAt' };
+  const message: StatusMessage = {
+    GameServerGroupName: value.GameServerGroupName,
+    GameServerGroupArn: value.GameServerGroupArn,
+    InstanceId: value.InstanceId,
+    InstanceStatus: value.InstanceStatus,
+    ObservedAt: value.ObservedAt,
+    Sequence: value.Sequence,
+  };
+  if (secret !== undefined) {
+    if (typeof value.Signature !== 'string') return { ok: false, error: 'unsigned message (signing is on)' };
+    const expected = Buffer.from(signStatusMessage(message, secret).Signature!, 'hex');
+    const given = Buffer.from(value.Signature, 'hex');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return { ok: false, error: 'bad signature' };
+    }
+    message.Signature = value.Signature;
+  }
+  return { ok: true, message };
+}
