@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one CLI of the project: each component and emulator registers its subcommand here.
 import { Command } from 'commander';
+import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
@@ -12,7 +13,7 @@ export function buildCli(): Command {
   const emulator = program
     .command('emulator')
     .description('Emulators the project is tested on (no cluster or AWS needed)');
-  void emulator;
+  registerFleetIQEmulatorCommand(emulator);
   return program;
 }
 
