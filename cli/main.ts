@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The one CLI of the project: each component and emulator registers its subcommand here.
 import { Command } from 'commander';
+import { registerPubsubCommand } from '../pubsub/cli.js';
 import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
+import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
@@ -14,6 +16,9 @@ export function buildCli(): Command {
     .command('emulator')
     .description('Emulators the project is tested on (no cluster or AWS needed)');
   registerFleetIQEmulatorCommand(emulator);
+  registerKubeEmulatorCommand(emulator);
+  registerPubsubCommand(program);
+  void emulator;
   return program;
 }
 

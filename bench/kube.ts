@@ -1,0 +1,378 @@
+// Benchmark of the Kubernetes API server emulator at cluster scale:
+//   - 1,000 nodes and 30,000 pods, created through the in-process client (as the simulation does)
+//   - a full pod list over HTTPS: with @kubernetes/client-node (parsed into its models) and raw bytes
+//   - 1,000 concurrent client-node watches, each with fieldSelector spec.nodeName=<node>, plus one
+//     cluster-wide pod watch (an informer's)
+//   - 2,000 pod label patches spread over the nodes at a steady rate, written in-process; for each,
+//     the delay from the write's completion (and start) to its delivery on every matching watch
+//   - peak RSS and heap of the emulator's process
+// The emulator runs in a child process (one core, as an API server would), the clients in this one.
+// Figures are printed as a table and written to bench/results/kube.json.
+//
+// Usage: npm run bench:kube [-- --nodes 1000 --pods 30000 --writes 2000 --rate 200]
+import { fork, type ChildProcess } from 'node:child_process';
+import https from 'node:https';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import * as k8s from '@kubernetes/client-node';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const now = () => performance.timeOrigin + performance.now();
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+}
+
+type ToServer =
+  | { cmd: 'seed'; nodes: number; pods: number }
+  | { cmd: 'patch'; seq: number; namespace: string; name: string }
+  | { cmd: 'watchers' }
+  | { cmd: 'memory' }
+  | { cmd: 'stop' };
+
+type FromServer =
+  | { type: 'ready'; url: string; kubeconfig: string }
+  | { type: 'seeded'; ms: number; memory: Memory }
+  | { type: 'patched'; seq: number; start: number; end: number }
+  | { type: 'watchers'; count: number }
+  | { type: 'memory'; current: Memory; peak: Memory };
+
+// ---------------------------------------------------------------------------------------------
+// The emulator's process
+
+async function server(): Promise<void> {
+  const { startKubeEmulator } = await import('../sandbox/kube/emulator.js');
+  const emu = await startKubeEmulator({ authorization: 'allow-all' });
+  const c = emu.client();
+  const peak: Memory = { rss: 0, heapUsed: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    return { rss: m.rss, heapUsed: m.heapUsed };
+  };
+  setInterval(sample, 50).unref();
+  const send = (m: FromServer) => process.send!(m);
+  process.on('message', async (m: ToServer) => {
+    if (m.cmd === 'seed') {
+      const t0 = now();
+      await c.create({ group: '', version: 'v1', resource: 'namespaces' }, { metadata: { name: 'bench' } });
+      for (let i = 0; i < m.nodes; i++) {
+        await c.create(
+          { group: '', version: 'v1', resource: 'nodes' },
+          {
+            metadata: {
+              name: `node-${i}`,
+              labels: { 'kubernetes.io/hostname': `node-${i}`, role: 'game-servers' },
+            },
+            spec: { providerID: `aws:///us-east-1a/i-${i.toString(16).padStart(17, '0')}` },
+            status: {
+              conditions: [{ type: 'Ready', status: 'True' }],
+              nodeInfo: { kubeletVersion: 'v1.32.4' },
+            },
+          },
+        );
+      }
+      for (let i = 0; i < m.pods; i++) {
+        const nodeName = `node-${i % m.nodes}`;
+        await c.create(
+          { group: '', version: 'v1', resource: 'pods', namespace: 'bench' },
+          {
+            metadata: {
+              name: `gs-${i}`,
+              labels: {
+                'agones.dev/role': 'gameserver',
+                'agones.dev/gameserver': `gs-${i}`,
+                'agones.dev/safe-to-evict': 'false',
+              },
+              annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false' },
+            },
+            spec: {
+              nodeName,
+              containers: [
+                {
+                  name: 'simple-game-server',
+                  image: 'us-docker.pkg.dev/agones-images/examples/simple-game-server:0.35',
+                  ports: [
+                    { name: 'default', containerPort: 7654, hostPort: 7000 + (i % 1000), protocol: 'UDP' },
+                  ],
+                  resources: {
+                    requests: { cpu: '20m', memory: '64Mi' },
+                    limits: { cpu: '20m', memory: '64Mi' },
+                  },
+                },
+                {
+                  name: 'agones-gameserver-sidecar',
+                  image: 'us-docker.pkg.dev/agones-images/release/agones-sdk:1.45.0',
+                },
+              ],
+            },
+          },
+        );
+      }
+      send({ type: 'seeded', ms: now() - t0, memory: sample() });
+    } else if (m.cmd === 'patch') {
+      const start = now();
+      await c.patch(
+        { group: '', version: 'v1', resource: 'pods', namespace: m.namespace, name: m.name },
+        'merge',
+        {
+          metadata: { labels: { 'bench-seq': String(m.seq) } },
+        },
+      );
+      send({ type: 'patched', seq: m.seq, start, end: now() });
+    } else if (m.cmd === 'watchers') {
+      send({ type: 'watchers', count: emu.store.watcherCount() });
+    } else if (m.cmd === 'memory') {
+      send({ type: 'memory', current: sample(), peak: { ...peak } });
+    } else if (m.cmd === 'stop') {
+      await emu.stop();
+      process.exit(0);
+    }
+  });
+  send({ type: 'ready', url: emu.url, kubeconfig: emu.kubeconfig() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clients' process
+
+class ServerHandle {
+  private waiters: Array<{ match: (m: FromServer) => boolean; resolve: (m: FromServer) => void }> = [];
+  readonly onPatched: Array<(m: Extract<FromServer, { type: 'patched' }>) => void> = [];
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (m: FromServer) => {
+      if (m.type === 'patched') for (const f of this.onPatched) f(m);
+      const i = this.waiters.findIndex((w) => w.match(m));
+      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
+    });
+  }
+  send(m: ToServer): void {
+    this.child.send(m);
+  }
+  request<T extends FromServer['type']>(m: ToServer, type: T): Promise<Extract<FromServer, { type: T }>> {
+    return new Promise((resolve) => {
+      this.waiters.push({ match: (x) => x.type === type, resolve: resolve as (m: FromServer) => void });
+      this.send(m);
+    });
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const mib = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
+const round = (n: number) => Math.round(n * 100) / 100;
+
+function rawGet(url: string, ca: string, token: string): Promise<{ bytes: number; ms: number }> {
+  const t0 = now();
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ bytes, ms: now() - t0 }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  const nodes = arg('nodes', 1000);
+  const pods = arg('pods', 30000);
+  const writes = arg('writes', 2000);
+  const rate = arg('rate', 200);
+  const benchStart = now();
+
+  const child = fork(join(here, 'kube.ts'), ['--server'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const srv = new ServerHandle(child);
+  const ready = await new Promise<Extract<FromServer, { type: 'ready' }>>((resolve) =>
+    child.once('message', (m: FromServer) => resolve(m as Extract<FromServer, { type: 'ready' }>)),
+  );
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(ready.kubeconfig);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const user = kc.getCurrentUser()!;
+    const ca = Buffer.from(kc.getCurrentCluster()!.caData!, 'base64').toString();
+
+    console.error(`seeding ${nodes} nodes and ${pods} pods in-process...`);
+    const seeded = await srv.request({ cmd: 'seed', nodes, pods }, 'seeded');
+
+    console.error('listing pods over HTTPS...');
+    const tList = now();
+    const list = await core.listPodForAllNamespaces();
+    const listClientNodeMs = now() - tList;
+    if (list.items.length !== pods) throw new Error(`listed ${list.items.length} pods, expected ${pods}`);
+    const raw = await rawGet(`${ready.url}/api/v1/pods`, ca, user.token!);
+    const listRv = list.metadata!.resourceVersion!;
+
+    console.error(`opening ${nodes} node watches and one cluster-wide watch...`);
+    const watch = new k8s.Watch(kc);
+    const arrivals = new Map<number, number[]>(); // seq -> arrival times (one per matching watch)
+    let delivered = 0;
+    let errors = 0;
+    const onEvent = (type: string, obj: any) => {
+      const t = now();
+      if (type !== 'MODIFIED') return;
+      const seq = Number(obj?.metadata?.labels?.['bench-seq']);
+      if (!Number.isInteger(seq)) return;
+      let a = arrivals.get(seq);
+      if (!a) arrivals.set(seq, (a = []));
+      a.push(t);
+      delivered++;
+    };
+    const onDone = (err: unknown) => {
+      if (err && !(err instanceof Error && err.name === 'AbortError')) errors++;
+    };
+    const controllers: AbortController[] = [];
+    const tWatch = now();
+    const opening: Array<Promise<AbortController>> = [];
+    for (let i = 0; i < nodes; i++)
+      opening.push(
+        watch.watch(
+          '/api/v1/pods',
+          { fieldSelector: `spec.nodeName=node-${i}`, resourceVersion: listRv },
+          onEvent,
+          onDone,
+        ),
+      );
+    opening.push(watch.watch('/api/v1/pods', { resourceVersion: listRv }, onEvent, onDone));
+    controllers.push(...(await Promise.all(opening)));
+    for (;;) {
+      const { count } = await srv.request({ cmd: 'watchers' }, 'watchers');
+      if (count >= nodes + 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const watchOpenMs = now() - tWatch;
+
+    console.error(`writing ${writes} label patches at ${rate}/s...`);
+    const writeTimes = new Map<number, { start: number; end: number }>();
+    srv.onPatched.push((m) => writeTimes.set(m.seq, { start: m.start, end: m.end }));
+    const perNode = Math.ceil(pods / nodes);
+    const interval = 1000 / rate;
+    const tWrites = now();
+    for (let seq = 0; seq < writes; seq++) {
+      const due = tWrites + seq * interval;
+      const wait = due - now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // Spread over nodes: write `seq` hits a pod of node (seq mod nodes).
+      const podIndex = (seq % nodes) + nodes * (Math.floor(seq / nodes) % perNode);
+      srv.send({ cmd: 'patch', seq, namespace: 'bench', name: `gs-${podIndex % pods}` });
+    }
+    const expected = writes * 2;
+    const deadline = now() + 30_000;
+    while ((delivered < expected || writeTimes.size < writes) && now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    const writePhaseMs = now() - tWrites;
+
+    const fromEnd: number[] = [];
+    const fromStart: number[] = [];
+    let missing = 0;
+    for (let seq = 0; seq < writes; seq++) {
+      const w = writeTimes.get(seq);
+      const a = arrivals.get(seq) ?? [];
+      if (!w || a.length < 2) missing += 2 - a.length;
+      if (!w) continue;
+      for (const t of a) {
+        fromEnd.push(Math.max(0, t - w.end));
+        fromStart.push(t - w.start);
+      }
+    }
+    fromEnd.sort((x, y) => x - y);
+    fromStart.sort((x, y) => x - y);
+    const mem = await srv.request({ cmd: 'memory' }, 'memory');
+    for (const c of controllers) c.abort();
+
+    const results = {
+      date: new Date().toISOString(),
+      cpus: (await import('node:os')).cpus().length,
+      nodes,
+      pods,
+      watches: nodes + 1,
+      writes,
+      writeRatePerSecond: rate,
+      seedMs: Math.round(seeded.ms),
+      listClientNodeMs: Math.round(listClientNodeMs),
+      listRawMs: Math.round(raw.ms),
+      listBytes: raw.bytes,
+      watchOpenMs: Math.round(watchOpenMs),
+      writePhaseMs: Math.round(writePhaseMs),
+      deliveries: delivered,
+      deliveriesExpected: expected,
+      missingDeliveries: missing,
+      watchErrors: errors,
+      deliveryFromWriteCompletionMs: {
+        p50: round(percentile(fromEnd, 50)),
+        p99: round(percentile(fromEnd, 99)),
+        max: round(fromEnd[fromEnd.length - 1] ?? NaN),
+      },
+      deliveryFromWriteStartMs: {
+        p50: round(percentile(fromStart, 50)),
+        p99: round(percentile(fromStart, 99)),
+        max: round(fromStart[fromStart.length - 1] ?? NaN),
+      },
+      emulatorPeakRssMiB: mib(mem.peak.rss),
+      emulatorPeakHeapMiB: mib(mem.peak.heapUsed),
+      emulatorRssAfterSeedMiB: mib(seeded.memory.rss),
+      clientsPeakRssMiB: mib(process.memoryUsage().rss),
+      totalSeconds: Math.round((now() - benchStart) / 100) / 10,
+    };
+
+    const table: Array<[string, string]> = [
+      ['nodes / pods / watches', `${nodes} / ${pods} / ${nodes + 1}`],
+      ['seed (in-process creates)', `${results.seedMs} ms`],
+      ['full pod list, client-node', `${results.listClientNodeMs} ms`],
+      ['full pod list, raw HTTPS', `${results.listRawMs} ms (${mib(raw.bytes)} MiB)`],
+      ['open watches', `${results.watchOpenMs} ms`],
+      [`writes (${writes} at ${rate}/s)`, `${results.writePhaseMs} ms`],
+      ['deliveries', `${delivered}/${expected} (missing ${missing}, watch errors ${errors})`],
+      [
+        'delivery after write completion',
+        `p50 ${results.deliveryFromWriteCompletionMs.p50} ms, p99 ${results.deliveryFromWriteCompletionMs.p99} ms, max ${results.deliveryFromWriteCompletionMs.max} ms`,
+      ],
+      [
+        'delivery after write start',
+        `p50 ${results.deliveryFromWriteStartMs.p50} ms, p99 ${results.deliveryFromWriteStartMs.p99} ms, max ${results.deliveryFromWriteStartMs.max} ms`,
+      ],
+      ['emulator peak RSS / heap', `${results.emulatorPeakRssMiB} MiB / ${results.emulatorPeakHeapMiB} MiB`],
+      ['clients process RSS', `${results.clientsPeakRssMiB} MiB`],
+      ['total', `${results.totalSeconds} s`],
+    ];
+    const w = Math.max(...table.map(([k]) => k.length));
+    console.log(table.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+    await mkdir(join(here, 'results'), { recursive: true });
+    await writeFile(join(here, 'results', 'kube.json'), JSON.stringify(results, null, 2) + '\n');
+    console.log(`\nwritten to bench/results/kube.json`);
+  } finally {
+    srv.send({ cmd: 'stop' });
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+if (process.argv.includes('--server')) {
+  void server();
+} else {
+  main()
+    .then(() => process.exit(0))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

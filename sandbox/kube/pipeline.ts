@@ -1,0 +1,1103 @@
+// The request pipeline shared by the HTTPS server and the in-process client:
+// authorize → decode/build the object → mutating admission → optimistic-concurrency check →
+// prepare and validate → store → (watch fan-out happens in the store). dryRun runs everything
+// but storing. Every request is recorded in the request log with the code it got.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  type FieldError,
+  ApiError,
+  alreadyExists,
+  badRequest,
+  conflict,
+  forbidden,
+  internal,
+  invalid,
+  methodNotAllowed,
+  notFound,
+  serviceUnavailable,
+  gone,
+} from './errors.js';
+import { checkEviction } from './eviction.js';
+import { jsonEqual } from './json.js';
+import { applyPatch } from './patch.js';
+import type { RequestLog } from './request-log.js';
+import { apiVersionOf, storageKey, type ResourceRegistry, type ResourceType } from './resources.js';
+import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
+import { objectKey, Stored, type ObjectStore, type WatchSink, type Watcher } from './store.js';
+import { applyDefaults, generationChanged, hasGeneration, prepareForCreate } from './strategies.js';
+import type {
+  AdmissionAttributes,
+  AdmissionOperation,
+  AdmissionResult,
+  Authorizer,
+  DeleteOptions,
+  KubeObject,
+  ListOptions,
+  ObjectReader,
+  PatchType,
+  ResourceAttributes,
+  ResourceRef,
+  UserInfo,
+  Verb,
+  WriteOptions,
+} from './types.js';
+import { validateCreate, validateUpdate } from './validation.js';
+
+export interface Admitter {
+  admit(attrs: AdmissionAttributes): Promise<AdmissionResult>;
+}
+
+/** What happens on create of a resource that is not stored (GameServerAllocation). */
+export type CreateHook = (ref: ResourceRef, body: KubeObject, user: UserInfo) => Promise<KubeObject>;
+
+/** Extra rules of one type supplied by another part (e.g. webhook configurations: defaults and validation). */
+export interface TypeRules {
+  defaults?(obj: KubeObject): void;
+  validate?(obj: KubeObject, old?: KubeObject): FieldError[];
+}
+
+export interface OpResult {
+  value: Stored;
+  /** HTTP status code of a success (200, 201 for creates, 202 for a deletion still pending). */
+  code: number;
+  warnings: string[];
+}
+
+export interface ListResult {
+  rt: ResourceType;
+  items: Stored[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export interface PipelineOptions {
+  registry: ResourceRegistry;
+  store: ObjectStore;
+  authorizer: Authorizer;
+  admission?: Admitter;
+  requestLog: RequestLog;
+  logger: Logger;
+  /** Epoch milliseconds (the simulation's clock). */
+  now: () => number;
+}
+
+export const ALLOW_ALL: Authorizer = { authorize: () => ({ allowed: true, reason: '' }) };
+
+const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const MAX_GENERATE_PREFIX = 58;
+const UPDATE_RETRIES = 5;
+const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
+
+export function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const isMap = (v: unknown): v is Record<string, any> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function clone<T>(v: T): T {
+  return v === undefined ? v : JSON.parse(JSON.stringify(v));
+}
+
+function successStatus(rt: ResourceType, obj?: KubeObject): KubeObject {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
+    ...(obj
+      ? {
+          details: {
+            name: obj.metadata.name,
+            ...(rt.group ? { group: rt.group } : {}),
+            kind: rt.plural,
+            uid: obj.metadata.uid,
+          },
+        }
+      : {}),
+  };
+}
+
+function sameIgnoringVersion(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  return jsonEqual(strip(a), strip(b));
+}
+
+interface Resolved {
+  rt: ResourceType;
+  collection: string;
+  sub?: string;
+}
+
+interface Continue {
+  rv: number;
+  start: string;
+}
+
+export class Pipeline {
+  readonly registry: ResourceRegistry;
+  readonly store: ObjectStore;
+  authorizer: Authorizer;
+  admission?: Admitter;
+  private readonly log: RequestLog;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly createHooks = new Map<string, CreateHook>();
+  /** Per-type rules keyed `<group>/<plural>`. */
+  readonly typeRules = new Map<string, TypeRules>();
+  private nextClusterIP = 10;
+
+  constructor(opts: PipelineOptions) {
+    this.registry = opts.registry;
+    this.store = opts.store;
+    this.authorizer = opts.authorizer;
+    this.admission = opts.admission;
+    this.log = opts.requestLog;
+    this.logger = opts.logger;
+    this.now = opts.now;
+  }
+
+  /** Registers what create does for a resource that is not stored (e.g. GameServerAllocation). */
+  setCreateHook(group: string, resource: string, hook: CreateHook | undefined): void {
+    if (hook) this.createHooks.set(`${group}/${resource}`, hook);
+    else this.createHooks.delete(`${group}/${resource}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Read access for the policy parts (RBAC, webhooks) and the controllers of the emulator.
+
+  /** Stored objects, read-only (callers must not mutate what they get). */
+  reader(): ObjectReader {
+    return {
+      list: (group, resource, namespace) => {
+        const rt = this.registry.byGroupResource(group, resource);
+        if (!rt) return [];
+        return this.scan(rt, namespace).map((s) => s.obj);
+      },
+      get: (group, resource, namespace, name) => {
+        const rt = this.registry.byGroupResource(group, resource);
+        if (!rt) return undefined;
+        return this.store.get(storageKey(rt), objectKey(rt.namespaced ? namespace : undefined, name))?.obj;
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Resolution and authorization
+
+  resolve(ref: ResourceRef): Resolved {
+    const rt = this.registry.get(ref.group, ref.version, ref.resource);
+    if (!rt) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+    if (ref.subresource && !rt.subresources.some((s) => s.name === ref.subresource))
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+    if (!rt.namespaced && ref.namespace)
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+    return { rt, collection: storageKey(rt), sub: ref.subresource };
+  }
+
+  private checkVerb(r: Resolved, verb: Verb): void {
+    const allowed = r.sub ? r.rt.subresources.find((s) => s.name === r.sub)!.verbs : r.rt.verbs;
+    if (!allowed.includes(verb)) throw methodNotAllowed();
+  }
+
+  private authorize(user: UserInfo, verb: Verb, ref: ResourceRef, entry: { allowedBy?: any }): void {
+    const attrs: ResourceAttributes = {
+      group: ref.group,
+      version: ref.version,
+      resource: ref.resource,
+      ...(ref.subresource ? { subresource: ref.subresource } : {}),
+      ...(ref.namespace ? { namespace: ref.namespace } : {}),
+      ...(ref.name ? { name: ref.name } : {}),
+    };
+    const d = this.authorizer.authorize(user, verb, attrs);
+    if (d.allowed) {
+      if (d.matched) entry.allowedBy = d.matched;
+      return;
+    }
+    // The name is what the request URL carries; a plain create names nothing.
+    const name = verb === 'create' && !ref.subresource ? undefined : ref.name;
+    const resource = ref.subresource ? `${ref.resource}/${ref.subresource}` : ref.resource;
+    const sentence = d.reason.startsWith('User "')
+      ? d.reason
+      : `User ${JSON.stringify(user.username)} cannot ${verb} resource ${JSON.stringify(resource)} in API group ${JSON.stringify(ref.group)} ${ref.namespace ? `in the namespace ${JSON.stringify(ref.namespace)}` : 'at the cluster scope'}${d.reason ? `: ${d.reason}` : ''}`;
+    throw forbidden(ref.group, ref.resource, name, sentence);
+  }
+
+  /** Runs one request: resolves, authorizes, records the outcome in the request log. */
+  private async run<T>(
+    user: UserInfo,
+    verb: Verb,
+    ref: ResourceRef,
+    dryRun: boolean | undefined,
+    fn: (r: Resolved) => Promise<T> | T,
+  ): Promise<T> {
+    const entry: Parameters<RequestLog['record']>[0] = {
+      time: this.now(),
+      user: user.username,
+      groups: user.groups,
+      verb,
+      group: ref.group,
+      resource: ref.resource,
+      ...(ref.subresource ? { subresource: ref.subresource } : {}),
+      ...(ref.namespace ? { namespace: ref.namespace } : {}),
+      ...(ref.name ? { name: ref.name } : {}),
+      ...(dryRun ? { dryRun: true } : {}),
+      code: 200,
+    };
+    try {
+      const r = this.resolve(ref);
+      this.checkVerb(r, verb);
+      this.authorize(user, verb, ref, entry);
+      const out = await fn(r);
+      const code = (out as any)?.code;
+      if (typeof code === 'number') entry.code = code;
+      return out;
+    } catch (err) {
+      const e = this.asApiError(err);
+      entry.code = e.code;
+      entry.message = e.message;
+      throw e;
+    } finally {
+      this.log.record(entry);
+    }
+  }
+
+  asApiError(err: unknown): ApiError {
+    if (err instanceof ApiError) return err;
+    this.logger.error({ err }, 'internal error while serving a request');
+    return internal(err instanceof Error ? err.message : String(err));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private toView(rt: ResourceType, s: Stored): Stored {
+    return rt.view ? new Stored(rt.view.fromStorage(s.obj)) : s;
+  }
+
+  private viewObj(rt: ResourceType, obj: KubeObject): KubeObject {
+    return rt.view ? rt.view.fromStorage(obj) : obj;
+  }
+
+  private toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
+    return rt.view ? rt.view.toStorage(obj) : obj;
+  }
+
+  private key(rt: ResourceType, ref: ResourceRef): string {
+    return objectKey(rt.namespaced ? ref.namespace : undefined, ref.name!);
+  }
+
+  private mustGet(r: Resolved, ref: ResourceRef): Stored {
+    const s = this.store.get(r.collection, this.key(r.rt, ref));
+    if (!s) throw notFound(r.rt.group, r.rt.plural, ref.name!);
+    return s;
+  }
+
+  private requireName(r: Resolved, ref: ResourceRef): void {
+    if (!ref.name) throw methodNotAllowed();
+    if (r.rt.namespaced && !ref.namespace)
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+  }
+
+  /** Checks and fills what decoding a request body does: apiVersion/kind defaulting, namespace and name. */
+  private decode(r: Resolved, ref: ResourceRef, body: unknown, forUpdate: boolean): KubeObject {
+    if (!isMap(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    const obj = clone(body) as KubeObject;
+    const expectedVersion = apiVersionOf(r.rt);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== '' && obj.apiVersion !== expectedVersion)
+      throw badRequest(
+        `the API version in the data (${obj.apiVersion}) does not match the expected API version (${expectedVersion})`,
+      );
+    if (obj.kind !== undefined && obj.kind !== '' && obj.kind !== r.rt.kind)
+      throw badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${r.rt.kind})`);
+    obj.apiVersion = expectedVersion;
+    obj.kind = r.rt.kind;
+    if (!isMap(obj.metadata)) obj.metadata = {};
+    if (r.rt.namespaced) {
+      if (obj.metadata.namespace && obj.metadata.namespace !== ref.namespace)
+        throw badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
+      obj.metadata.namespace = ref.namespace;
+    } else {
+      delete obj.metadata.namespace;
+    }
+    if (forUpdate) {
+      if (obj.metadata.name !== undefined && obj.metadata.name !== ref.name)
+        throw badRequest(
+          `the name of the object (${obj.metadata.name}) does not match the name on the URL (${ref.name})`,
+        );
+      obj.metadata.name = ref.name;
+    }
+    applyDefaults(r.rt, obj);
+    this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.defaults?.(obj);
+    return obj;
+  }
+
+  private async admit(
+    op: AdmissionOperation,
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    obj: KubeObject | undefined,
+    old: KubeObject | undefined,
+    dryRun: boolean,
+    options: Record<string, unknown>,
+    warnings: string[],
+  ): Promise<KubeObject | undefined> {
+    if (!this.admission) return obj;
+    const res = await this.admission.admit({
+      operation: op,
+      kind: this.admissionKind(r),
+      resource: { group: r.rt.group, version: r.rt.version, resource: r.rt.plural },
+      ...(r.sub ? { subResource: r.sub } : {}),
+      name: obj?.metadata.name ?? ref.name ?? '',
+      ...(ref.namespace ? { namespace: ref.namespace } : {}),
+      object: obj,
+      oldObject: old,
+      userInfo: user,
+      dryRun,
+      options,
+    });
+    warnings.push(...(res.warnings ?? []));
+    return res.object ?? obj;
+  }
+
+  private admissionKind(r: Resolved): { group: string; version: string; kind: string } {
+    const sub = r.sub ? r.rt.subresources.find((s) => s.name === r.sub) : undefined;
+    if (!sub) return { group: r.rt.group, version: r.rt.version, kind: r.rt.kind };
+    return { group: sub.group ?? r.rt.group, version: sub.version ?? r.rt.version, kind: sub.kind };
+  }
+
+  /** NamespaceLifecycle: no creates in a namespace that does not exist or is being deleted. */
+  private checkNamespaceLifecycle(r: Resolved, ns: string | undefined, name: string | undefined): void {
+    if (!r.rt.namespaced || !ns) return;
+    const nsObj = this.store.get('/namespaces', ns);
+    if (!nsObj) throw notFound('', 'namespaces', ns);
+    if (nsObj.obj.metadata.deletionTimestamp)
+      throw forbidden(
+        r.rt.group,
+        r.rt.plural,
+        name || undefined,
+        `unable to create new content in namespace ${ns} because it is being terminated`,
+      );
+  }
+
+  /** Built-in mutating admission plugins that run before the webhooks (ServiceAccount, DefaultTolerationSeconds). */
+  private builtInAdmission(r: Resolved, obj: KubeObject): void {
+    if (r.rt.group !== '' || r.rt.plural !== 'pods' || r.sub) return;
+    const spec = (obj.spec ??= {});
+    spec.serviceAccountName ??= spec.serviceAccount ?? 'default';
+    spec.serviceAccount ??= spec.serviceAccountName;
+    const tolerations: any[] = (spec.tolerations ??= []);
+    for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+      const tolerated = tolerations.some(
+        (t) =>
+          (t.operator === 'Exists' && !t.key) || (t.key === key && (t.effect === 'NoExecute' || !t.effect)),
+      );
+      if (!tolerated)
+        tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
+    }
+    spec.priority ??= 0;
+  }
+
+  private generateName(prefix: string): string {
+    let suffix = '';
+    for (let i = 0; i < 5; i++)
+      suffix += GENERATE_ALPHABET[Math.floor(Math.random() * GENERATE_ALPHABET.length)];
+    return prefix.slice(0, MAX_GENERATE_PREFIX) + suffix;
+  }
+
+  private allocateClusterIP(): string {
+    const n = this.nextClusterIP++;
+    return `10.96.${(n >> 8) & 255}.${n & 255}`;
+  }
+
+  private throwIfInvalid(rt: ResourceType, obj: KubeObject, errs: ReturnType<typeof validateCreate>): void {
+    if (errs.length > 0) throw invalid(rt.group, rt.kind, obj.metadata.name ?? '', errs);
+  }
+
+  /** Every stored object of a type, in key order, optionally only one namespace's. */
+  private scan(rt: ResourceType, namespace?: string): Stored[] {
+    const c = this.store.collection(storageKey(rt));
+    const keys = c.sortedKeys();
+    const out: Stored[] = [];
+    if (namespace && rt.namespaced) {
+      const prefix = `${namespace}/`;
+      let lo = 0;
+      let hi = keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (keys[mid] < prefix) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < keys.length && keys[i].startsWith(prefix); i++) out.push(c.objects.get(keys[i])!);
+      return out;
+    }
+    for (const k of keys) out.push(c.objects.get(k)!);
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  async get(user: UserInfo, ref: ResourceRef): Promise<OpResult> {
+    return this.run(user, 'get', ref, false, (r) => {
+      this.requireName(r, ref);
+      if (r.sub && r.sub !== 'status') throw methodNotAllowed();
+      return { value: this.toView(r.rt, this.mustGet(r, ref)), code: 200, warnings: [] };
+    });
+  }
+
+  async list(user: UserInfo, ref: ResourceRef, opts: ListOptions = {}): Promise<ListResult> {
+    return this.run(user, 'list', ref, false, (r) => {
+      const labels = parseLabelSelector(opts.labelSelector);
+      const fields = parseFieldSelector(opts.fieldSelector, r.rt.fieldSelectors);
+      const c = this.store.collection(r.collection);
+      let start: string | undefined;
+      let listRv = this.store.resourceVersion;
+      if (opts.continue) {
+        const token = decodeContinue(opts.continue);
+        if (token.rv < c.compactedThrough)
+          throw gone(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          );
+        start = token.start;
+        listRv = token.rv;
+      }
+      const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+      const items: Stored[] = [];
+      let cont: string | undefined;
+      let remaining = 0;
+      const getters = r.rt.fieldSelectors;
+      for (const s of this.scan(r.rt, ref.namespace)) {
+        const obj = s.obj;
+        const key = objectKey(obj.metadata.namespace, obj.metadata.name!);
+        if (start !== undefined && key < start) continue;
+        if (labels.length && !matchesLabels(labels, obj.metadata.labels)) continue;
+        if (fields.length && !fields.every((f) => (getters[f.field](obj) === f.value) === (f.op === '=')))
+          continue;
+        if (items.length >= limit) {
+          if (cont === undefined) cont = encodeContinue({ rv: listRv, start: key });
+          remaining++;
+          continue;
+        }
+        items.push(this.toView(r.rt, s));
+      }
+      return {
+        rt: r.rt,
+        items,
+        resourceVersion: String(listRv),
+        ...(cont !== undefined ? { continue: cont, remainingItemCount: remaining } : {}),
+      };
+    });
+  }
+
+  /** Opens a watch; the sink receives deliveries of the stored form (callers convert for views). */
+  async watch(
+    user: UserInfo,
+    ref: ResourceRef,
+    opts: ListOptions & { sendInitialEvents?: boolean },
+    sink: WatchSink,
+  ): Promise<{ watcher: Watcher; rt: ResourceType }> {
+    return this.run(user, 'watch', ref, false, (r) => {
+      const labels = parseLabelSelector(opts.labelSelector);
+      const fields = parseFieldSelector(opts.fieldSelector, r.rt.fieldSelectors);
+      const watcher = this.store.watch(
+        r.collection,
+        {
+          namespace: r.rt.namespaced ? ref.namespace : undefined,
+          labels,
+          fields,
+          getters: r.rt.fieldSelectors,
+          resourceVersion: opts.resourceVersion,
+          allowBookmarks: opts.allowWatchBookmarks,
+          initialEventsEndBookmark: opts.sendInitialEvents === true,
+        },
+        sink,
+      );
+      return { watcher, rt: r.rt };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create
+
+  async create(user: UserInfo, ref: ResourceRef, body: unknown, opts: WriteOptions = {}): Promise<OpResult> {
+    // An Eviction carries its dry run in its deleteOptions (that is how kubectl drain sends it).
+    const evictionDryRun =
+      ref.subresource === 'eviction' &&
+      isMap(body) &&
+      isMap(body.deleteOptions) &&
+      Array.isArray(body.deleteOptions.dryRun)
+        ? body.deleteOptions.dryRun.includes('All')
+        : false;
+    return this.run(user, 'create', ref, opts.dryRun || evictionDryRun, async (r) => {
+      if (r.rt.namespaced && !ref.namespace) throw methodNotAllowed();
+      if (r.sub === 'eviction') return this.evict(r, ref, user, body, opts);
+      if (r.sub === 'binding') return this.bind(r, ref, user, body, opts);
+      if (r.sub) throw methodNotAllowed();
+      if (ref.name) throw methodNotAllowed();
+      const warnings: string[] = [];
+      const decoded = this.decode(r, ref, body, false);
+      if (r.rt.virtual) return this.createVirtual(r, ref, user, decoded);
+      this.checkNamespaceLifecycle(r, ref.namespace, decoded.metadata.name);
+      this.builtInAdmission(r, decoded);
+      const admitted = (await this.admit(
+        'CREATE',
+        r,
+        ref,
+        user,
+        decoded,
+        undefined,
+        !!opts.dryRun,
+        {
+          kind: 'CreateOptions',
+          apiVersion: 'meta.k8s.io/v1',
+          ...(opts.fieldManager ? { fieldManager: opts.fieldManager } : {}),
+        },
+        warnings,
+      ))!;
+      const obj = this.toStorage(r.rt, clone(admitted));
+      const meta = obj.metadata;
+      if (!meta.name && meta.generateName) meta.name = this.generateName(meta.generateName);
+      meta.uid = randomUUID();
+      meta.creationTimestamp = timestamp(this.now());
+      delete meta.resourceVersion;
+      delete meta.deletionTimestamp;
+      delete meta.deletionGracePeriodSeconds;
+      delete meta.selfLink;
+      if (hasGeneration(r.rt)) meta.generation = 1;
+      else delete meta.generation;
+      prepareForCreate(r.rt, obj, () => this.allocateClusterIP());
+      this.throwIfInvalid(r.rt, obj, [
+        ...validateCreate(r.rt, obj),
+        ...(this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.validate?.(obj) ?? []),
+      ]);
+      const key = objectKey(meta.namespace, meta.name!);
+      if (this.store.get(r.collection, key)) throw alreadyExists(r.rt.group, r.rt.plural, meta.name!);
+      if (opts.dryRun) return { value: new Stored(this.viewObj(r.rt, obj)), code: 201, warnings };
+      const stored = this.store.put(r.collection, obj);
+      this.afterCreate(r, stored.obj);
+      return { value: this.toView(r.rt, stored), code: 201, warnings };
+    });
+  }
+
+  /** What controllers of a real cluster do right after some creates (the ServiceAccount controller). */
+  private afterCreate(r: Resolved, obj: KubeObject): void {
+    if (r.rt.group === '' && r.rt.plural === 'namespaces') {
+      const ns = obj.metadata.name!;
+      if (!this.store.get('/serviceaccounts', `${ns}/default`)) {
+        this.store.put('/serviceaccounts', {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: {
+            name: 'default',
+            namespace: ns,
+            uid: randomUUID(),
+            creationTimestamp: timestamp(this.now()),
+          },
+        });
+      }
+    }
+  }
+
+  private async createVirtual(
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    body: KubeObject,
+  ): Promise<OpResult> {
+    const hook = this.createHooks.get(`${r.rt.group}/${r.rt.plural}`);
+    if (!hook)
+      throw serviceUnavailable(
+        `the server is currently unable to handle the request (post ${r.rt.plural}.${r.rt.group})`,
+      );
+    const out = await hook(ref, body, user);
+    return { value: new Stored(out), code: 201, warnings: [] };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Update and patch
+
+  async update(user: UserInfo, ref: ResourceRef, body: unknown, opts: WriteOptions = {}): Promise<OpResult> {
+    return this.run(user, 'update', ref, opts.dryRun, async (r) => {
+      this.requireName(r, ref);
+      if (r.sub && r.sub !== 'status' && r.sub !== 'finalize') throw methodNotAllowed();
+      const decoded = this.decode(r, ref, body, true);
+      return this.guaranteedUpdate(r, ref, user, opts, () => clone(decoded), {
+        kind: 'UpdateOptions',
+        apiVersion: 'meta.k8s.io/v1',
+      });
+    });
+  }
+
+  async patch(
+    user: UserInfo,
+    ref: ResourceRef,
+    type: PatchType,
+    patch: unknown,
+    opts: WriteOptions = {},
+  ): Promise<OpResult> {
+    return this.run(user, 'patch', ref, opts.dryRun, async (r) => {
+      this.requireName(r, ref);
+      if (r.sub && r.sub !== 'status') throw methodNotAllowed();
+      return this.guaranteedUpdate(
+        r,
+        ref,
+        user,
+        opts,
+        (existingView) => {
+          const patched = applyPatch(r.rt, existingView, type, patch);
+          if (!isMap(patched)) throw badRequest('the patch did not produce an object');
+          return this.decode(r, ref, patched, true);
+        },
+        { kind: 'PatchOptions', apiVersion: 'meta.k8s.io/v1' },
+      );
+    });
+  }
+
+  /**
+   * The update loop of a real registry: build the new object from the current one, run mutating
+   * admission (before the resourceVersion check, as kube-apiserver does), then check the
+   * precondition, prepare, validate and store. A concurrent write during admission re-runs it.
+   */
+  private async guaranteedUpdate(
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    opts: WriteOptions,
+    build: (existingView: KubeObject) => KubeObject,
+    admissionOptions: Record<string, unknown>,
+  ): Promise<OpResult> {
+    for (let attempt = 0; ; attempt++) {
+      const warnings: string[] = [];
+      const existing = this.mustGet(r, ref);
+      const existingView = this.viewObj(r.rt, existing.obj);
+      const candidate = build(existingView);
+      const admitted = (await this.admit(
+        'UPDATE',
+        r,
+        ref,
+        user,
+        candidate,
+        clone(existingView),
+        !!opts.dryRun,
+        { ...admissionOptions, ...(opts.fieldManager ? { fieldManager: opts.fieldManager } : {}) },
+        warnings,
+      ))!;
+      const current = this.store.get(r.collection, this.key(r.rt, ref));
+      if (!current) throw notFound(r.rt.group, r.rt.plural, ref.name!);
+      const wantedRv = admitted.metadata?.resourceVersion;
+      if (wantedRv !== undefined && wantedRv !== '' && wantedRv !== current.obj.metadata.resourceVersion)
+        throw conflict(r.rt.group, r.rt.plural, ref.name!);
+      if (current !== existing) {
+        // Someone wrote while admission ran: start over from the new state (unconditional writes only).
+        if (attempt < UPDATE_RETRIES) continue;
+        throw conflict(r.rt.group, r.rt.plural, ref.name!);
+      }
+      const uid = admitted.metadata?.uid;
+      if (uid && uid !== existing.obj.metadata.uid)
+        throw conflict(
+          r.rt.group,
+          r.rt.plural,
+          ref.name!,
+          `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.obj.metadata.uid}`,
+        );
+      const next = this.prepareForUpdate(r, this.toStorage(r.rt, clone(admitted)), existing.obj);
+      this.throwIfInvalid(r.rt, next, [
+        ...validateUpdate(r.rt, next, existing.obj, r.sub),
+        ...(this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.validate?.(next, existing.obj) ?? []),
+      ]);
+      if (sameIgnoringVersion(next, existing.obj)) {
+        return { value: this.toView(r.rt, existing), code: 200, warnings };
+      }
+      if (opts.dryRun) {
+        return { value: new Stored(this.viewObj(r.rt, next)), code: 200, warnings };
+      }
+      const m = next.metadata;
+      if (
+        m.deletionTimestamp &&
+        (m.finalizers ?? []).length === 0 &&
+        !((m.deletionGracePeriodSeconds ?? 0) > 0) &&
+        (next.kind !== 'Namespace' || (next.spec?.finalizers ?? []).length === 0)
+      ) {
+        // The last finalizer is gone from an object being deleted: it goes now.
+        const last = this.store.remove(r.collection, this.key(r.rt, ref))!;
+        return {
+          value: this.toView(
+            r.rt,
+            new Stored({
+              ...next,
+              metadata: { ...next.metadata, resourceVersion: last.obj.metadata.resourceVersion },
+            }),
+          ),
+          code: 200,
+          warnings,
+        };
+      }
+      const stored = this.store.put(r.collection, next);
+      return { value: this.toView(r.rt, stored), code: 200, warnings };
+    }
+  }
+
+  /** What an update may change: server-managed metadata stays, status vs main resource split, generation. */
+  private prepareForUpdate(r: Resolved, obj: KubeObject, old: KubeObject): KubeObject {
+    let next: KubeObject;
+    if (r.sub === 'status') {
+      // ResetObjectMetaForStatus: a status write changes the status and nothing else.
+      next = { ...clone(old), status: obj.status };
+      if (obj.status === undefined) delete next.status;
+    } else if (r.sub === 'finalize') {
+      next = { ...clone(old), spec: { ...(old.spec ?? {}), finalizers: obj.spec?.finalizers ?? [] } };
+    } else {
+      next = obj;
+      if (r.rt.statusSubresource) {
+        if (old.status === undefined) delete next.status;
+        else next.status = clone(old.status);
+      }
+    }
+    const m = next.metadata;
+    const o = old.metadata;
+    m.uid = o.uid;
+    m.creationTimestamp = o.creationTimestamp;
+    m.name = o.name;
+    if (o.namespace) m.namespace = o.namespace;
+    for (const f of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation']) {
+      if (o[f] === undefined) delete m[f];
+      else m[f] = o[f];
+    }
+    delete m.selfLink;
+    m.resourceVersion = o.resourceVersion;
+    if (hasGeneration(r.rt) && r.sub !== 'status' && generationChanged(r.rt, next, old))
+      m.generation = (o.generation ?? 0) + 1;
+    return next;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Delete
+
+  async delete(user: UserInfo, ref: ResourceRef, opts: DeleteOptions = {}): Promise<OpResult> {
+    return this.run(user, 'delete', ref, opts.dryRun, async (r) => {
+      this.requireName(r, ref);
+      if (r.sub) throw methodNotAllowed();
+      return this.deleteObject(r, ref, user, opts);
+    });
+  }
+
+  async deleteCollection(
+    user: UserInfo,
+    ref: ResourceRef,
+    listOpts: ListOptions,
+    opts: DeleteOptions = {},
+  ): Promise<{ rt: ResourceType; items: Stored[]; resourceVersion: string }> {
+    return this.run(user, 'deletecollection', ref, opts.dryRun, async (r) => {
+      const labels = parseLabelSelector(listOpts.labelSelector);
+      const fields = parseFieldSelector(listOpts.fieldSelector, r.rt.fieldSelectors);
+      const out: Stored[] = [];
+      for (const s of this.scan(r.rt, ref.namespace)) {
+        const obj = s.obj;
+        if (!matchesLabels(labels, obj.metadata.labels)) continue;
+        if (!fields.every((f) => (r.rt.fieldSelectors[f.field](obj) === f.value) === (f.op === '=')))
+          continue;
+        const res = await this.deleteObject(
+          r,
+          { ...ref, namespace: obj.metadata.namespace, name: obj.metadata.name },
+          user,
+          opts,
+        ).catch((err) => {
+          if (err instanceof ApiError && err.code === 404) return undefined;
+          throw err;
+        });
+        if (res) out.push(res.value);
+      }
+      return { rt: r.rt, items: out, resourceVersion: String(this.store.resourceVersion) };
+    });
+  }
+
+  /** The registry's delete: preconditions, admission, graceful deletion, finalizers, propagation. */
+  private async deleteObject(
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    opts: DeleteOptions,
+  ): Promise<OpResult> {
+    const warnings: string[] = [];
+    const existing = this.mustGet(r, ref);
+    const pre = opts.preconditions;
+    if (pre?.uid && pre.uid !== existing.obj.metadata.uid)
+      throw conflict(
+        r.rt.group,
+        r.rt.plural,
+        ref.name!,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${existing.obj.metadata.uid}`,
+      );
+    if (pre?.resourceVersion && pre.resourceVersion !== existing.obj.metadata.resourceVersion)
+      throw conflict(
+        r.rt.group,
+        r.rt.plural,
+        ref.name!,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${existing.obj.metadata.resourceVersion}`,
+      );
+    if (r.rt.group === '' && r.rt.plural === 'namespaces' && PROTECTED_NAMESPACES.has(ref.name!))
+      throw forbidden('', 'namespaces', ref.name!, 'this namespace may not be deleted');
+    await this.admit(
+      'DELETE',
+      r,
+      ref,
+      user,
+      undefined,
+      clone(this.viewObj(r.rt, existing.obj)),
+      !!opts.dryRun,
+      {
+        kind: 'DeleteOptions',
+        apiVersion: 'meta.k8s.io/v1',
+        ...(opts.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: opts.gracePeriodSeconds } : {}),
+        ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+      },
+      warnings,
+    );
+    const current = this.mustGet(r, ref);
+    const obj = clone(current.obj);
+    const m = obj.metadata;
+    const now = this.now();
+
+    // Graceful deletion (pods): how long the kubelet gets before the object goes.
+    let grace = 0;
+    if (r.rt.group === '' && r.rt.plural === 'pods') {
+      grace = opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30;
+      if (grace < 0) grace = 1;
+      const phase = obj.status?.phase;
+      if (!obj.spec?.nodeName || phase === 'Failed' || phase === 'Succeeded') grace = 0;
+    }
+    let changed = false;
+    let pendingGraceful = false;
+    if (grace > 0) {
+      const already = m.deletionTimestamp !== undefined;
+      const currentGrace = m.deletionGracePeriodSeconds;
+      if (!already || (currentGrace !== undefined && grace < currentGrace)) {
+        m.deletionTimestamp = timestamp(now + grace * 1000);
+        m.deletionGracePeriodSeconds = grace;
+        if (!already && hasGeneration(r.rt)) m.generation = (m.generation ?? 0) + 1;
+        changed = true;
+      }
+      pendingGraceful = true;
+    } else if (
+      m.deletionTimestamp &&
+      m.deletionGracePeriodSeconds !== 0 &&
+      m.deletionGracePeriodSeconds !== undefined
+    ) {
+      // A delete with grace 0 of a terminating object (the kubelet's final delete).
+      m.deletionGracePeriodSeconds = 0;
+      changed = true;
+    }
+
+    // Propagation: orphan and foreground are finalizers the garbage collector acts on.
+    const policy = opts.propagationPolicy;
+    const finalizers: string[] = [...(m.finalizers ?? [])];
+    if (policy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
+    if (policy === 'Foreground' && !finalizers.includes('foregroundDeletion'))
+      finalizers.push('foregroundDeletion');
+    if (r.rt.group === '' && r.rt.plural === 'namespaces') {
+      // The namespace controller empties it, then removes the `kubernetes` finalizer.
+      obj.status = { ...(obj.status ?? {}), phase: 'Terminating' };
+      changed = true;
+    }
+    const hasFinalizers =
+      finalizers.length > 0 ||
+      (r.rt.group === '' && r.rt.plural === 'namespaces' && (obj.spec?.finalizers ?? []).length > 0);
+    if (finalizers.length !== (m.finalizers ?? []).length) {
+      m.finalizers = finalizers;
+      changed = true;
+    }
+    if (hasFinalizers && !m.deletionTimestamp) {
+      m.deletionTimestamp = timestamp(now);
+      m.deletionGracePeriodSeconds = 0;
+      if (hasGeneration(r.rt)) m.generation = (m.generation ?? 0) + 1;
+      changed = true;
+    }
+
+    if (pendingGraceful || hasFinalizers) {
+      if (opts.dryRun || !changed) {
+        const value =
+          pendingGraceful && !r.rt.returnDeletedObject
+            ? new Stored(successStatus(r.rt, obj))
+            : new Stored(this.viewObj(r.rt, obj));
+        return { value, code: 202, warnings };
+      }
+      const stored = this.store.put(r.collection, obj);
+      const value =
+        pendingGraceful && !hasFinalizers && !r.rt.returnDeletedObject
+          ? new Stored(successStatus(r.rt, stored.obj))
+          : this.toView(r.rt, stored);
+      return { value, code: 202, warnings };
+    }
+    if (opts.dryRun) {
+      return {
+        value: r.rt.returnDeletedObject
+          ? new Stored(this.viewObj(r.rt, obj))
+          : new Stored(successStatus(r.rt, obj)),
+        code: 200,
+        warnings,
+      };
+    }
+    const last = this.store.remove(r.collection, this.key(r.rt, ref))!;
+    return {
+      value: r.rt.returnDeletedObject ? this.toView(r.rt, last) : new Stored(successStatus(r.rt, last.obj)),
+      code: 200,
+      warnings,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Subresources: eviction and binding
+
+  private async evict(
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    body: unknown,
+    opts: WriteOptions,
+  ): Promise<OpResult> {
+    if (!isMap(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    if (body.kind !== undefined && body.kind !== 'Eviction')
+      throw badRequest(`the kind in the data (${body.kind}) does not match the expected kind (Eviction)`);
+    const name = body.metadata?.name;
+    if (name !== undefined && name !== ref.name)
+      throw badRequest('name in URL does not match name in Eviction object');
+    const bodyNs = body.metadata?.namespace;
+    if (bodyNs && bodyNs !== ref.namespace)
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    const deleteOptions = isMap(body.deleteOptions) ? body.deleteOptions : {};
+    const dryRun =
+      !!opts.dryRun || (Array.isArray(deleteOptions.dryRun) && deleteOptions.dryRun.includes('All'));
+    const podRef = { ...ref, subresource: undefined };
+    const pods = this.registry.get('', 'v1', 'pods')!;
+    const podResolved: Resolved = { rt: pods, collection: storageKey(pods) };
+    const pod = this.mustGet(podResolved, podRef);
+    const pdbType = this.registry.byGroupResource('policy', 'poddisruptionbudgets')!;
+    const pdbs = this.scan(pdbType, ref.namespace).map((s) => s.obj);
+    const namespacePods = this.scan(pods, ref.namespace).map((s) => s.obj);
+    await this.admit(
+      'CREATE',
+      r,
+      ref,
+      user,
+      clone(body as KubeObject),
+      undefined,
+      dryRun,
+      { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+      [],
+    );
+    checkEviction(pod.obj, pdbs, namespacePods);
+    const delOpts: DeleteOptions = {
+      dryRun,
+      ...(deleteOptions.gracePeriodSeconds !== undefined
+        ? { gracePeriodSeconds: deleteOptions.gracePeriodSeconds }
+        : {}),
+      ...(deleteOptions.preconditions ? { preconditions: deleteOptions.preconditions } : {}),
+      ...(deleteOptions.propagationPolicy ? { propagationPolicy: deleteOptions.propagationPolicy } : {}),
+    };
+    await this.deleteObject(podResolved, podRef, user, delOpts);
+    return {
+      value: new Stored({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        code: 201,
+      } as any),
+      code: 201,
+      warnings: [],
+    };
+  }
+
+  private async bind(
+    r: Resolved,
+    ref: ResourceRef,
+    user: UserInfo,
+    body: unknown,
+    opts: WriteOptions,
+  ): Promise<OpResult> {
+    if (!isMap(body) || !isMap(body.target) || !body.target.name)
+      throw invalid('', 'Binding', ref.name ?? '', [
+        { type: 'FieldValueRequired', field: 'target.name', message: 'Required value' },
+      ]);
+    const pods = this.registry.get('', 'v1', 'pods')!;
+    const podResolved: Resolved = { rt: pods, collection: storageKey(pods) };
+    const podRef = { ...ref, subresource: undefined };
+    const existing = this.mustGet(podResolved, podRef);
+    await this.admit(
+      'CREATE',
+      r,
+      ref,
+      user,
+      clone(body as KubeObject),
+      undefined,
+      !!opts.dryRun,
+      { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+      [],
+    );
+    const pod = clone(existing.obj);
+    if (pod.metadata.deletionTimestamp)
+      throw conflict(
+        '',
+        'pods/binding',
+        ref.name!,
+        `pod ${ref.name} is being deleted, cannot be assigned to a host`,
+      );
+    if (pod.spec?.nodeName)
+      throw conflict(
+        '',
+        'pods/binding',
+        ref.name!,
+        `pod ${ref.name} is already assigned to node "${pod.spec.nodeName}"`,
+      );
+    pod.spec.nodeName = body.target.name;
+    if (isMap(body.metadata?.annotations))
+      pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), ...body.metadata.annotations };
+    pod.status = {
+      ...(pod.status ?? {}),
+      conditions: [
+        ...((pod.status?.conditions ?? []) as any[]).filter((c) => c.type !== 'PodScheduled'),
+        {
+          type: 'PodScheduled',
+          status: 'True',
+          lastProbeTime: null,
+          lastTransitionTime: timestamp(this.now()),
+        },
+      ],
+    };
+    if (!opts.dryRun) this.store.put(podResolved.collection, pod);
+    return {
+      value: new Stored({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        code: 201,
+      } as any),
+      code: 201,
+      warnings: [],
+    };
+  }
+}
+
+function encodeContinue(c: Continue): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: c.rv, start: c.start })).toString('base64url');
+}
+
+function decodeContinue(token: string): Continue {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (parsed?.v !== 'meta.k8s.io/v1' || typeof parsed.rv !== 'number' || typeof parsed.start !== 'string')
+      throw new Error('bad');
+    return { rv: parsed.rv, start: parsed.start };
+  } catch {
+    throw badRequest(`continue key is not valid: ${token}`);
+  }
+}
