@@ -1,0 +1,102 @@
+// The `fleetiq-agones pubsub` process as a Deployment runs it: configuration from the file and the
+// environment (AWS_ENDPOINT_URL_GAMELIFT through the SDK's own chain), exit codes, SIGTERM.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
+import { ConfigFile, latest, silent, waitFor } from './helpers.js';
+
+let fleetiq: FleetIQEmulator;
+let redisServer: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  fleetiq = await startFleetIQEmulator({
+    logger: silent,
+    seed: 9,
+    groups: [{ name: 'agones-game-servers', instances: 2 }],
+  });
+  redisServer = await startRedis();
+  redis = new Redis(redisServer.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.stop();
+  await fleetiq?.stop();
+});
+
+function run(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'pubsub', ...args], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+describe('fleetiq-agones pubsub', () => {
+  it('runs from the seed ConfigMap content and env, and shuts down cleanly on SIGTERM', async () => {
+    const config = new ConfigFile({ GameServerGroups: ['agones-game-servers'], PollIntervalSeconds: 0.2 });
+    const port = await freePort();
+    const proc = run(
+      ['--config', config.path, '--no-leader-elect', '--metrics-listen', `127.0.0.1:${port}`],
+      {
+        REDIS_URL: `127.0.0.1:${redisServer.port}`,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'dummy-secret',
+        AWS_ENDPOINT_URL_GAMELIFT: fleetiq.url,
+      },
+    );
+    try {
+      for (const { instanceId } of fleetiq.control.instances({ group: 'agones-game-servers' })) {
+        await waitFor(
+          `status of ${instanceId}`,
+          async () => (await latest(redis, instanceId)) !== undefined,
+          20_000,
+        );
+      }
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exit).toBe(0);
+      const logs = proc
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
+      expect(logs.map((l) => l.msg)).toEqual(
+        expect.arrayContaining(['pubsub: started', 'pubsub: shutting down', 'pubsub: stopped']),
+      );
+      expect(logs.every((l) => l.component === 'pubsub')).toBe(true);
+    } finally {
+      proc.child.kill('SIGKILL');
+      config.remove();
+    }
+  });
+
+  it('exits non-zero at start on an invalid configuration, naming the setting', async () => {
+    const config = new ConfigFile({ GameServerGroups: ['agones-game-servers'], RepublishSeconds: 0 });
+    try {
+      // Both at once: each process takes a few seconds to load.
+      const invalid = run(['--config', config.path], { REDIS_URL: 'redis:6379', AWS_REGION: 'us-east-1' });
+      const missing = run(['--config', config.path.replace('fleetiq.conf', 'missing.conf')], {
+        REDIS_URL: 'redis:6379',
+        AWS_REGION: 'us-east-1',
+      });
+      expect(await invalid.exit).toBe(1);
+      expect(invalid.output()).toMatch(/RepublishSeconds: Invalid value: 0: must be > 0/);
+      expect(await missing.exit).toBe(1);
+      expect(missing.output()).toMatch(/missing\.conf.*ENOENT/);
+    } finally {
+      config.remove();
+    }
+  });
+});
