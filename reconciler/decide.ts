@@ -1,0 +1,662 @@
+// The node agent's brain: one pure function from what it observes now to what it should do next.
+//
+// It is level-triggered like a controller-runtime Reconcile: it looks only at the observation (the
+// FleetIQ status, the Node including what the agent recorded in its annotations, the game servers on
+// the node, the FleetIQ registration) and never at what happened before, so an agent restarted at any
+// point computes the same next step from scratch. The caller (the agent) executes the returned actions,
+// observes again and calls decide() again; it never needs to remember a drain's progress itself.
+import { type InstanceStatus } from '../shared/contract.js';
+import {
+  hasAnyDrainKeyTaint,
+  hasDrainTaint,
+  labelledStatus,
+  readDrainRecord,
+  type DrainPhase,
+  type DrainRecord,
+  type NodeView,
+} from './node-state.js';
+
+/** The length of an EC2 Spot interruption notice. */
+export const SPOT_NOTICE_MS = 120_000;
+/**
+ * Seconds of the Spot notice kept back from game server pods' grace period: the kubelet needs time
+ * to kill the containers and the agent to deregister before the instance disappears.
+ */
+export const SPOT_NOTICE_MARGIN_SECONDS = 15;
+
+/** Agones GameServer states (agones.dev/v1). */
+export const GAME_SERVER_STATES = [
+  'PortAllocation',
+  'Creating',
+  'Starting',
+  'Scheduled',
+  'RequestReady',
+  'Ready',
+  'Reserved',
+  'Allocated',
+  'Shutdown',
+  'Error',
+  'Unhealthy',
+] as const;
+const TERMINAL_STATES: readonly string[] = ['Shutdown', 'Error', 'Unhealthy'];
+
+/** Where the status came from: pubsub through Redis, or the agent's own (rate-limited) FleetIQ call. */
+export type StatusSource = 'redis' | 'fleetiq';
+
+export interface ObservedStatus {
+  status: InstanceStatus;
+  /** Epoch ms at which this status was observed in FleetIQ. */
+  observedAt: number;
+  source: StatusSource;
+}
+
+/** A game server on this node, as seen through its pod and a GET of the GameServer. */
+export interface GameServerView {
+  namespace: string;
+  /** The GameServer's name, which is also its pod's name. */
+  name: string;
+  /** The GameServer's resourceVersion, for the compare-and-swap that shuts it down. */
+  resourceVersion: string;
+  /** status.state; an empty string when the GameServer has no state yet. */
+  state: string;
+  /** The pod carries the drain toleration (gamelift.status/draining=true:NoExecute). */
+  podTolerates: boolean;
+  /** The pod has a deletionTimestamp: it is already being terminated. */
+  podTerminating: boolean;
+}
+
+/** What the agent knows about its game server's registration in FleetIQ. */
+export type RegistrationView =
+  /** Not known yet (the agent just started and has not heard from FleetIQ). */
+  | { state: 'unknown' }
+  /** FleetIQ does not know the game server (never registered, deregistered, or forgotten). */
+  | { state: 'absent' }
+  | { state: 'registered'; utilization: 'AVAILABLE' | 'UTILIZED' };
+
+export type UtilizationMode = 'always' | 'allocated';
+
+export interface DecideConfig {
+  /**
+   * `always`: claim and mark UTILIZED from the start, as the first seed did (FleetIQ never scales the
+   * instance in). `allocated`: UTILIZED while the node hosts a session, AVAILABLE again after an idle period.
+   */
+  utilizationMode: UtilizationMode;
+  /** Reserved game servers count as sessions (kept through a drain, tolerated, keep the node UTILIZED). */
+  protectReserved: boolean;
+  /** A status observed longer ago than this is stale: no drain is started, reverted or finished on it. */
+  statusStaleAfterMs: number;
+  /** `allocated` mode: how long without any session before the instance becomes AVAILABLE again. */
+  idlePeriodMs: number;
+  /** After this long draining with sessions left, a warning Event is raised (once per drain). */
+  drainMaxWaitMs: number;
+  /** Explicit opt-in: once the max wait is exceeded, delete the remaining game server pods. */
+  forceAfterMaxWait: boolean;
+  /** Grace period for the pods deleted because of `forceAfterMaxWait`. */
+  forceGraceSeconds: number;
+  /** Upper bound of the grace period given to game server pods on a Spot notice. */
+  spotGraceSeconds: number;
+}
+
+export interface Observation {
+  /** Epoch ms. */
+  now: number;
+  /** The latest FleetIQ status known for the instance, if any (its freshness is judged here). */
+  status?: ObservedStatus;
+  node: NodeView;
+  /** The game servers whose pods run on this node. */
+  gameServers: GameServerView[];
+  registration: RegistrationView;
+  /** Carried over from the previous Decision: since when the node has hosted no session. */
+  idleSince?: number;
+}
+
+/** Steps that act on the cluster (and the final FleetIQ deregistration), in the order they must happen. */
+export type DrainAction =
+  /** Write the drain annotations (null: remove them all). */
+  | { kind: 'recordDrainState'; record: DrainRecord | null }
+  /** Set the node label gamelift.status/instance-status. */
+  | { kind: 'label'; status: InstanceStatus }
+  | { kind: 'cordon' }
+  | { kind: 'uncordon' }
+  /** Ensure the node carries exactly gamelift.status/draining=true:NoExecute. */
+  | { kind: 'taint' }
+  /** Remove every taint with the drain key. */
+  | { kind: 'untaint' }
+  /**
+   * Move the GameServer to Shutdown with a JSON Patch that first tests resourceVersion and state:
+   * either the agent shuts it down or Agones allocates it, never both. A failed test (422) or a
+   * conflict is not an error: the game server changed, the next observation decides again.
+   */
+  | { kind: 'shutdownGameServer'; namespace: string; name: string; resourceVersion: string; state: string }
+  /** Append the drain toleration to the pod (pod updates may add tolerations). */
+  | { kind: 'addToleration'; namespace: string; pod: string }
+  | { kind: 'deletePod'; namespace: string; name: string; graceSeconds: number }
+  /** DeregisterGameServer (NotFound counts as done); then no more health reports. */
+  | { kind: 'deregister' }
+  | { kind: 'emitEvent'; type: 'Normal' | 'Warning'; reason: EventReason; message: string };
+
+/** FleetIQ registration steps, independent of the drain steps (a failing one must not hold up a drain). */
+export type MembershipAction =
+  /** RegisterGameServer (ConflictException: already registered, learn its utilization). */
+  | { kind: 'register' }
+  /** UpdateGameServer UTILIZED, after ClaimGameServer when `claim` (the seed's `always` behaviour). */
+  | { kind: 'markUtilized'; claim: boolean }
+  /** Deregister and register again: FleetIQ forbids UTILIZED → AVAILABLE. */
+  | { kind: 'reregisterAvailable' };
+
+export type Action = DrainAction | MembershipAction;
+
+/** Kubernetes Event reasons the agent raises on its Node (the agent adds `...Failed` ones for failures). */
+export type EventReason =
+  | 'FleetIQDraining'
+  | 'SpotTerminating'
+  | 'Cordoned'
+  | 'Fencing'
+  | 'Fenced'
+  | 'Tainted'
+  | 'SessionsRemaining'
+  | 'DrainMaxWaitExceeded'
+  | 'DrainForced'
+  | 'DeletingGameServerPods'
+  | 'Deregistered'
+  | 'DrainReverted';
+
+export interface Decision {
+  /** The node's drain phase once `actions` have succeeded. */
+  phase: DrainPhase;
+  /**
+   * Executed in order; stop at the first failure and decide again after a back-off. When any action is
+   * returned, observe and decide again as soon as they are done: each changes what is observed.
+   */
+  actions: DrainAction[];
+  /** Executed in order, independently of `actions`. */
+  membership: MembershipAction[];
+  /** Nothing to do now, but decide again after this long even if nothing changes (a timer is pending). */
+  wait?: { reason: string; requeueAfterMs: number };
+  /** Feed back as `Observation.idleSince` next time. */
+  idleSince?: number;
+  /** The status was fresh enough to act on. */
+  statusFresh: boolean;
+  /** Game servers on the node in a session state (Allocated, and Reserved when protected). */
+  sessions: number;
+}
+
+/** The Event reason the agent raises when an action fails. */
+export function failureReason(action: Action): string {
+  switch (action.kind) {
+    case 'recordDrainState':
+      return 'RecordDrainStateFailed';
+    case 'label':
+      return 'LabelFailed';
+    case 'cordon':
+      return 'CordonFailed';
+    case 'uncordon':
+      return 'UncordonFailed';
+    case 'taint':
+      return 'TaintFailed';
+    case 'untaint':
+      return 'UntaintFailed';
+    case 'shutdownGameServer':
+    case 'addToleration':
+      return 'FenceFailed';
+    case 'deletePod':
+      return 'DeletePodFailed';
+    case 'deregister':
+      return 'DeregisterFailed';
+    case 'emitEvent':
+      return 'EventFailed';
+    case 'register':
+      return 'RegisterFailed';
+    case 'markUtilized':
+    case 'reregisterAvailable':
+      return 'UtilizationFailed';
+  }
+}
+
+export function isTerminalState(state: string): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/**
+ * A game server in a session state must be kept through a drain. A state this code does not know (a
+ * newer Agones) counts as a session too: waiting too long is recoverable, a cut session is not.
+ */
+export function isSessionState(state: string, config: Pick<DecideConfig, 'protectReserved'>): boolean {
+  if (state === 'Allocated') return true;
+  if (state === 'Reserved') return config.protectReserved;
+  return state !== '' && !(GAME_SERVER_STATES as readonly string[]).includes(state);
+}
+
+export function isStatusFresh(
+  status: ObservedStatus | undefined,
+  now: number,
+  staleAfterMs: number,
+): boolean {
+  return status !== undefined && now - status.observedAt <= staleAfterMs;
+}
+
+export function decide(obs: Observation, config: DecideConfig): Decision {
+  const record = readDrainRecord(obs.node.annotations, obs.now);
+  const statusFresh = isStatusFresh(obs.status, obs.now, config.statusStaleAfterMs);
+  const fresh = statusFresh ? obs.status!.status : undefined;
+  const sessions = obs.gameServers.filter((gs) => isSessionState(gs.state, config));
+  const ctx: Ctx = { obs, config, record, sessions };
+
+  let drain: DrainStep;
+  if (record?.phase === 'Deregistered') drain = { phase: 'Deregistered', actions: [] };
+  else if (fresh === 'ACTIVE') drain = active(ctx);
+  else if (fresh === 'DRAINING') drain = draining(ctx);
+  else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
+  else drain = record === null ? { phase: 'Active', actions: [] } : holdPhase(ctx, record);
+
+  const member = membership(ctx, drain.phase, fresh);
+  const wait = earliest(drain.wait, member.wait);
+  return {
+    phase: drain.phase,
+    actions: drain.actions,
+    membership: member.actions,
+    ...(wait ? { wait } : {}),
+    ...(member.idleSince !== undefined ? { idleSince: member.idleSince } : {}),
+    statusFresh,
+    sessions: sessions.length,
+  };
+}
+
+interface Ctx {
+  obs: Observation;
+  config: DecideConfig;
+  record: DrainRecord | null;
+  sessions: GameServerView[];
+}
+
+interface DrainStep {
+  phase: DrainPhase;
+  actions: DrainAction[];
+  wait?: { reason: string; requeueAfterMs: number };
+}
+
+const event = (type: 'Normal' | 'Warning', reason: EventReason, message: string): DrainAction => ({
+  kind: 'emitEvent',
+  type,
+  reason,
+  message,
+});
+
+/** ACTIVE: undo whatever a drain left (before deregistration) and keep the label current. */
+function active({ obs, record }: Ctx): DrainStep {
+  const node = obs.node;
+  const actions: DrainAction[] = [];
+  const undone: string[] = [];
+  if (hasAnyDrainKeyTaint(node)) {
+    actions.push({ kind: 'untaint' });
+    undone.push('removed the drain taint');
+  }
+  if (record !== null) {
+    if (node.unschedulable && record.cordonedByAgent) {
+      actions.push({ kind: 'uncordon' });
+      undone.push('uncordoned the node');
+    } else if (node.unschedulable) {
+      undone.push('left the node cordoned (it was cordoned before the drain)');
+    }
+  }
+  if (labelledStatus(node) !== 'ACTIVE') actions.push({ kind: 'label', status: 'ACTIVE' });
+  if (record !== null) {
+    // Last, so that a partial revert still finds on the node what it has to undo.
+    actions.push({ kind: 'recordDrainState', record: null });
+    actions.push(
+      event(
+        'Normal',
+        'DrainReverted',
+        `FleetIQ reports the instance ACTIVE again during the drain (phase ${record.phase}): ${
+          undone.length ? undone.join(', ') : 'nothing left to undo'
+        }`,
+      ),
+    );
+  } else if (undone.length) {
+    actions.push(
+      event('Normal', 'DrainReverted', `Instance ACTIVE: ${undone.join(', ')} left from an earlier drain`),
+    );
+  }
+  return { phase: 'Active', actions };
+}
+
+/**
+ * Game servers to fence: every one that is neither in a session nor terminal is shut down with a
+ * compare-and-swap (a Ready one could be allocated, a starting one would become Ready); with `backfill`,
+ * session pods missing the drain toleration get it (the webhook may have been unavailable).
+ */
+function fenceActions(ctx: Ctx, backfill: boolean): DrainAction[] {
+  const out: DrainAction[] = [];
+  for (const gs of ctx.obs.gameServers) {
+    if (isTerminalState(gs.state)) continue;
+    if (isSessionState(gs.state, ctx.config)) {
+      if (backfill && !gs.podTolerates && !gs.podTerminating)
+        out.push({ kind: 'addToleration', namespace: gs.namespace, pod: gs.name });
+    } else {
+      out.push({
+        kind: 'shutdownGameServer',
+        namespace: gs.namespace,
+        name: gs.name,
+        resourceVersion: gs.resourceVersion,
+        state: gs.state,
+      });
+    }
+  }
+  return out;
+}
+
+function fencingEvent(work: DrainAction[]): DrainAction {
+  const shut = work.flatMap((a) =>
+    a.kind === 'shutdownGameServer' ? [`${a.namespace}/${a.name} (${a.state})`] : [],
+  );
+  const tol = work.flatMap((a) => (a.kind === 'addToleration' ? [`${a.namespace}/${a.pod}`] : []));
+  const parts: string[] = [];
+  if (shut.length) parts.push(`shutting down unallocated game servers ${shut.join(', ')}`);
+  if (tol.length) parts.push(`adding the drain toleration to ${tol.join(', ')}`);
+  return event('Normal', 'Fencing', parts.join('; '));
+}
+
+function names(gameServers: GameServerView[]): string {
+  const shown = gameServers.slice(0, 10).map((gs) => `${gs.namespace}/${gs.name} (${gs.state})`);
+  return shown.join(', ') + (gameServers.length > 10 ? `, and ${gameServers.length - 10} more` : '');
+}
+
+/** DRAINING: cordon → fence → taint → wait for the sessions → deregister, one verified step at a time. */
+function draining(ctx: Ctx): DrainStep {
+  const { obs, record } = ctx;
+  const node = obs.node;
+  if (record === null) {
+    const cordonedByAgent = !node.unschedulable;
+    const actions: DrainAction[] = [
+      // Recorded before the cordon, so the agent never forgets a cordon it made.
+      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: obs.now, cordonedByAgent } },
+    ];
+    if (labelledStatus(node) !== 'DRAINING') actions.push({ kind: 'label', status: 'DRAINING' });
+    if (cordonedByAgent) actions.push({ kind: 'cordon' });
+    actions.push(
+      event(
+        'Normal',
+        'FleetIQDraining',
+        `FleetIQ reports the instance DRAINING: draining the node, ${ctx.sessions.length} session(s) on it`,
+      ),
+      cordonEvent(cordonedByAgent),
+    );
+    return { phase: 'Cordoned', actions };
+  }
+
+  // Re-establish label and cordon first (a Spot drain becoming a plain drain starts over at Cordoned).
+  const actions: DrainAction[] = [];
+  let next: DrainRecord = record.phase === 'SpotEvicting' ? { ...record, phase: 'Cordoned' } : record;
+  const cordon = !node.unschedulable;
+  if (cordon) next = { ...next, cordonedByAgent: true };
+  if (next !== record) actions.push({ kind: 'recordDrainState', record: next });
+  if (labelledStatus(node) !== 'DRAINING') actions.push({ kind: 'label', status: 'DRAINING' });
+  if (cordon) actions.push({ kind: 'cordon' }, cordonEvent(true));
+  if (actions.length) return { phase: next.phase, actions };
+
+  const fence = fenceActions(ctx, true);
+  switch (record.phase) {
+    case 'Cordoned':
+      if (fence.length) return { phase: 'Cordoned', actions: [...fence, fencingEvent(fence)] };
+      return {
+        phase: 'Fenced',
+        actions: [
+          { kind: 'recordDrainState', record: { ...record, phase: 'Fenced' } },
+          event(
+            'Normal',
+            'Fenced',
+            'No unallocated game server left on the node and every session pod tolerates the drain taint',
+          ),
+        ],
+      };
+    case 'Fenced': {
+      if (fence.length) return { phase: 'Fenced', actions: [...fence, fencingEvent(fence)] };
+      const actions: DrainAction[] = [];
+      if (!hasDrainTaint(node)) actions.push({ kind: 'taint' });
+      actions.push(
+        { kind: 'recordDrainState', record: { ...record, phase: 'Tainted' } },
+        event('Normal', 'Tainted', 'Tainted the node gamelift.status/draining=true:NoExecute'),
+      );
+      if (ctx.sessions.length)
+        actions.push(
+          event(
+            'Normal',
+            'SessionsRemaining',
+            `Waiting for ${ctx.sessions.length} session(s) to end: ${names(ctx.sessions)}`,
+          ),
+        );
+      return { phase: 'Tainted', actions };
+    }
+    default: {
+      // Tainted: keep the phase's invariants, wait for the sessions, then deregister.
+      const actions: DrainAction[] = [];
+      if (!hasDrainTaint(node))
+        actions.push(
+          { kind: 'taint' },
+          event('Normal', 'Tainted', 'Tainted the node again gamelift.status/draining=true:NoExecute'),
+        );
+      if (fence.length) actions.push(...fence, fencingEvent(fence));
+      if (actions.length) return { phase: 'Tainted', actions };
+      if (ctx.sessions.length) return { phase: 'Tainted', ...waitForSessions(ctx, record) };
+      return deregistration(record, 'All sessions on the node have ended');
+    }
+  }
+}
+
+/** SPOT_TERMINATING: label, cordon, fence and taint at once, delete the game server pods, deregister. */
+function spotTerminating(ctx: Ctx): DrainStep {
+  const { obs, record } = ctx;
+  const node = obs.node;
+  const entering = record === null || record.phase !== 'SpotEvicting';
+  const inPlace =
+    !entering && labelledStatus(node) === 'SPOT_TERMINATING' && node.unschedulable && hasDrainTaint(node);
+  if (!inPlace) {
+    const cordon = !node.unschedulable;
+    const next: DrainRecord = {
+      ...(record ?? {}),
+      phase: 'SpotEvicting',
+      startedAt: record?.startedAt ?? obs.now,
+      cordonedByAgent: cordon || (record?.cordonedByAgent ?? false),
+      spotNoticeAt: record?.spotNoticeAt ?? obs.now,
+    };
+    const actions: DrainAction[] = [];
+    if (!sameRecord(record, next)) actions.push({ kind: 'recordDrainState', record: next });
+    if (labelledStatus(node) !== 'SPOT_TERMINATING')
+      actions.push({ kind: 'label', status: 'SPOT_TERMINATING' });
+    if (cordon) actions.push({ kind: 'cordon' });
+    const fence = fenceActions(ctx, false);
+    actions.push(...fence);
+    if (!hasDrainTaint(node)) actions.push({ kind: 'taint' });
+    if (entering)
+      actions.push(
+        event(
+          'Warning',
+          'SpotTerminating',
+          `Spot interruption notice: cordoning, fencing and tainting the node; ${ctx.sessions.length} session(s) will be asked to end`,
+        ),
+      );
+    if (cordon) actions.push(cordonEvent(true));
+    if (fence.length) actions.push(fencingEvent(fence));
+    if (!hasDrainTaint(node))
+      actions.push(event('Normal', 'Tainted', 'Tainted the node gamelift.status/draining=true:NoExecute'));
+    return { phase: 'SpotEvicting', actions };
+  }
+  const actions = spotEvictionActions(ctx, record!);
+  if (actions.length) return { phase: 'SpotEvicting', actions };
+  return deregistration(
+    record!,
+    'Every game server pod on the node has been asked to terminate (Spot notice)',
+  );
+}
+
+/** Fences what still needs it and deletes every game server pod not yet terminating, within the notice. */
+function spotEvictionActions(ctx: Ctx, record: DrainRecord): DrainAction[] {
+  const graceSeconds = spotGraceSeconds(ctx, record);
+  const fence = fenceActions(ctx, false);
+  const deletions: DrainAction[] = ctx.obs.gameServers
+    .filter((gs) => !gs.podTerminating)
+    .map((gs) => ({ kind: 'deletePod', namespace: gs.namespace, name: gs.name, graceSeconds }));
+  if (!fence.length && !deletions.length) return [];
+  const actions = [...fence, ...deletions];
+  if (fence.length) actions.push(fencingEvent(fence));
+  if (deletions.length)
+    actions.push(
+      event(
+        'Normal',
+        'DeletingGameServerPods',
+        `Deleting ${deletions.length} game server pod(s) with a ${graceSeconds}s grace period to fit the Spot notice`,
+      ),
+    );
+  return actions;
+}
+
+/** The grace period that still fits in the notice: at most spotGraceSeconds, at least 1 s. */
+export function spotGraceSeconds(
+  ctx: { obs: { now: number }; config: Pick<DecideConfig, 'spotGraceSeconds'> },
+  record: Pick<DrainRecord, 'spotNoticeAt' | 'startedAt'>,
+): number {
+  const noticeAt = record.spotNoticeAt ?? record.startedAt;
+  const left = (noticeAt + SPOT_NOTICE_MS - ctx.obs.now) / 1000 - SPOT_NOTICE_MARGIN_SECONDS;
+  return Math.max(1, Math.floor(Math.min(ctx.config.spotGraceSeconds, left)));
+}
+
+/**
+ * Unknown or stale status during a drain: start, revert or finish nothing (the next fresh status
+ * decides), but keep the recorded phase's invariants, since the drain was decided on a fresh status.
+ */
+function holdPhase(ctx: Ctx, record: DrainRecord): DrainStep {
+  const node = ctx.obs.node;
+  const actions: DrainAction[] = [];
+  let next = record;
+  if (!node.unschedulable) {
+    next = { ...record, cordonedByAgent: true };
+    actions.push({ kind: 'recordDrainState', record: next }, { kind: 'cordon' }, cordonEvent(true));
+  }
+  if ((record.phase === 'Tainted' || record.phase === 'SpotEvicting') && !hasDrainTaint(node))
+    actions.push({ kind: 'taint' }, event('Normal', 'Tainted', 'Tainted the node again'));
+  if (record.phase === 'SpotEvicting') {
+    actions.push(...spotEvictionActions(ctx, record));
+  } else {
+    const fence = fenceActions(ctx, true);
+    if (fence.length) actions.push(...fence, fencingEvent(fence));
+  }
+  if (actions.length) return { phase: record.phase, actions };
+  if (record.phase === 'Tainted' && ctx.sessions.length)
+    return { phase: 'Tainted', ...waitForSessions(ctx, record) };
+  return { phase: record.phase, actions: [] };
+}
+
+/** Sessions remain: raise the max-wait warning once (and force, only if configured), else wait. */
+function waitForSessions(ctx: Ctx, record: DrainRecord): Omit<DrainStep, 'phase'> {
+  const { obs, config } = ctx;
+  const overdueAt = record.startedAt + config.drainMaxWaitMs;
+  if (obs.now < overdueAt)
+    return { actions: [], wait: { reason: 'SessionsRemaining', requeueAfterMs: overdueAt - obs.now } };
+  const actions: DrainAction[] = [];
+  if (record.maxWaitWarnedAt === undefined) {
+    actions.push(
+      { kind: 'recordDrainState', record: { ...record, maxWaitWarnedAt: obs.now } },
+      event(
+        'Warning',
+        'DrainMaxWaitExceeded',
+        `Drain started ${Math.round((obs.now - record.startedAt) / 1000)}s ago and ${ctx.sessions.length} session(s) remain: ${names(ctx.sessions)}`,
+      ),
+    );
+  }
+  if (config.forceAfterMaxWait) {
+    const pods = ctx.sessions.filter((gs) => !gs.podTerminating);
+    for (const gs of pods)
+      actions.push({
+        kind: 'deletePod',
+        namespace: gs.namespace,
+        name: gs.name,
+        graceSeconds: config.forceGraceSeconds,
+      });
+    if (pods.length)
+      actions.push(
+        event(
+          'Warning',
+          'DrainForced',
+          `Deleting ${pods.length} game server pod(s) still in session after the maximum drain wait`,
+        ),
+      );
+  }
+  return { actions };
+}
+
+function deregistration(record: DrainRecord, why: string): DrainStep {
+  return {
+    phase: 'Deregistered',
+    actions: [
+      { kind: 'deregister' },
+      // After the call: a crash in between only repeats an idempotent deregistration.
+      { kind: 'recordDrainState', record: { ...record, phase: 'Deregistered' } },
+      event(
+        'Normal',
+        'Deregistered',
+        `${why}: deregistered the instance from FleetIQ, which will terminate it`,
+      ),
+    ],
+  };
+}
+
+function cordonEvent(byAgent: boolean): DrainAction {
+  return byAgent
+    ? event('Normal', 'Cordoned', 'Cordoned the node: no new game server pods will be scheduled on it')
+    : event(
+        'Normal',
+        'Cordoned',
+        'The node was already unschedulable (cordoned by someone else): it will stay cordoned if the drain is reverted',
+      );
+}
+
+function sameRecord(a: DrainRecord | null, b: DrainRecord | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.phase === b.phase &&
+    a.startedAt === b.startedAt &&
+    a.cordonedByAgent === b.cordonedByAgent &&
+    a.spotNoticeAt === b.spotNoticeAt &&
+    a.maxWaitWarnedAt === b.maxWaitWarnedAt
+  );
+}
+
+function earliest(
+  a: { reason: string; requeueAfterMs: number } | undefined,
+  b: { reason: string; requeueAfterMs: number } | undefined,
+): { reason: string; requeueAfterMs: number } | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return b.requeueAfterMs < a.requeueAfterMs ? b : a;
+}
+
+/**
+ * FleetIQ registration and utilization. Registration only happens outside a drain (a draining instance
+ * that FleetIQ forgot is left alone) and never after deregistration. Marking UTILIZED protects
+ * sessions, so it happens in any phase but Deregistered; becoming AVAILABLE again (deregister and
+ * register anew) only with a fresh ACTIVE status and no drain.
+ */
+function membership(
+  ctx: Ctx,
+  phase: DrainPhase,
+  fresh: InstanceStatus | undefined,
+): { actions: MembershipAction[]; wait?: { reason: string; requeueAfterMs: number }; idleSince?: number } {
+  const { obs, config } = ctx;
+  const hasSessions = ctx.sessions.length > 0;
+  const idleSince = hasSessions ? undefined : (obs.idleSince ?? obs.now);
+  const out = (actions: MembershipAction[], wait?: { reason: string; requeueAfterMs: number }) => ({
+    actions,
+    ...(wait ? { wait } : {}),
+    ...(idleSince !== undefined ? { idleSince } : {}),
+  });
+  if (phase === 'Deregistered') return out([]);
+  const reg = obs.registration;
+  if (reg.state !== 'registered') return out(phase === 'Active' ? [{ kind: 'register' }] : []);
+  if (config.utilizationMode === 'always')
+    return out(reg.utilization === 'UTILIZED' ? [] : [{ kind: 'markUtilized', claim: true }]);
+  if (hasSessions) return out(reg.utilization === 'UTILIZED' ? [] : [{ kind: 'markUtilized', claim: false }]);
+  if (reg.utilization === 'AVAILABLE' || phase !== 'Active' || fresh !== 'ACTIVE') return out([]);
+  const availableAt = idleSince! + config.idlePeriodMs;
+  if (obs.now >= availableAt) return out([{ kind: 'reregisterAvailable' }]);
+  return out([], { reason: 'IdleBeforeAvailable', requeueAfterMs: availableAt - obs.now });
+}

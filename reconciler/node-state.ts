@@ -1,0 +1,180 @@
+// What the node agent writes on its own Node so that a restarted agent resumes a drain where it was.
+// The Node is the only durable memory the agent has: everything it needs to decide again from scratch
+// and cannot observe elsewhere (whether it cordoned the node itself, when the drain began, when the Spot
+// notice arrived, whether the max-wait warning already went out, whether it deregistered) lives in the
+// annotations below. These names are a contract with operators (README, `kubectl fleetiq status`).
+import {
+  DRAIN_TAINT_EFFECT,
+  DRAIN_TAINT_KEY,
+  DRAIN_TAINT_VALUE,
+  FLEETIQ_STATUSES,
+  INSTANCE_STATUS_LABEL,
+  type InstanceStatus,
+} from '../shared/contract.js';
+
+/** Prefix of every annotation the agent owns on its Node. */
+export const NODE_ANNOTATION_PREFIX = 'gamelift.status/';
+
+/**
+ * The drain phase the node has reached. Absent means `Active` (no drain in progress): the agent
+ * removes all its drain annotations when a drain is reverted, so healthy nodes carry none.
+ */
+export const DRAIN_PHASE_ANNOTATION = 'gamelift.status/drain-phase';
+/** RFC 3339 time the agent first acted on DRAINING or SPOT_TERMINATING for this drain. */
+export const DRAIN_STARTED_AT_ANNOTATION = 'gamelift.status/drain-started-at';
+/**
+ * `"true"` when the agent cordoned the node itself, `"false"` when the node was already unschedulable
+ * (an operator's cordon). A revert uncordons only in the first case, so an operator's cordon survives.
+ */
+export const CORDONED_BY_AGENT_ANNOTATION = 'gamelift.status/cordoned-by-agent';
+/** RFC 3339 time the agent first saw SPOT_TERMINATING: the 2-minute notice is counted from here. */
+export const SPOT_NOTICE_AT_ANNOTATION = 'gamelift.status/spot-notice-at';
+/** RFC 3339 time the "drain exceeded its maximum wait" warning was raised (raised once per drain). */
+export const DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION = 'gamelift.status/drain-max-wait-warned-at';
+
+/** Every annotation the agent owns; a revert removes them all. */
+export const DRAIN_ANNOTATIONS = [
+  DRAIN_PHASE_ANNOTATION,
+  DRAIN_STARTED_AT_ANNOTATION,
+  CORDONED_BY_AGENT_ANNOTATION,
+  SPOT_NOTICE_AT_ANNOTATION,
+  DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION,
+] as const;
+
+/**
+ * The drain phases, in the order a DRAINING drain goes through them. Each recorded phase means the
+ * step it names is DONE (verified on an observation), not merely attempted:
+ *
+ * - `Active`: no drain. The node carries the label `gamelift.status/instance-status=ACTIVE` and none of
+ *   the drain annotations.
+ * - `Cordoned`: the instance was seen DRAINING; the node is labelled DRAINING and unschedulable (by the
+ *   agent or by an operator, see `cordoned-by-agent`). Fencing is in progress: game servers that are
+ *   not Allocated (nor Reserved, when Reserved is protected) are being moved to Shutdown with a
+ *   compare-and-swap, and Allocated pods missing the drain toleration get it.
+ * - `Fenced`: no unallocated game server is left on the node and every Allocated (Reserved) pod tolerates
+ *   the drain taint. Tainting is next.
+ * - `Tainted`: the node carries `gamelift.status/draining=true:NoExecute`; the agent waits for the last
+ *   Allocated (Reserved) game server to end, shutting down any that returns to Ready.
+ * - `SpotEvicting`: the instance was seen SPOT_TERMINATING: the node is labelled, cordoned, fenced and
+ *   tainted at once and the remaining game server pods are deleted with a grace period that fits the
+ *   2-minute notice.
+ * - `Deregistered`: the agent deregistered the instance from FleetIQ, which will terminate it. Terminal:
+ *   the agent does nothing more on this node (no health reports, no re-registration after a restart).
+ *
+ * A drain that sees ACTIVE again before `Deregistered` is reverted (taint removed, the agent's own
+ * cordon lifted, label set back to ACTIVE, drain annotations removed) in one step, so there is no
+ * recorded "reverting" phase: until the annotations are removed, the node still says what to undo.
+ */
+export const DRAIN_PHASES = [
+  'Active',
+  'Cordoned',
+  'Fenced',
+  'Tainted',
+  'SpotEvicting',
+  'Deregistered',
+] as const;
+export type DrainPhase = (typeof DRAIN_PHASES)[number];
+
+/** What the agent recorded about the drain in progress (null: none, i.e. phase Active). */
+export interface DrainRecord {
+  phase: Exclude<DrainPhase, 'Active'>;
+  /** Epoch ms. */
+  startedAt: number;
+  cordonedByAgent: boolean;
+  /** Epoch ms the Spot notice was first seen, once it was. */
+  spotNoticeAt?: number;
+  /** Epoch ms the max-wait warning was raised, once it was. */
+  maxWaitWarnedAt?: number;
+}
+
+/** The parts of a Node the agent reads. */
+export interface NodeView {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** spec.unschedulable (cordoned). */
+  unschedulable: boolean;
+  taints: { key: string; value?: string; effect: string }[];
+}
+
+/**
+ * Reads the drain record from the node's annotations. Values written by someone else are not trusted
+ * to be well formed: an unknown phase is read as `Cordoned` (a drain of unknown progress: the agent
+ * re-verifies every step from there, which is safe whichever way the drain goes next), a missing or
+ * invalid start time as `fallbackNow` (the max-wait clock restarts), and anything but `"true"` in
+ * `cordoned-by-agent` as false (never uncordon a node the agent is not sure it cordoned).
+ */
+export function readDrainRecord(
+  annotations: Record<string, string>,
+  fallbackNow: number,
+): DrainRecord | null {
+  const rawPhase = annotations[DRAIN_PHASE_ANNOTATION];
+  if (rawPhase === undefined || rawPhase === 'Active') return null;
+  const phase = (DRAIN_PHASES as readonly string[]).includes(rawPhase)
+    ? (rawPhase as DrainRecord['phase'])
+    : 'Cordoned';
+  const record: DrainRecord = {
+    phase,
+    startedAt: parseTime(annotations[DRAIN_STARTED_AT_ANNOTATION]) ?? fallbackNow,
+    cordonedByAgent: annotations[CORDONED_BY_AGENT_ANNOTATION] === 'true',
+  };
+  const spotNoticeAt = parseTime(annotations[SPOT_NOTICE_AT_ANNOTATION]);
+  if (spotNoticeAt !== undefined) record.spotNoticeAt = spotNoticeAt;
+  const warnedAt = parseTime(annotations[DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION]);
+  if (warnedAt !== undefined) record.maxWaitWarnedAt = warnedAt;
+  return record;
+}
+
+/**
+ * The annotation changes that record `record` (null: remove them all), as a merge-patch fragment
+ * for `metadata.annotations`: a null value deletes the key.
+ */
+export function drainRecordAnnotations(record: DrainRecord | null): Record<string, string | null> {
+  const out: Record<string, string | null> = Object.fromEntries(DRAIN_ANNOTATIONS.map((a) => [a, null]));
+  if (record === null) return out;
+  out[DRAIN_PHASE_ANNOTATION] = record.phase;
+  out[DRAIN_STARTED_AT_ANNOTATION] = new Date(record.startedAt).toISOString();
+  out[CORDONED_BY_AGENT_ANNOTATION] = String(record.cordonedByAgent);
+  if (record.spotNoticeAt !== undefined)
+    out[SPOT_NOTICE_AT_ANNOTATION] = new Date(record.spotNoticeAt).toISOString();
+  if (record.maxWaitWarnedAt !== undefined)
+    out[DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION] = new Date(record.maxWaitWarnedAt).toISOString();
+  return out;
+}
+
+/** Applies `drainRecordAnnotations(record)` to an annotation map (what the node looks like afterwards). */
+export function withDrainRecord(
+  annotations: Record<string, string>,
+  record: DrainRecord | null,
+): Record<string, string> {
+  const out = { ...annotations };
+  for (const [k, v] of Object.entries(drainRecordAnnotations(record))) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** The instance status the node's label says the agent last saw, if it is a valid one. */
+export function labelledStatus(node: NodeView): InstanceStatus | undefined {
+  const v = node.labels[INSTANCE_STATUS_LABEL];
+  return (FLEETIQ_STATUSES as readonly string[]).includes(v) ? (v as InstanceStatus) : undefined;
+}
+
+/** True when the node carries exactly the drain taint (key, value and effect). */
+export function hasDrainTaint(node: NodeView): boolean {
+  return node.taints.some(
+    (t) =>
+      t.key === DRAIN_TAINT_KEY && t.effect === DRAIN_TAINT_EFFECT && (t.value ?? '') === DRAIN_TAINT_VALUE,
+  );
+}
+
+/** True when the node carries any taint with the drain key (ours, or a malformed variant to remove). */
+export function hasAnyDrainKeyTaint(node: NodeView): boolean {
+  return node.taints.some((t) => t.key === DRAIN_TAINT_KEY);
+}
+
+function parseTime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : t;
+}

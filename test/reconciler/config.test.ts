@@ -1,0 +1,145 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError } from '../../shared/ops-server.js';
+import { parseDuration, parseReconcilerConfig } from '../../reconciler/config.js';
+
+const BASE = {
+  NODE_NAME: 'ip-10-0-1-23.ec2.internal',
+  GAME_SERVER_GROUP: 'agones-game-servers',
+  REDIS_URL: 'redis:6379',
+};
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('reconciler configuration', () => {
+  it('applies the defaults', () => {
+    const c = parseReconcilerConfig(BASE);
+    expect(c).toMatchObject({
+      nodeName: 'ip-10-0-1-23.ec2.internal',
+      gameServerGroup: 'agones-game-servers',
+      redis: { host: 'redis', port: 6379 },
+      redisDescription: 'redis://redis:6379/0',
+      healthIntervalMs: 30_000,
+      fleetiqFallbackIntervalMs: 240_000,
+      imdsEndpoint: 'http://169.254.169.254',
+      imdsTimeoutMs: 2_000,
+      opsListen: { host: '0.0.0.0', port: 8080 },
+      decide: {
+        utilizationMode: 'allocated',
+        protectReserved: true,
+        statusStaleAfterMs: 120_000,
+        idlePeriodMs: 300_000,
+        drainMaxWaitMs: 3_600_000,
+        forceAfterMaxWait: false,
+        forceGraceSeconds: 30,
+        spotGraceSeconds: 90,
+      },
+    });
+    expect(c.statusSigningSecret).toBeUndefined();
+  });
+
+  it('reads every setting from the environment, and flags win over it', () => {
+    const env = {
+      ...BASE,
+      GAME_SERVER_GROUP: 'arn:aws:gamelift:us-east-1:123456789012:gameservergroup/agones-game-servers',
+      REDIS_URL: 'rediss://:pw@cache.example.com:6380/2',
+      STATUS_SIGNING_SECRET: 'shared-secret',
+      UTILIZATION_MODE: 'always',
+      IDLE_PERIOD: '10m',
+      HEALTH_INTERVAL: '20s',
+      STATUS_STALE_AFTER: '90s',
+      FLEETIQ_FALLBACK_INTERVAL: '5m',
+      DRAIN_MAX_WAIT: '2h',
+      DRAIN_FORCE_AFTER_MAX_WAIT: 'true',
+      DRAIN_FORCE_GRACE: '45s',
+      PROTECT_RESERVED: 'false',
+      SPOT_GRACE: '60s',
+      IMDS_ENDPOINT: 'http://127.0.0.1:1338/',
+      IMDS_TIMEOUT: '500ms',
+      OPS_LISTEN: '127.0.0.1:9102',
+    };
+    const c = parseReconcilerConfig(env, {
+      healthInterval: '10s',
+      utilizationMode: 'allocated',
+      drainForceAfterMaxWait: false,
+    });
+    expect(c).toMatchObject({
+      gameServerGroup: env.GAME_SERVER_GROUP,
+      redis: {
+        host: 'cache.example.com',
+        port: 6380,
+        db: 2,
+        password: 'pw',
+        tls: { servername: 'cache.example.com' },
+      },
+      redisDescription: 'rediss://:***@cache.example.com:6380/2',
+      statusSigningSecret: 'shared-secret',
+      healthIntervalMs: 10_000,
+      fleetiqFallbackIntervalMs: 300_000,
+      imdsEndpoint: 'http://127.0.0.1:1338',
+      imdsTimeoutMs: 500,
+      opsListen: { host: '127.0.0.1', port: 9102 },
+      decide: {
+        utilizationMode: 'allocated',
+        protectReserved: false,
+        statusStaleAfterMs: 90_000,
+        idlePeriodMs: 600_000,
+        drainMaxWaitMs: 7_200_000,
+        forceAfterMaxWait: false,
+        forceGraceSeconds: 45,
+        spotGraceSeconds: 60,
+      },
+    });
+  });
+
+  it.each([
+    [{ NODE_NAME: undefined }, {}, 'NODE_NAME', /is required/],
+    [{ NODE_NAME: 'Not_A_Node' }, {}, 'NODE_NAME', /not a valid node name/],
+    [{}, { nodeName: 'Bad Name' }, '--node-name', /not a valid node name/],
+    [{ GAME_SERVER_GROUP: '' }, {}, 'GAME_SERVER_GROUP', /is required/],
+    [{ GAME_SERVER_GROUP: 'bad group!' }, {}, 'GAME_SERVER_GROUP', /not a game server group/],
+    [{ GAME_SERVER_GROUP: 'x'.repeat(257) }, {}, 'GAME_SERVER_GROUP', /not a game server group/],
+    [{ REDIS_URL: undefined }, {}, 'REDIS_URL', /is required/],
+    [{ REDIS_URL: 'http://redis:6379' }, {}, 'REDIS_URL', /unsupported scheme/],
+    [{}, { redisUrl: 'redis:99999' }, '--redis-url', /port/],
+    [{ UTILIZATION_MODE: 'sometimes' }, {}, 'UTILIZATION_MODE', /"allocated" or "always"/],
+    [{ HEALTH_INTERVAL: '55s' }, {}, 'HEALTH_INTERVAL', /between 5s and 50s/],
+    [{ HEALTH_INTERVAL: '1s' }, {}, 'HEALTH_INTERVAL', /between 5s and 50s/],
+    [{ HEALTH_INTERVAL: 'often' }, {}, 'HEALTH_INTERVAL', /expected a duration/],
+    [{ HEALTH_INTERVAL: '-30s' }, {}, 'HEALTH_INTERVAL', /expected a duration/],
+    [{ FLEETIQ_FALLBACK_INTERVAL: '30s' }, {}, 'FLEETIQ_FALLBACK_INTERVAL', /between 3m and 1h/],
+    [{ STATUS_STALE_AFTER: '1s' }, {}, 'STATUS_STALE_AFTER', /between 15s and 1h/],
+    [{ IDLE_PERIOD: '2d' }, {}, 'IDLE_PERIOD', /between 30s and 1d/],
+    [{ DRAIN_MAX_WAIT: '10s' }, {}, 'DRAIN_MAX_WAIT', /between 1m and 7d/],
+    [{ DRAIN_FORCE_AFTER_MAX_WAIT: 'maybe' }, {}, 'DRAIN_FORCE_AFTER_MAX_WAIT', /true or false/],
+    [{ DRAIN_FORCE_GRACE: '0s' }, {}, 'DRAIN_FORCE_GRACE', /between 1s and 1h/],
+    [{ PROTECT_RESERVED: 'yes please' }, {}, 'PROTECT_RESERVED', /true or false/],
+    [{ SPOT_GRACE: '2m' }, {}, 'SPOT_GRACE', /between 1s and 1m45s|between 1s and 105s/],
+    [{ IMDS_ENDPOINT: '169.254.169.254' }, {}, 'IMDS_ENDPOINT', /http\(s\) URL/],
+    [{ IMDS_TIMEOUT: '1m' }, {}, 'IMDS_TIMEOUT', /between 100ms and 30s/],
+    [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
+    [{}, { listen: ':99999' }, '--listen', /host:port/],
+    [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],
+  ])('rejects %j %j naming %s', (env, flags, setting, problem) => {
+    const err = configError(() => parseReconcilerConfig({ ...BASE, ...env }, flags));
+    expect(err.setting).toBe(setting);
+    expect(err.message).toContain(setting);
+    expect(err.message).toMatch(problem);
+  });
+
+  it('parses durations like Go does, plus plain seconds', () => {
+    expect(parseDuration('250ms', 'X')).toBe(250);
+    expect(parseDuration('1h30m', 'X')).toBe(5_400_000);
+    expect(parseDuration('1.5h', 'X')).toBe(5_400_000);
+    expect(parseDuration('45', 'X')).toBe(45_000);
+    expect(() => parseDuration('', 'X')).toThrow(/X/);
+    expect(() => parseDuration('5 m', 'X')).toThrow(/expected a duration/);
+  });
+});

@@ -1,0 +1,960 @@
+import { describe, expect, it } from '@jest/globals';
+import { SeededRandom } from '../../sandbox/clock.js';
+import { DRAIN_TAINT, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
+import {
+  decide,
+  failureReason,
+  spotGraceSeconds,
+  type DecideConfig,
+  type Decision,
+  type DrainAction,
+  type Observation,
+} from '../../reconciler/decide.js';
+import {
+  CORDONED_BY_AGENT_ANNOTATION,
+  DRAIN_ANNOTATIONS,
+  DRAIN_PHASE_ANNOTATION,
+  DRAIN_STARTED_AT_ANNOTATION,
+  hasDrainTaint,
+  readDrainRecord,
+  type DrainRecord,
+} from '../../reconciler/node-state.js';
+import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
+
+const kinds = (d: Decision) => d.actions.map((a) => a.kind);
+const reasons = (d: Decision) => d.actions.flatMap((a) => (a.kind === 'emitEvent' ? [a.reason] : []));
+const nodeActions = (d: Decision) => d.actions.filter((a) => a.kind !== 'emitEvent');
+const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
+  phase,
+  startedAt: T0 - 60_000,
+  cordonedByAgent: true,
+  ...extra,
+});
+const stale = (status: InstanceStatus) => ({
+  status,
+  observedAt: T0 - CONFIG.statusStaleAfterMs - 1,
+  source: 'redis' as const,
+});
+/** A node in the given drain phase, with the state that phase implies. */
+function drainingNode(phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}) {
+  const status: InstanceStatus = phase === 'SpotEvicting' ? 'SPOT_TERMINATING' : 'DRAINING';
+  return makeNode({
+    label: status,
+    unschedulable: true,
+    tainted: phase === 'Tainted' || phase === 'SpotEvicting' || phase === 'Deregistered',
+    record: rec(phase, phase === 'SpotEvicting' ? { spotNoticeAt: T0 - 10_000, ...extra } : extra),
+  });
+}
+
+describe('decide: DRAINING from scratch', () => {
+  it('records the drain, labels and cordons first, remembering that the agent cordoned', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: [gs('r1', 'Ready')],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Cordoned');
+    expect(nodeActions(d)).toEqual([
+      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      { kind: 'label', status: 'DRAINING' },
+      { kind: 'cordon' },
+    ]);
+    expect(reasons(d)).toEqual(['FleetIQDraining', 'Cordoned']);
+  });
+
+  it('records cordoned-by-agent=false and does not cordon a node an operator already cordoned', () => {
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: makeNode({ label: 'ACTIVE', unschedulable: true }) }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([
+      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: false } },
+      { kind: 'label', status: 'DRAINING' },
+    ]);
+  });
+
+  it('records the drain before cordoning, so a crash in between never loses the cordon', () => {
+    const d = decide(observation({ status: fresh('DRAINING') }), CONFIG);
+    expect(kinds(d).indexOf('recordDrainState')).toBeLessThan(kinds(d).indexOf('cordon'));
+  });
+});
+
+describe('decide: fencing before tainting', () => {
+  const mix = () => [
+    gs('ready', 'Ready'),
+    gs('scheduled', 'Scheduled'),
+    gs('requestready', 'RequestReady'),
+    gs('alloc-tol', 'Allocated', { podTolerates: true }),
+    gs('alloc-notol', 'Allocated', { podTolerates: false }),
+    gs('alloc-notol-dying', 'Allocated', { podTolerates: false, podTerminating: true }),
+    gs('reserved', 'Reserved', { podTolerates: false }),
+    gs('shutdown', 'Shutdown'),
+    gs('unhealthy', 'Unhealthy'),
+  ];
+
+  it('shuts down every unallocated game server with a compare-and-swap and backfills tolerations', () => {
+    const gameServers = mix();
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Cordoned'), gameServers }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Cordoned');
+    const byName = Object.fromEntries(gameServers.map((g) => [g.name, g]));
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'ready',
+        resourceVersion: byName.ready.resourceVersion,
+        state: 'Ready',
+      },
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'scheduled',
+        resourceVersion: byName.scheduled.resourceVersion,
+        state: 'Scheduled',
+      },
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'requestready',
+        resourceVersion: byName.requestready.resourceVersion,
+        state: 'RequestReady',
+      },
+      { kind: 'addToleration', namespace: 'default', pod: 'alloc-notol' },
+      { kind: 'addToleration', namespace: 'default', pod: 'reserved' },
+    ]);
+    expect(reasons(d)).toEqual(['Fencing']);
+    expect(kinds(d)).not.toContain('taint');
+  });
+
+  it('shuts down Reserved game servers too when Reserved is not protected', () => {
+    const reserved = gs('reserved', 'Reserved');
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Cordoned'), gameServers: [reserved] }),
+      { ...CONFIG, protectReserved: false },
+    );
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'reserved',
+        resourceVersion: reserved.resourceVersion,
+        state: 'Reserved',
+      },
+    ]);
+  });
+
+  it('treats a state it does not know as a session (kept, tolerated, waited for)', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Cordoned'),
+        gameServers: [gs('future', 'Hibernating', { podTolerates: false })],
+      }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([{ kind: 'addToleration', namespace: 'default', pod: 'future' }]);
+    expect(d.sessions).toBe(1);
+  });
+
+  it('records Fenced once nothing is left to fence, and only then taints', () => {
+    const done = [gs('a', 'Allocated'), gs('s', 'Shutdown')];
+    const fenced = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Cordoned'), gameServers: done }),
+      CONFIG,
+    );
+    expect(fenced.phase).toBe('Fenced');
+    expect(nodeActions(fenced)).toEqual([{ kind: 'recordDrainState', record: rec('Fenced') }]);
+    expect(reasons(fenced)).toEqual(['Fenced']);
+
+    const tainted = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Fenced'), gameServers: done }),
+      CONFIG,
+    );
+    expect(tainted.phase).toBe('Tainted');
+    expect(nodeActions(tainted)).toEqual([
+      { kind: 'taint' },
+      { kind: 'recordDrainState', record: rec('Tainted') },
+    ]);
+    expect(reasons(tainted)).toEqual(['Tainted', 'SessionsRemaining']);
+  });
+
+  it.each([
+    ['a Ready game server appeared', [gs('a', 'Allocated'), gs('r', 'Ready')]],
+    ['an allocated pod lacks the toleration', [gs('a', 'Allocated', { podTolerates: false })]],
+    ['a starting game server is still there', [gs('c', 'Creating')]],
+  ])('does not taint while %s', (_what, gameServers) => {
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Fenced'), gameServers }),
+      CONFIG,
+    );
+    expect(kinds(d)).not.toContain('taint');
+    expect(d.phase).toBe('Fenced');
+    expect(reasons(d)).toEqual(['Fencing']);
+  });
+
+  it('taints with no SessionsRemaining event when no session is left', () => {
+    const d = decide(observation({ status: fresh('DRAINING'), node: drainingNode('Fenced') }), CONFIG);
+    expect(reasons(d)).toEqual(['Tainted']);
+  });
+});
+
+describe('decide: waiting for sessions, then deregistering', () => {
+  it.each([
+    ['Allocated', [gs('a', 'Allocated')]],
+    ['Reserved (protected)', [gs('r', 'Reserved', { podTolerates: true })]],
+    ['Allocated with a terminating pod', [gs('a', 'Allocated', { podTerminating: true })]],
+  ])('waits while a game server is %s', (_what, gameServers) => {
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: drainingNode('Tainted'), gameServers }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Tainted');
+    expect(d.actions).toEqual([]);
+    expect(d.wait).toEqual({ reason: 'SessionsRemaining', requeueAfterMs: CONFIG.drainMaxWaitMs - 60_000 });
+  });
+
+  it('shuts down a game server that went from Allocated back to Ready on the draining node', () => {
+    const back = gs('back', 'Ready', { podTolerates: true });
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Tainted'),
+        gameServers: [back, gs('a', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'back',
+        resourceVersion: back.resourceVersion,
+        state: 'Ready',
+      },
+    ]);
+  });
+
+  it('puts the taint back if someone removed it', () => {
+    const node = drainingNode('Tainted');
+    node.taints = [];
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node, gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([{ kind: 'taint' }]);
+  });
+
+  it('cordons again (and then owns the cordon) if someone uncordoned the draining node', () => {
+    const node = drainingNode('Tainted', { cordonedByAgent: false });
+    node.unschedulable = false;
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node, gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([
+      { kind: 'recordDrainState', record: rec('Tainted', { cordonedByAgent: true }) },
+      { kind: 'cordon' },
+    ]);
+  });
+
+  it('deregisters only when no session remains, and records it after the call', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Tainted'),
+        gameServers: [gs('s', 'Shutdown', { podTerminating: true })],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Deregistered');
+    expect(nodeActions(d)).toEqual([
+      { kind: 'deregister' },
+      { kind: 'recordDrainState', record: rec('Deregistered') },
+    ]);
+    expect(reasons(d)).toEqual(['Deregistered']);
+  });
+
+  it('does not deregister while an unallocated game server still needs shutting down', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Tainted'),
+        gameServers: [gs('r', 'Ready', { podTerminating: true })],
+      }),
+      CONFIG,
+    );
+    expect(kinds(d)).toEqual(['shutdownGameServer', 'emitEvent']);
+  });
+
+  it.each([undefined, fresh('ACTIVE'), fresh('DRAINING'), fresh('SPOT_TERMINATING'), stale('ACTIVE')])(
+    'does nothing more after deregistration (status %j)',
+    (status) => {
+      const d = decide(
+        observation({
+          ...(status ? { status } : {}),
+          node: drainingNode('Deregistered'),
+          gameServers: [gs('r', 'Ready')],
+          registration: { state: 'absent' },
+        }),
+        CONFIG,
+      );
+      expect(d).toMatchObject({ phase: 'Deregistered', actions: [], membership: [] });
+      expect(d.wait).toBeUndefined();
+    },
+  );
+});
+
+describe('decide: maximum drain wait', () => {
+  const overdue = (extra: Partial<DrainRecord> = {}) =>
+    makeNode({
+      label: 'DRAINING',
+      unschedulable: true,
+      tainted: true,
+      record: rec('Tainted', { startedAt: T0 - CONFIG.drainMaxWaitMs - 5_000, ...extra }),
+    });
+
+  it('raises one warning Event and records that it did, killing nothing', () => {
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node: overdue(), gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'recordDrainState',
+        record: rec('Tainted', { startedAt: T0 - CONFIG.drainMaxWaitMs - 5_000, maxWaitWarnedAt: T0 }),
+      },
+    ]);
+    expect(d.actions.find((a) => a.kind === 'emitEvent')).toMatchObject({
+      type: 'Warning',
+      reason: 'DrainMaxWaitExceeded',
+    });
+  });
+
+  it('stays quiet once the warning was raised', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: overdue({ maxWaitWarnedAt: T0 - 1000 }),
+        gameServers: [gs('a', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    expect(d.actions).toEqual([]);
+  });
+
+  it('deletes the remaining session pods only when explicitly configured', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: overdue({ maxWaitWarnedAt: T0 - 1000 }),
+        gameServers: [gs('a', 'Allocated'), gs('b', 'Allocated', { podTerminating: true })],
+      }),
+      { ...CONFIG, forceAfterMaxWait: true, forceGraceSeconds: 42 },
+    );
+    expect(nodeActions(d)).toEqual([
+      { kind: 'deletePod', namespace: 'default', name: 'a', graceSeconds: 42 },
+    ]);
+    expect(reasons(d)).toEqual(['DrainForced']);
+  });
+});
+
+describe('decide: back to ACTIVE before deregistration', () => {
+  const phases: DrainRecord['phase'][] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting'];
+  const cases = phases.flatMap((phase) => [true, false].map((byAgent) => [phase, byAgent] as const));
+
+  it.each(cases)('reverts from %s (cordoned by agent: %s)', (phase, byAgent) => {
+    const node = drainingNode(phase, { cordonedByAgent: byAgent });
+    const d = decide(
+      observation({ status: fresh('ACTIVE'), node, gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    const tainted = phase === 'Tainted' || phase === 'SpotEvicting';
+    expect(d.phase).toBe('Active');
+    expect(nodeActions(d)).toEqual([
+      ...(tainted ? [{ kind: 'untaint' }] : []),
+      ...(byAgent ? [{ kind: 'uncordon' }] : []),
+      { kind: 'label', status: 'ACTIVE' },
+      { kind: 'recordDrainState', record: null },
+    ]);
+    expect(reasons(d)).toEqual(['DrainReverted']);
+  });
+
+  it('keeps an operator cordon through a whole drain and revert', () => {
+    const w = new World({
+      status: fresh('DRAINING'),
+      node: makeNode({ label: 'ACTIVE', unschedulable: true }),
+      gameServers: [gs('a', 'Allocated')],
+    });
+    w.settle();
+    expect(w.node.taints).toEqual([{ ...DRAIN_TAINT }]);
+    expect(readDrainRecord(w.node.annotations, T0)?.cordonedByAgent).toBe(false);
+    w.status = fresh('ACTIVE');
+    w.settle();
+    expect(w.node.unschedulable).toBe(true);
+    expect(w.node.taints).toEqual([]);
+    expect(w.node.labels[INSTANCE_STATUS_LABEL]).toBe('ACTIVE');
+    for (const a of DRAIN_ANNOTATIONS) expect(w.node.annotations[a]).toBeUndefined();
+  });
+
+  it('removes a leftover drain taint on an ACTIVE node but leaves its cordon alone', () => {
+    const d = decide(
+      observation({
+        status: fresh('ACTIVE'),
+        node: makeNode({ label: 'ACTIVE', unschedulable: true, tainted: true }),
+      }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([{ kind: 'untaint' }]);
+  });
+
+  it('only labels a healthy node ACTIVE, and then does nothing', () => {
+    expect(nodeActions(decide(observation({ status: fresh('ACTIVE') }), CONFIG))).toEqual([
+      { kind: 'label', status: 'ACTIVE' },
+    ]);
+    const d = decide(observation({ status: fresh('ACTIVE'), node: makeNode({ label: 'ACTIVE' }) }), CONFIG);
+    expect(d.actions).toEqual([]);
+  });
+});
+
+describe('decide: SPOT_TERMINATING', () => {
+  it('labels, cordons, fences and taints at once, without deleting pods in the same step', () => {
+    const ready = gs('r', 'Ready');
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: [ready, gs('a', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('SpotEvicting');
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'SpotEvicting', startedAt: T0, cordonedByAgent: true, spotNoticeAt: T0 },
+      },
+      { kind: 'label', status: 'SPOT_TERMINATING' },
+      { kind: 'cordon' },
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'r',
+        resourceVersion: ready.resourceVersion,
+        state: 'Ready',
+      },
+      { kind: 'taint' },
+    ]);
+    expect(reasons(d)).toEqual(['SpotTerminating', 'Cordoned', 'Fencing', 'Tainted']);
+  });
+
+  it('then deletes every game server pod not yet terminating, with a grace period that fits the notice', () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: drainingNode('SpotEvicting', { spotNoticeAt: T0 - 60_000 }),
+        gameServers: [
+          gs('a', 'Allocated'),
+          gs('s', 'Shutdown'),
+          gs('gone', 'Allocated', { podTerminating: true }),
+        ],
+      }),
+      CONFIG,
+    );
+    // 120 s notice - 60 s elapsed - 15 s margin = 45 s, below the configured 90 s.
+    expect(nodeActions(d)).toEqual([
+      { kind: 'deletePod', namespace: 'default', name: 'a', graceSeconds: 45 },
+      { kind: 'deletePod', namespace: 'default', name: 's', graceSeconds: 45 },
+    ]);
+    expect(reasons(d)).toEqual(['DeletingGameServerPods']);
+  });
+
+  it.each([
+    [0, 90, 90],
+    [0, 30, 30],
+    [10_000, 120, 95],
+    [104_000, 90, 1],
+    [200_000, 90, 1],
+  ])(
+    'bounds the grace period: %i ms into the notice with spotGraceSeconds %i → %i s',
+    (elapsed, configured, expected) => {
+      expect(
+        spotGraceSeconds(
+          { obs: { now: T0 + elapsed }, config: { spotGraceSeconds: configured } },
+          { spotNoticeAt: T0, startedAt: T0 },
+        ),
+      ).toBe(expected);
+    },
+  );
+
+  it('deregisters once every game server pod is terminating', () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: drainingNode('SpotEvicting'),
+        gameServers: [gs('a', 'Allocated', { podTerminating: true })],
+      }),
+      CONFIG,
+    );
+    expect(kinds(d)).toEqual(['deregister', 'recordDrainState', 'emitEvent']);
+  });
+
+  it('takes over a DRAINING drain, keeping its start and who cordoned', () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: drainingNode('Tainted', { cordonedByAgent: false }),
+      }),
+      CONFIG,
+    );
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'SpotEvicting', startedAt: T0 - 60_000, cordonedByAgent: false, spotNoticeAt: T0 },
+      },
+      { kind: 'label', status: 'SPOT_TERMINATING' },
+    ]);
+  });
+
+  it('runs a Spot notice end to end: sessions get SIGTERM within the notice, then deregistration', () => {
+    const w = new World({
+      status: fresh('SPOT_TERMINATING'),
+      node: makeNode({ label: 'ACTIVE' }),
+      gameServers: [gs('a', 'Allocated'), gs('b', 'Allocated', { podTolerates: false }), gs('r', 'Ready')],
+    });
+    w.killsAllowed = true;
+    const decisions = w.settle();
+    expect(decisions.map((d) => d.phase)).toEqual([
+      'SpotEvicting',
+      'SpotEvicting',
+      'Deregistered',
+      'Deregistered',
+    ]);
+    expect(w.deregistered).toBe(true);
+    expect(w.get('a').podTerminating).toBe(true);
+    expect(w.get('r').state).toBe('Shutdown');
+  });
+});
+
+describe('decide: unknown or stale status', () => {
+  const phases: DrainRecord['phase'][] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting'];
+  const statuses = [undefined, stale('ACTIVE'), stale('DRAINING'), stale('SPOT_TERMINATING')];
+  const cases = phases.flatMap((p) => statuses.map((s) => [p, s] as const));
+
+  it.each(cases)(
+    'keeps phase %s without starting, reverting or finishing anything (status %j)',
+    (phase, status) => {
+      const d = decide(
+        observation({ ...(status ? { status } : {}), node: drainingNode(phase), gameServers: [] }),
+        CONFIG,
+      );
+      expect(d.phase).toBe(phase);
+      expect(d.statusFresh).toBe(false);
+      expect(d.actions).toEqual([]);
+    },
+  );
+
+  it.each(statuses)('starts no drain on a node in no drain (status %j)', (status) => {
+    const d = decide(
+      observation({
+        ...(status ? { status } : {}),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: [gs('r', 'Ready')],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Active');
+    expect(d.actions).toEqual([]);
+  });
+
+  it('still keeps the phase invariants: re-cordon, fence a game server back to Ready, re-taint', () => {
+    const node = drainingNode('Tainted');
+    node.unschedulable = false;
+    node.taints = [];
+    const back = gs('back', 'Ready');
+    const d = decide(observation({ node, gameServers: [back, gs('a', 'Allocated')] }), CONFIG);
+    expect(nodeActions(d)).toEqual([
+      { kind: 'recordDrainState', record: rec('Tainted') },
+      { kind: 'cordon' },
+      { kind: 'taint' },
+      {
+        kind: 'shutdownGameServer',
+        namespace: 'default',
+        name: 'back',
+        resourceVersion: back.resourceVersion,
+        state: 'Ready',
+      },
+    ]);
+  });
+
+  it('does not deregister a drained node on a stale status, only once a fresh one arrives', () => {
+    const node = drainingNode('Tainted');
+    expect(decide(observation({ status: stale('DRAINING'), node }), CONFIG).actions).toEqual([]);
+    expect(kinds(decide(observation({ status: fresh('DRAINING'), node }), CONFIG))).toContain('deregister');
+  });
+
+  it('keeps deleting pods on a Spot notice already acted on', () => {
+    const d = decide(
+      observation({ node: drainingNode('SpotEvicting'), gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    expect(kinds(d)).toEqual(['deletePod', 'emitEvent']);
+  });
+
+  it('judges freshness against statusStaleAfterMs', () => {
+    const at = (age: number) =>
+      decide(observation({ status: { status: 'DRAINING', observedAt: T0 - age, source: 'fleetiq' } }), CONFIG)
+        .statusFresh;
+    expect(at(CONFIG.statusStaleAfterMs)).toBe(true);
+    expect(at(CONFIG.statusStaleAfterMs + 1)).toBe(false);
+  });
+});
+
+describe('decide: registration and utilization', () => {
+  const utilized = { state: 'registered', utilization: 'UTILIZED' } as const;
+  const available = { state: 'registered', utilization: 'AVAILABLE' } as const;
+  const activeNode = () => makeNode({ label: 'ACTIVE' });
+  type Case = [string, Partial<Observation>, Partial<DecideConfig>, Decision['membership']];
+  const cases: Case[] = [
+    [
+      'always: AVAILABLE → claim and UTILIZED',
+      { registration: available },
+      { utilizationMode: 'always' },
+      [{ kind: 'markUtilized', claim: true }],
+    ],
+    ['always: UTILIZED stays', { registration: utilized }, { utilizationMode: 'always' }, []],
+    [
+      'always: never AVAILABLE again, even idle',
+      { registration: utilized, idleSince: T0 - 10 * CONFIG.idlePeriodMs },
+      { utilizationMode: 'always' },
+      [],
+    ],
+    [
+      'allocated: an Allocated game server → UTILIZED',
+      { registration: available, gameServers: [gs('a', 'Allocated')] },
+      {},
+      [{ kind: 'markUtilized', claim: false }],
+    ],
+    [
+      'allocated: a protected Reserved one → UTILIZED',
+      { registration: available, gameServers: [gs('r', 'Reserved')] },
+      {},
+      [{ kind: 'markUtilized', claim: false }],
+    ],
+    [
+      'allocated: an unprotected Reserved one → stays AVAILABLE',
+      { registration: available, gameServers: [gs('r', 'Reserved')] },
+      { protectReserved: false },
+      [],
+    ],
+    [
+      'allocated: only Ready ones → stays AVAILABLE',
+      { registration: available, gameServers: [gs('r', 'Ready')] },
+      {},
+      [],
+    ],
+    [
+      'allocated: UTILIZED and idle long enough → AVAILABLE again',
+      { registration: utilized, idleSince: T0 - CONFIG.idlePeriodMs },
+      {},
+      [{ kind: 'reregisterAvailable' }],
+    ],
+    [
+      'allocated: UTILIZED, idle not long enough → wait',
+      { registration: utilized, idleSince: T0 - 1000 },
+      {},
+      [],
+    ],
+    [
+      'allocated: UTILIZED with a session → stays',
+      {
+        registration: utilized,
+        idleSince: T0 - 10 * CONFIG.idlePeriodMs,
+        gameServers: [gs('a', 'Allocated')],
+      },
+      {},
+      [],
+    ],
+    [
+      'allocated: idle but status stale → stays UTILIZED',
+      { registration: utilized, idleSince: T0 - 10 * CONFIG.idlePeriodMs, status: stale('ACTIVE') },
+      {},
+      [],
+    ],
+    [
+      'allocated: idle but status unknown → stays UTILIZED',
+      { registration: utilized, idleSince: T0 - 10 * CONFIG.idlePeriodMs, status: undefined },
+      {},
+      [],
+    ],
+    [
+      'unknown registration on a node in no drain → register',
+      { registration: { state: 'unknown' } },
+      {},
+      [{ kind: 'register' }],
+    ],
+    [
+      'absent registration on a node in no drain → register',
+      { registration: { state: 'absent' } },
+      {},
+      [{ kind: 'register' }],
+    ],
+    [
+      'absent registration with a stale status → still register',
+      { registration: { state: 'absent' }, status: stale('ACTIVE') },
+      {},
+      [{ kind: 'register' }],
+    ],
+  ];
+
+  it.each(cases)('%s', (_name, partial, config, expected) => {
+    const d = decide(observation({ status: fresh('ACTIVE'), node: activeNode(), ...partial }), {
+      ...CONFIG,
+      ...config,
+    });
+    expect(d.membership).toEqual(expected);
+  });
+
+  it('tracks idleSince: set when the last session goes, cleared by a session, kept otherwise', () => {
+    const base = { status: fresh('ACTIVE'), node: activeNode(), registration: utilized };
+    expect(decide(observation({ ...base }), CONFIG).idleSince).toBe(T0);
+    expect(decide(observation({ ...base, idleSince: T0 - 5 }), CONFIG).idleSince).toBe(T0 - 5);
+    expect(
+      decide(observation({ ...base, idleSince: T0 - 5, gameServers: [gs('a', 'Allocated')] }), CONFIG)
+        .idleSince,
+    ).toBeUndefined();
+  });
+
+  it('requeues for the end of the idle period', () => {
+    const d = decide(
+      observation({
+        status: fresh('ACTIVE'),
+        node: activeNode(),
+        registration: utilized,
+        idleSince: T0 - 1000,
+      }),
+      CONFIG,
+    );
+    expect(d.wait).toEqual({ reason: 'IdleBeforeAvailable', requeueAfterMs: CONFIG.idlePeriodMs - 1000 });
+  });
+
+  it.each(['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting'] as const)(
+    'never becomes AVAILABLE again while draining (%s), nor registers',
+    (phase) => {
+      for (const registration of [utilized, { state: 'absent' } as const, { state: 'unknown' } as const]) {
+        const d = decide(
+          observation({
+            status: fresh(phase === 'SpotEvicting' ? 'SPOT_TERMINATING' : 'DRAINING'),
+            node: drainingNode(phase),
+            registration,
+            idleSince: T0 - 10 * CONFIG.idlePeriodMs,
+          }),
+          CONFIG,
+        );
+        expect(d.membership).toEqual([]);
+      }
+    },
+  );
+
+  it('does not register when the drain starts in the same step', () => {
+    const d = decide(observation({ status: fresh('DRAINING'), registration: { state: 'unknown' } }), CONFIG);
+    expect(d.membership).toEqual([]);
+  });
+
+  it('marks UTILIZED during a drain to protect a session (allocated mode)', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Tainted'),
+        registration: available,
+        gameServers: [gs('a', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    expect(d.membership).toEqual([{ kind: 'markUtilized', claim: false }]);
+  });
+
+  it('names a ...Failed reason for every action kind', () => {
+    const all: (DrainAction | Decision['membership'][number])[] = [
+      { kind: 'recordDrainState', record: null },
+      { kind: 'label', status: 'ACTIVE' },
+      { kind: 'cordon' },
+      { kind: 'uncordon' },
+      { kind: 'taint' },
+      { kind: 'untaint' },
+      { kind: 'shutdownGameServer', namespace: 'n', name: 'x', resourceVersion: '1', state: 'Ready' },
+      { kind: 'addToleration', namespace: 'n', pod: 'x' },
+      { kind: 'deletePod', namespace: 'n', name: 'x', graceSeconds: 1 },
+      { kind: 'deregister' },
+      { kind: 'emitEvent', type: 'Normal', reason: 'Cordoned', message: '' },
+      { kind: 'register' },
+      { kind: 'markUtilized', claim: false },
+      { kind: 'reregisterAvailable' },
+    ];
+    for (const a of all) expect(failureReason(a)).toMatch(/^[A-Z][A-Za-z]+Failed$/);
+  });
+});
+
+describe('decide: whole drains in a modelled world', () => {
+  it('goes Cordoned → Fenced → Tainted → Deregistered, tainting only once fenced, losing no session', () => {
+    const w = new World({
+      status: fresh('DRAINING'),
+      node: makeNode({ label: 'ACTIVE' }),
+      gameServers: [
+        gs('a1', 'Allocated'),
+        gs('a2', 'Allocated', { podTolerates: false }),
+        gs('r1', 'Ready'),
+        gs('s1', 'Scheduled'),
+      ],
+    });
+    const phases = w.settle().map((d) => d.phase);
+    expect(phases).toEqual(['Cordoned', 'Cordoned', 'Fenced', 'Tainted', 'Tainted']);
+    expect(w.node.taints).toEqual([{ ...DRAIN_TAINT }]);
+    expect(w.get('r1').state).toBe('Shutdown');
+    expect(w.get('s1').state).toBe('Shutdown');
+    expect(w.get('a2').podTolerates).toBe(true);
+    expect(w.deregistered).toBe(false);
+
+    w.collect();
+    w.endSession('a1', true); // back to Ready on a draining node: must not be allocated again
+    w.settle();
+    expect(w.get('a1').state).toBe('Shutdown');
+    expect(w.deregistered).toBe(false);
+    w.endSession('a2');
+    w.collect();
+    w.settle();
+    expect(w.deregistered).toBe(true);
+    expect(w.node.annotations[DRAIN_PHASE_ANNOTATION]).toBe('Deregistered');
+    expect(w.lostSessions).toEqual([]);
+    expect(w.events.map((e) => e.reason)).toEqual([
+      'FleetIQDraining',
+      'Cordoned',
+      'Fencing',
+      'Fenced',
+      'Tainted',
+      'SessionsRemaining',
+      'Fencing',
+      'Deregistered',
+    ]);
+  });
+
+  it('loses an allocation race safely: the compare-and-swap fails and the game server is kept', () => {
+    const w = new World({
+      status: fresh('DRAINING'),
+      node: makeNode({ label: 'ACTIVE' }),
+      gameServers: [gs('r', 'Ready')],
+    });
+    w.webhookUp = false;
+    w.execute(w.decide()); // cordoned
+    const fence = w.decide();
+    expect(kinds(fence)[0]).toBe('shutdownGameServer');
+    w.allocate('r'); // the allocator wins between observation and the agent's patch
+    w.execute(fence);
+    expect(w.get('r').state).toBe('Allocated');
+    w.settle();
+    expect(w.get('r').podTolerates).toBe(true); // backfilled: the webhook was down
+    expect(w.node.taints).toEqual([{ ...DRAIN_TAINT }]);
+    expect(w.lostSessions).toEqual([]);
+  });
+
+  it('resumes correctly whatever the point a restarted agent comes back at (every step, every prefix)', () => {
+    const build = () =>
+      new World({
+        status: fresh('DRAINING'),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: [
+          gs('a', 'Allocated', { podTolerates: false }),
+          gs('r', 'Ready'),
+          gs('q', 'RequestReady'),
+        ],
+      });
+    const reference = build();
+    reference.settle();
+    let cases = 0;
+    for (let round = 0; round < 6; round++) {
+      for (let prefix = 0; prefix <= 6; prefix++) {
+        const w = build();
+        for (let i = 0; i < round; i++) w.execute(w.decide());
+        w.execute(w.decide(), prefix); // the agent dies after `prefix` actions of this step
+        w.idleSince = undefined; // a restarted agent remembers nothing
+        w.settle();
+        expect(w.node).toEqual(reference.node);
+        expect(w.gameServers.map((g) => [g.name, g.state, g.podTolerates])).toEqual(
+          reference.gameServers.map((g) => [g.name, g.state, g.podTolerates]),
+        );
+        expect(w.lostSessions).toEqual([]);
+        cases++;
+      }
+    }
+    expect(cases).toBe(42);
+  });
+
+  it('never loses a session under random allocations, reuse, webhook outages, crashes and status flaps', () => {
+    const outcomes = { deregistered: 0, reverted: 0, tainted: 0 };
+    for (let seed = 1; seed <= 300; seed++) {
+      const rnd = new SeededRandom(seed);
+      const names = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5'];
+      const w = new World({
+        status: fresh('ACTIVE'),
+        node: makeNode({ label: 'ACTIVE', unschedulable: rnd.next() < 0.2 }),
+        gameServers: names.map((n) => gs(n, rnd.pick(['Ready', 'Allocated', 'Scheduled', 'Reserved']))),
+      });
+      const operatorCordon = w.node.unschedulable;
+      let status: InstanceStatus = 'ACTIVE';
+      for (let step = 0; step < 120; step++) {
+        w.now += 1000;
+        const r = rnd.next();
+        const target = rnd.pick(names);
+        const g = w.gameServers.find((x) => x.name === target);
+        if (r < 0.15 && g) w.allocate(target);
+        else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
+        else if (r < 0.45 && g?.state === 'Scheduled') {
+          g.state = 'Ready';
+          g.resourceVersion += 'x';
+        } else if (r < 0.5) w.webhookUp = !w.webhookUp;
+        else if (r < 0.55 && step < 60)
+          status = rnd.pick(['ACTIVE', 'DRAINING', 'DRAINING']) as InstanceStatus;
+        // pubsub keeps publishing, except now and then (the status goes stale for a step).
+        w.status = {
+          status,
+          source: 'redis',
+          observedAt: rnd.next() < 0.1 ? w.now - 10 * CONFIG.statusStaleAfterMs : w.now,
+        };
+        if (w.deregistered) break;
+        // The agent: decides on a fresh observation, maybe dies midway, maybe restarts.
+        const d = w.decide();
+        w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
+        if (w.deregistered && w.gameServers.some((g) => g.state === 'Allocated' && !g.podTerminating))
+          throw new Error(`seed ${seed}: deregistered with sessions left`);
+        if (rnd.next() < 0.3) w.collect();
+        if (hasDrainTaint(w.node)) outcomes.tainted++;
+      }
+      expect({ seed, lost: w.lostSessions }).toEqual({ seed, lost: [] });
+      if (w.events.some((e) => e.reason === 'DrainReverted')) outcomes.reverted++;
+      if (w.deregistered) outcomes.deregistered++;
+      if (!w.deregistered) {
+        // Finally FleetIQ settles on ACTIVE: the node must return to exactly how the operator left it.
+        w.status = fresh('ACTIVE', w.now);
+        w.settle();
+        expect({ seed, unschedulable: w.node.unschedulable }).toEqual({
+          seed,
+          unschedulable: operatorCordon,
+        });
+        expect(w.node.taints).toEqual([]);
+        expect(w.node.annotations[CORDONED_BY_AGENT_ANNOTATION]).toBeUndefined();
+        expect(w.node.annotations[DRAIN_STARTED_AT_ANNOTATION]).toBeUndefined();
+      } else {
+        expect(w.gameServers.filter((g) => g.state === 'Allocated' && !g.podTerminating)).toEqual([]);
+      }
+    }
+    // The scenarios really exercise drains that finish, drains that are reverted, and tainted nodes.
+    expect(outcomes.deregistered).toBeGreaterThan(20);
+    expect(outcomes.reverted).toBeGreaterThan(20);
+    expect(outcomes.tainted).toBeGreaterThan(200);
+  });
+});

@@ -1,0 +1,260 @@
+// A tiny model of one node's world for testing decide(): it applies the agent's actions the way the
+// Kubernetes API, Agones and FleetIQ would (compare-and-swap on game servers, the taint manager evicting
+// pods without the toleration, the allocator picking Ready game servers whatever their node), so that a
+// test can run the reconcile loop to quiescence and check what happened to every session.
+import { DRAIN_TAINT, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
+import {
+  decide,
+  isSessionState,
+  isTerminalState,
+  type DecideConfig,
+  type Decision,
+  type DrainAction,
+  type GameServerView,
+  type MembershipAction,
+  type Observation,
+  type RegistrationView,
+} from '../../reconciler/decide.js';
+import {
+  hasDrainTaint,
+  withDrainRecord,
+  type DrainRecord,
+  type NodeView,
+} from '../../reconciler/node-state.js';
+
+export const T0 = Date.parse('2026-11-21T10:00:00.000Z');
+
+export const CONFIG: DecideConfig = {
+  utilizationMode: 'allocated',
+  protectReserved: true,
+  statusStaleAfterMs: 120_000,
+  idlePeriodMs: 300_000,
+  drainMaxWaitMs: 3_600_000,
+  forceAfterMaxWait: false,
+  forceGraceSeconds: 30,
+  spotGraceSeconds: 90,
+};
+
+export function makeNode(
+  opts: {
+    label?: InstanceStatus;
+    unschedulable?: boolean;
+    tainted?: boolean;
+    record?: DrainRecord | null;
+    annotations?: Record<string, string>;
+  } = {},
+): NodeView {
+  return {
+    labels: {
+      'kubernetes.io/hostname': 'node-a',
+      role: 'game-servers',
+      ...(opts.label ? { [INSTANCE_STATUS_LABEL]: opts.label } : {}),
+    },
+    annotations: withDrainRecord(opts.annotations ?? {}, opts.record ?? null),
+    unschedulable: opts.unschedulable ?? false,
+    taints: opts.tainted ? [{ ...DRAIN_TAINT }] : [],
+  };
+}
+
+let rvCounter = 100;
+export function gs(name: string, state: string, opts: Partial<GameServerView> = {}): GameServerView {
+  return {
+    namespace: 'default',
+    name,
+    resourceVersion: String(++rvCounter),
+    state,
+    podTolerates: state === 'Allocated',
+    podTerminating: false,
+    ...opts,
+  };
+}
+
+export function observation(partial: Partial<Observation> & { status?: Observation['status'] }): Observation {
+  return {
+    now: T0,
+    node: makeNode(),
+    gameServers: [],
+    registration: { state: 'registered', utilization: 'AVAILABLE' },
+    ...partial,
+  };
+}
+
+export const fresh = (status: InstanceStatus, now = T0) => ({
+  status,
+  observedAt: now - 1000,
+  source: 'redis' as const,
+});
+
+/** One node's world, mutated by the agent's actions and by the outside (allocator, sessions, taint manager). */
+export class World {
+  now = T0;
+  status: Observation['status'];
+  node: NodeView;
+  gameServers: GameServerView[];
+  registration: RegistrationView;
+  idleSince: number | undefined;
+  deregistered = false;
+  /** Sessions cut short: an Allocated game server whose pod was killed outside a Spot notice or a forced drain. */
+  lostSessions: string[] = [];
+  events: { type: string; reason: string; message: string }[] = [];
+  executed: (DrainAction | MembershipAction)[] = [];
+  /** The webhook adds the toleration when a game server becomes Allocated (false: it is down). */
+  webhookUp = true;
+  /** The drain is allowed to kill session pods (Spot notice, forced drain). */
+  killsAllowed = false;
+  private rv = 1000;
+
+  constructor(init: {
+    status?: Observation['status'];
+    node?: NodeView;
+    gameServers?: GameServerView[];
+    registration?: RegistrationView;
+  }) {
+    this.status = init.status;
+    this.node = init.node ?? makeNode();
+    this.gameServers = init.gameServers ?? [];
+    this.registration = init.registration ?? { state: 'registered', utilization: 'AVAILABLE' };
+  }
+
+  observe(): Observation {
+    return structuredClone({
+      now: this.now,
+      ...(this.status ? { status: this.status } : {}),
+      node: this.node,
+      gameServers: this.gameServers,
+      registration: this.registration,
+      ...(this.idleSince !== undefined ? { idleSince: this.idleSince } : {}),
+    });
+  }
+
+  decide(config: DecideConfig = CONFIG): Decision {
+    const d = decide(this.observe(), config);
+    this.idleSince = d.idleSince;
+    return d;
+  }
+
+  get(name: string): GameServerView {
+    const g = this.gameServers.find((x) => x.name === name);
+    if (!g) throw new Error(`no game server ${name}`);
+    return g;
+  }
+
+  private bump(g: GameServerView): void {
+    g.resourceVersion = String(++this.rv);
+  }
+
+  /** Applies one action; returns false when it "failed" (a compare-and-swap that did not match). */
+  apply(a: DrainAction | MembershipAction): boolean {
+    this.executed.push(a);
+    switch (a.kind) {
+      case 'recordDrainState':
+        this.node.annotations = withDrainRecord(this.node.annotations, a.record);
+        return true;
+      case 'label':
+        this.node.labels[INSTANCE_STATUS_LABEL] = a.status;
+        return true;
+      case 'cordon':
+        this.node.unschedulable = true;
+        return true;
+      case 'uncordon':
+        this.node.unschedulable = false;
+        return true;
+      case 'taint':
+        this.node.taints = [...this.node.taints.filter((t) => t.key !== DRAIN_TAINT.key), { ...DRAIN_TAINT }];
+        this.taintManager();
+        return true;
+      case 'untaint':
+        this.node.taints = this.node.taints.filter((t) => t.key !== DRAIN_TAINT.key);
+        return true;
+      case 'shutdownGameServer': {
+        const g = this.gameServers.find((x) => x.name === a.name);
+        if (!g || g.resourceVersion !== a.resourceVersion || g.state !== a.state) return false;
+        g.state = 'Shutdown';
+        this.bump(g);
+        return true;
+      }
+      case 'addToleration': {
+        const g = this.get(a.pod);
+        g.podTolerates = true;
+        return true;
+      }
+      case 'deletePod':
+        this.killPod(this.get(a.name), this.killsAllowed);
+        return true;
+      case 'deregister':
+        this.deregistered = true;
+        this.registration = { state: 'absent' };
+        return true;
+      case 'emitEvent':
+        this.events.push({ type: a.type, reason: a.reason, message: a.message });
+        return true;
+      case 'register':
+        this.registration = { state: 'registered', utilization: 'AVAILABLE' };
+        return true;
+      case 'markUtilized':
+        this.registration = { state: 'registered', utilization: 'UTILIZED' };
+        return true;
+      case 'reregisterAvailable':
+        this.registration = { state: 'registered', utilization: 'AVAILABLE' };
+        return true;
+    }
+  }
+
+  private killPod(g: GameServerView, allowed: boolean): void {
+    if (g.podTerminating) return;
+    g.podTerminating = true;
+    if (isSessionState(g.state, { protectReserved: true }) && !allowed) this.lostSessions.push(g.name);
+  }
+
+  /** Kubernetes' taint manager: pods without the toleration on a NoExecute-tainted node are deleted. */
+  taintManager(): void {
+    if (!hasDrainTaint(this.node)) return;
+    for (const g of this.gameServers) if (!g.podTolerates) this.killPod(g, this.killsAllowed);
+  }
+
+  /** The allocator: allocates a Ready game server, whatever its node or pod (as Agones does). */
+  allocate(name: string): boolean {
+    const g = this.get(name);
+    if (g.state !== 'Ready') return false;
+    g.state = 'Allocated';
+    if (this.webhookUp) g.podTolerates = true;
+    this.bump(g);
+    // Allocated onto a pod that is already being killed: the session is lost.
+    if (g.podTerminating && !this.killsAllowed) this.lostSessions.push(g.name);
+    return true;
+  }
+
+  /** A session ends: the game server goes back to Ready (reused) or shuts down. */
+  endSession(name: string, reuse = false): void {
+    const g = this.get(name);
+    g.state = reuse ? 'Ready' : 'Shutdown';
+    this.bump(g);
+  }
+
+  /** Agones deletes Shutdown game servers (and their pods); terminated pods disappear. */
+  collect(): void {
+    this.gameServers = this.gameServers.filter((g) => !(isTerminalState(g.state) || g.podTerminating));
+  }
+
+  /** Executes a decision fully (or only its first `limit` drain actions, as if the agent crashed). */
+  execute(d: Decision, limit = Infinity): void {
+    let n = 0;
+    for (const a of d.actions) {
+      if (n++ >= limit) return;
+      this.apply(a);
+    }
+    for (const a of d.membership) this.apply(a);
+  }
+
+  /** Decides and executes until nothing is left to do; returns the decisions made. */
+  settle(config: DecideConfig = CONFIG, maxRounds = 50): Decision[] {
+    const out: Decision[] = [];
+    for (let i = 0; i < maxRounds; i++) {
+      const d = this.decide(config);
+      out.push(d);
+      if (d.actions.length === 0 && d.membership.length === 0) return out;
+      this.execute(d);
+    }
+    throw new Error(`no quiescence after ${maxRounds} rounds: last ${JSON.stringify(out.at(-1))}`);
+  }
+}
