@@ -2,6 +2,8 @@
 // The one CLI of the project: each component and emulator registers its subcommand here.
 import { Command } from 'commander';
 import { registerPubsubCommand } from '../pubsub/cli.js';
+import { registerCertsCommand } from '../certs/cli.js';
+import { registerWebhookCommand } from '../webhook/cli.js';
 import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
 import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
 
@@ -17,6 +19,8 @@ export function buildCli(): Command {
     .description('Emulators the project is tested on (no cluster or AWS needed)');
   registerFleetIQEmulatorCommand(emulator);
   registerKubeEmulatorCommand(emulator);
+  registerWebhookCommand(program);
+  registerCertsCommand(program);
   registerPubsubCommand(program);
   void emulator;
   return program;

@@ -1,0 +1,416 @@
+import { describe, expect, it } from '@jest/globals';
+import fjp from 'fast-json-patch';
+import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION } from '../../shared/contract.js';
+import {
+  classifyRequest,
+  decidePod,
+  drainAnnotationPatch,
+  escapePointerSegment,
+  isProtectingTransition,
+  podOwnedBy,
+  podTolerationPatch,
+  toleratesDrainTaint,
+  type AdmissionRequest,
+  type GameServerRef,
+  type PodView,
+  type ProtectedState,
+} from '../../webhook/decide.js';
+
+const STATES = [
+  undefined,
+  'PortAllocation',
+  'Creating',
+  'Starting',
+  'Scheduled',
+  'RequestReady',
+  'Ready',
+  'Reserved',
+  'Allocated',
+  'Shutdown',
+  'Error',
+  'Unhealthy',
+] as const;
+
+const ALLOCATED_ONLY = new Set<ProtectedState>(['Allocated']);
+const WITH_RESERVED = new Set<ProtectedState>(['Allocated', 'Reserved']);
+
+function gameServer(
+  state: string | undefined,
+  extra: { annotations?: Record<string, string> | null; rv?: string } = {},
+) {
+  return {
+    apiVersion: 'agones.dev/v1',
+    kind: 'GameServer',
+    metadata: {
+      name: 'gs-1',
+      namespace: 'games',
+      uid: 'gs-uid',
+      resourceVersion: extra.rv ?? '10',
+      ...(extra.annotations !== undefined ? { annotations: extra.annotations } : {}),
+    },
+    ...(state ? { status: { state } } : {}),
+  };
+}
+
+function update(
+  from: string | undefined,
+  to: string | undefined,
+  extra: Partial<AdmissionRequest> = {},
+): AdmissionRequest {
+  return {
+    uid: 'req-1',
+    kind: { group: 'agones.dev', version: 'v1', kind: 'GameServer' },
+    name: 'gs-1',
+    namespace: 'games',
+    operation: 'UPDATE',
+    object: gameServer(to),
+    oldObject: gameServer(from),
+    ...extra,
+  };
+}
+
+describe('transitions into a protected state (every pair of states)', () => {
+  /** The rule, stated independently: into a protected state from outside, or a re-allocation. */
+  const expected = (from: string | undefined, to: string | undefined, prot: Set<ProtectedState>) =>
+    to !== undefined &&
+    prot.has(to as ProtectedState) &&
+    (from === undefined || !prot.has(from as ProtectedState) || (from === 'Allocated' && to === 'Allocated'));
+
+  for (const prot of [ALLOCATED_ONLY, WITH_RESERVED]) {
+    const label = [...prot].join('+');
+    it(`classifies all ${STATES.length ** 2} pairs with ${label} protected`, () => {
+      let transitions = 0;
+      for (const from of STATES) {
+        for (const to of STATES) {
+          const want = expected(from, to, prot);
+          expect(isProtectingTransition(from, to, prot)).toBe(want);
+          const c = classifyRequest(update(from, to), { protectedStates: prot });
+          expect({ from, to, kind: c.kind }).toEqual({ from, to, kind: want ? 'transition' : 'skip' });
+          if (want) transitions++;
+        }
+      }
+      // Into Allocated from the 11 other "states" (10 + none) plus Allocated→Allocated; with Reserved
+      // protected: into Allocated from 10, into Reserved from 10, plus Allocated→Allocated.
+      expect(transitions).toBe(prot.size === 1 ? 11 + 1 : 10 + 10 + 1);
+    });
+  }
+
+  it('spells out the notable cases', () => {
+    expect(isProtectingTransition('Ready', 'Allocated', ALLOCATED_ONLY)).toBe(true);
+    expect(isProtectingTransition('Allocated', 'Allocated', ALLOCATED_ONLY)).toBe(true); // re-allocation
+    expect(isProtectingTransition('Reserved', 'Allocated', ALLOCATED_ONLY)).toBe(true);
+    expect(isProtectingTransition('Reserved', 'Allocated', WITH_RESERVED)).toBe(false); // tolerated at Reserved
+    expect(isProtectingTransition('Ready', 'Reserved', ALLOCATED_ONLY)).toBe(false);
+    expect(isProtectingTransition('Ready', 'Reserved', WITH_RESERVED)).toBe(true);
+    expect(isProtectingTransition('Reserved', 'Reserved', WITH_RESERVED)).toBe(false);
+    expect(isProtectingTransition('Allocated', 'Ready', WITH_RESERVED)).toBe(false);
+    expect(isProtectingTransition('Allocated', 'Shutdown', ALLOCATED_ONLY)).toBe(false);
+  });
+});
+
+describe('classifyRequest: what needs no work (and so no API call)', () => {
+  const opts = { protectedStates: ALLOCATED_ONLY };
+
+  it('skips other kinds and groups', () => {
+    expect(
+      classifyRequest(
+        update('Ready', 'Allocated', { kind: { group: '', version: 'v1', kind: 'Pod' } }),
+        opts,
+      ),
+    ).toEqual({
+      kind: 'skip',
+      reason: 'not-a-gameserver',
+    });
+    expect(
+      classifyRequest(
+        update('Ready', 'Allocated', { kind: { group: 'other.dev', version: 'v1', kind: 'GameServer' } }),
+        opts,
+      ).kind,
+    ).toBe('skip');
+    expect(
+      classifyRequest(
+        update('Ready', 'Allocated', { kind: { group: 'agones.dev', version: 'v1', kind: 'Fleet' } }),
+        opts,
+      ).kind,
+    ).toBe('skip');
+  });
+
+  it.each(['CREATE', 'DELETE', 'CONNECT'] as const)('skips %s', (operation) => {
+    expect(classifyRequest(update('Ready', 'Allocated', { operation }), opts)).toEqual({
+      kind: 'skip',
+      reason: 'not-an-update',
+    });
+  });
+
+  it('skips subresources', () => {
+    expect(classifyRequest(update('Ready', 'Allocated', { subResource: 'status' }), opts)).toEqual({
+      kind: 'skip',
+      reason: 'subresource',
+    });
+  });
+
+  it('skips a dry run (no side effects allowed)', () => {
+    expect(classifyRequest(update('Ready', 'Allocated', { dryRun: true }), opts)).toEqual({
+      kind: 'skip',
+      reason: 'dry-run',
+    });
+    expect(classifyRequest(update('Ready', 'Allocated', { dryRun: false }), opts).kind).toBe('transition');
+  });
+
+  it('skips an update doomed to a 409 (its resourceVersion is not the stored one)', () => {
+    const req = update('Ready', 'Allocated', { object: gameServer('Allocated', { rv: '9' }) });
+    expect(classifyRequest(req, opts)).toEqual({ kind: 'skip', reason: 'stale-update' });
+    // An update without resourceVersion is unconditional: not doomed.
+    const unconditional = update('Ready', 'Allocated');
+    delete (unconditional.object!.metadata as { resourceVersion?: string }).resourceVersion;
+    expect(classifyRequest(unconditional, opts).kind).toBe('transition');
+  });
+
+  it('skips development GameServers (they have no pod)', () => {
+    const req = update('Ready', 'Allocated', {
+      object: gameServer('Allocated', { annotations: { 'agones.dev/dev-address': '10.0.0.1' } }),
+    });
+    expect(classifyRequest(req, opts)).toEqual({ kind: 'skip', reason: 'development-gameserver' });
+  });
+
+  it('skips objects without a state', () => {
+    expect(classifyRequest(update(undefined, undefined), opts)).toEqual({
+      kind: 'skip',
+      reason: 'not-a-transition',
+    });
+    const weird = update('Ready', 'Allocated', { object: { metadata: {}, status: { state: 42 } } });
+    expect(classifyRequest(weird, opts).kind).toBe('skip');
+  });
+
+  it('describes a transition with the GameServer and the annotation patch', () => {
+    const c = classifyRequest(update('Ready', 'Allocated'), opts);
+    expect(c).toEqual({
+      kind: 'transition',
+      gameServer: { namespace: 'games', name: 'gs-1', uid: 'gs-uid' },
+      from: 'Ready',
+      to: 'Allocated',
+      annotationPatch: [
+        { op: 'add', path: '/metadata/annotations', value: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } },
+      ],
+    });
+  });
+});
+
+describe('the GameServer annotation patch', () => {
+  const apply = (obj: object, patch: object[]) =>
+    fjp.applyPatch(structuredClone(obj), patch as fjp.Operation[], true, false).newDocument as ReturnType<
+      typeof gameServer
+    >;
+
+  it('escapes the slash of the annotation key (RFC 6901)', () => {
+    expect(escapePointerSegment(DRAIN_TOLERATION_ANNOTATION)).toBe('gamelift.status~1drain-toleration');
+    expect(escapePointerSegment('a~b/c')).toBe('a~0b~1c');
+  });
+
+  it('creates the annotations map when absent or null', () => {
+    for (const annotations of [undefined, null] as const) {
+      const gs = gameServer('Allocated', annotations === null ? { annotations: null } : {});
+      const out = apply(gs, drainAnnotationPatch(gs));
+      expect((out.metadata as { annotations?: Record<string, string> }).annotations).toEqual({
+        [DRAIN_TOLERATION_ANNOTATION]: 'true',
+      });
+    }
+  });
+
+  it('adds to existing annotations without touching the others', () => {
+    const gs = gameServer('Allocated', { annotations: { 'agones.dev/last-allocated': 'x' } });
+    const out = apply(gs, drainAnnotationPatch(gs));
+    expect((out.metadata as { annotations?: Record<string, string> }).annotations).toEqual({
+      'agones.dev/last-allocated': 'x',
+      [DRAIN_TOLERATION_ANNOTATION]: 'true',
+    });
+  });
+
+  it('is empty when already annotated (re-allocation), and fixes a wrong value', () => {
+    expect(
+      drainAnnotationPatch(
+        gameServer('Allocated', { annotations: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } }),
+      ),
+    ).toEqual([]);
+    const wrong = gameServer('Allocated', { annotations: { [DRAIN_TOLERATION_ANNOTATION]: 'false' } });
+    expect(
+      (apply(wrong, drainAnnotationPatch(wrong)).metadata as { annotations: Record<string, string> })
+        .annotations[DRAIN_TOLERATION_ANNOTATION],
+    ).toBe('true');
+  });
+});
+
+describe('the backing pod', () => {
+  const gs: GameServerRef = { namespace: 'games', name: 'gs-1', uid: 'gs-uid' };
+  const pod = (
+    overrides: {
+      tolerations?: PodView['spec'] extends infer S
+        ? S extends { tolerations?: infer T }
+          ? T
+          : never
+        : never;
+      owner?: object[];
+      deleting?: boolean;
+      name?: string;
+      namespace?: string;
+    } = {},
+  ): PodView => ({
+    metadata: {
+      name: overrides.name ?? 'gs-1',
+      namespace: overrides.namespace ?? 'games',
+      uid: 'pod-uid',
+      resourceVersion: '77',
+      ...(overrides.deleting ? { deletionTimestamp: '2030-01-01T00:00:00Z' } : {}),
+      ownerReferences: (overrides.owner as never) ?? [
+        { apiVersion: 'agones.dev/v1', kind: 'GameServer', name: 'gs-1', uid: 'gs-uid', controller: true },
+      ],
+    },
+    spec: {
+      nodeName: 'node-a',
+      ...(overrides.tolerations !== undefined ? { tolerations: overrides.tolerations } : {}),
+    },
+  });
+  const fence = { fence: true };
+
+  describe('ownership guard', () => {
+    it('accepts the pod controlled by this GameServer', () => {
+      expect(podOwnedBy(pod(), gs)).toBe(true);
+    });
+    it.each([
+      [
+        'another uid (a re-created namesake)',
+        pod({ owner: [{ kind: 'GameServer', name: 'gs-1', uid: 'other', controller: true }] }),
+      ],
+      ['no controller reference', pod({ owner: [{ kind: 'GameServer', name: 'gs-1', uid: 'gs-uid' }] })],
+      ['no owner references', pod({ owner: [] })],
+      [
+        'a controller of another kind',
+        pod({ owner: [{ kind: 'ReplicaSet', name: 'gs-1', uid: 'gs-uid', controller: true }] }),
+      ],
+      ['a different name', pod({ name: 'gs-2' })],
+      ['a different namespace', pod({ namespace: 'other' })],
+    ])('refuses %s', (_what, p) => {
+      expect(podOwnedBy(p, gs)).toBe(false);
+      expect(decidePod(gs, p, undefined, fence)).toMatchObject({
+        kind: 'not-owned',
+        message: expect.stringContaining('not controlled'),
+      });
+    });
+    it('refuses when the GameServer uid is unknown', () => {
+      expect(podOwnedBy(pod(), { ...gs, uid: '' })).toBe(false);
+    });
+  });
+
+  describe('fence', () => {
+    it('refuses a terminating pod', () => {
+      expect(decidePod(gs, pod({ deleting: true }), undefined, fence)).toMatchObject({
+        kind: 'fence',
+        message: expect.stringMatching(/terminating/),
+      });
+    });
+    it.each(['DRAINING', 'SPOT_TERMINATING'])('refuses a node that is %s', (status) => {
+      expect(decidePod(gs, pod(), status, fence)).toMatchObject({
+        kind: 'fence',
+        message: expect.stringContaining(status),
+      });
+    });
+    it('lets ACTIVE, unlabelled and unknown-status nodes through', () => {
+      for (const status of ['ACTIVE', undefined, 'SOMETHING'])
+        expect(decidePod(gs, pod(), status, fence).kind).toBe('add-toleration');
+    });
+    it('fences a re-allocation on a draining node even though the pod already tolerates', () => {
+      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), 'DRAINING', fence).kind).toBe(
+        'fence',
+      );
+    });
+    it('treats a missing pod as going away', () => {
+      expect(decidePod(gs, undefined, undefined, fence)).toMatchObject({
+        kind: 'fence',
+        message: expect.stringMatching(/no pod/),
+      });
+    });
+    it('is off when configured off', () => {
+      expect(decidePod(gs, pod({ deleting: true }), 'DRAINING', { fence: false }).kind).toBe(
+        'add-toleration',
+      );
+      expect(decidePod(gs, undefined, undefined, { fence: false }).kind).toBe('pod-missing');
+    });
+    it('checks ownership before fencing (never judges a pod that is not ours)', () => {
+      expect(decidePod(gs, pod({ deleting: true, owner: [] }), 'DRAINING', fence).kind).toBe('not-owned');
+    });
+  });
+
+  describe('toleration', () => {
+    it.each([
+      [{ ...DRAIN_TOLERATION }, true],
+      [{ key: 'gamelift.status/draining', operator: 'Exists', effect: 'NoExecute' }, true],
+      [{ key: 'gamelift.status/draining', operator: 'Exists' }, true],
+      [{ operator: 'Exists' }, true], // tolerates everything
+      [{ key: 'gamelift.status/draining', value: 'true', effect: 'NoExecute' }, true], // operator defaults to Equal
+      [{ ...DRAIN_TOLERATION, tolerationSeconds: 300 }, false], // only delays the eviction
+      [{ ...DRAIN_TOLERATION, value: 'false' }, false],
+      [{ ...DRAIN_TOLERATION, effect: 'NoSchedule' }, false],
+      [
+        {
+          key: 'node.kubernetes.io/not-ready',
+          operator: 'Exists',
+          effect: 'NoExecute',
+          tolerationSeconds: 300,
+        },
+        false,
+      ],
+      [{ key: 'gamelift.status/active', operator: 'Exists' }, false],
+    ])('%j tolerates the drain taint: %s', (t, want) => {
+      expect(toleratesDrainTaint(t)).toBe(want);
+    });
+
+    it('does nothing when already tolerating (idempotent)', () => {
+      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), 'ACTIVE', fence)).toEqual({
+        kind: 'already-tolerating',
+      });
+    });
+
+    const applyToPod = (p: PodView, patch: object[]) =>
+      fjp.applyPatch(structuredClone(p), patch as fjp.Operation[], true, false).newDocument;
+
+    it('appends to existing tolerations, guarded by the uid and the list as read', () => {
+      const existing = [
+        {
+          key: 'node.kubernetes.io/not-ready',
+          operator: 'Exists',
+          effect: 'NoExecute',
+          tolerationSeconds: 300,
+        },
+      ];
+      const p = pod({ tolerations: existing });
+      const d = decidePod(gs, p, undefined, fence);
+      expect(d.kind).toBe('add-toleration');
+      const patch = (d as { patch: object[] }).patch;
+      expect(patch).toEqual([
+        { op: 'test', path: '/metadata/uid', value: 'pod-uid' },
+        { op: 'test', path: '/spec/tolerations', value: existing },
+        { op: 'add', path: '/spec/tolerations/-', value: { ...DRAIN_TOLERATION } },
+      ]);
+      expect(applyToPod(p, patch).spec!.tolerations).toEqual([...existing, { ...DRAIN_TOLERATION }]);
+    });
+
+    it('creates the list when there is none, guarded by the resourceVersion', () => {
+      const p = pod();
+      const patch = podTolerationPatch(p);
+      expect(patch[1]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '77' });
+      expect(applyToPod(p, patch).spec!.tolerations).toEqual([{ ...DRAIN_TOLERATION }]);
+    });
+
+    it('cannot touch a different pod or a changed list (the tests fail)', () => {
+      const p = pod({ tolerations: [] });
+      const patch = podTolerationPatch(p);
+      const recreated = { ...p, metadata: { ...p.metadata, uid: 'new-uid' } };
+      expect(() => applyToPod(recreated, patch)).toThrow();
+      const changed = pod({ tolerations: [{ key: 'x', operator: 'Exists' }] });
+      expect(() => applyToPod(changed, patch)).toThrow();
+      const noList = podTolerationPatch(pod());
+      const bumped = { ...pod(), metadata: { ...pod().metadata, resourceVersion: '78' } };
+      expect(() => applyToPod(bumped, noList)).toThrow();
+    });
+  });
+});

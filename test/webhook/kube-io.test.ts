@@ -1,0 +1,337 @@
+// The webhook's Kubernetes I/O against the API server emulator (real client-node over HTTPS):
+// the guarded JSON Patch of the pod, the fence's node-status watch, builtin certificate management,
+// and a transition answered over HTTPS with a real pod behind it. (The API server calling the webhook
+// through a MutatingWebhookConfiguration is the end-to-end suite's business.)
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  DRAIN_TOLERATION,
+  DRAIN_TOLERATION_ANNOTATION,
+  INSTANCE_STATUS_LABEL,
+} from '../../shared/contract.js';
+import { createLogger } from '../../shared/logger.js';
+import { DEFAULT_CERTIFICATE_POLICY } from '../../certs/ensure.js';
+import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
+import { webhookConfig } from '../../webhook/config.js';
+import { DirectNodeStatus, WatchedNodeStatus } from '../../webhook/node-status.js';
+import { KubePodTolerator } from '../../webhook/pod-toleration.js';
+import { podTolerationPatch, type PodView } from '../../webhook/decide.js';
+import { requestOptions } from '../../certs/kube-request.js';
+import { startWebhook } from '../../webhook/server.js';
+import { gameServerReview, httpsRequest } from './fixtures.js';
+
+const NS = 'games';
+let emu: KubeEmulator;
+let kc: KubeConfig;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+const silent = createLogger('webhook-test', 'silent');
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function node(name: string, status?: string): Promise<void> {
+  await core.createNode({
+    body: {
+      metadata: {
+        name,
+        labels: { role: 'game-servers', ...(status ? { [INSTANCE_STATUS_LABEL]: status } : {}) },
+      },
+    },
+  });
+}
+
+async function setNodeStatus(name: string, status: string | null): Promise<void> {
+  await core.patchNode({ name, body: { metadata: { labels: { [INSTANCE_STATUS_LABEL]: status } } } }, merge);
+}
+
+/** A GameServer and its pod as Agones makes them: same name, controller reference to the GameServer. */
+async function gameServerWithPod(
+  name: string,
+  nodeName: string,
+  tolerations?: object[],
+): Promise<{ uid: string; pod: V1Pod }> {
+  const gs = (await custom.createNamespacedCustomObject({
+    group: 'agones.dev',
+    version: 'v1',
+    namespace: NS,
+    plural: 'gameservers',
+    body: {
+      apiVersion: 'agones.dev/v1',
+      kind: 'GameServer',
+      metadata: { name, namespace: NS },
+      spec: { container: 'game' },
+      status: { state: 'Ready' },
+    },
+  })) as { metadata: { uid: string } };
+  const pod = await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: {
+        name,
+        namespace: NS,
+        labels: { 'agones.dev/role': 'gameserver', 'agones.dev/gameserver': name },
+        ownerReferences: [
+          {
+            apiVersion: 'agones.dev/v1',
+            kind: 'GameServer',
+            name,
+            uid: gs.metadata.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: {
+        nodeName,
+        containers: [{ name: 'game', image: 'game:1' }],
+        ...(tolerations ? { tolerations: tolerations as never } : {}),
+      },
+    },
+  });
+  return { uid: gs.metadata.uid, pod };
+}
+
+const readPod = (name: string) => core.readNamespacedPod({ name, namespace: NS });
+/** The pod's tolerations of the drain taint (the API server adds its default not-ready/unreachable ones). */
+const drainTolerations = async (name: string) =>
+  ((await readPod(name)).spec?.tolerations ?? [])
+    .filter((t) => t.key === DRAIN_TOLERATION.key)
+    .map((t) => ({ ...t }));
+
+beforeAll(async () => {
+  emu = await startKubeEmulator({ authorization: 'allow-all' });
+  kc = new KubeConfig();
+  kc.loadFromString(emu.kubeconfig());
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await node('node-active', 'ACTIVE');
+  await node('node-plain');
+  await node('node-draining', 'DRAINING');
+});
+
+afterAll(async () => {
+  await emu?.stop();
+});
+
+describe('KubePodTolerator', () => {
+  const tolerator = () => new KubePodTolerator(kc, new DirectNodeStatus(kc), { fence: true, budgetMs: 2000 });
+
+  it('adds the toleration to a pod without any, then does nothing the second time', async () => {
+    const { uid } = await gameServerWithPod('gs-a', 'node-active');
+    const first = await tolerator().ensure({ namespace: NS, name: 'gs-a', uid });
+    expect(first).toEqual({ kind: 'tolerated', attempts: 1, apiMs: expect.any(Number) });
+    expect(first.apiMs).toBeGreaterThan(0);
+    const pod = await readPod('gs-a');
+    expect(await drainTolerations('gs-a')).toEqual([DRAIN_TOLERATION]);
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-a', uid })).toMatchObject({
+      kind: 'already-tolerating',
+    });
+    expect((await readPod('gs-a')).metadata?.resourceVersion).toBe(pod.metadata?.resourceVersion);
+  });
+
+  it('appends to existing tolerations, keeping them', async () => {
+    const existing = {
+      key: 'node.kubernetes.io/not-ready',
+      operator: 'Exists',
+      effect: 'NoExecute',
+      tolerationSeconds: 300,
+    };
+    const { uid } = await gameServerWithPod('gs-b', 'node-plain', [existing]);
+    expect((await tolerator().ensure({ namespace: NS, name: 'gs-b', uid })).kind).toBe('tolerated');
+    const tolerations = ((await readPod('gs-b')).spec?.tolerations ?? []).map((t) => ({ ...t }));
+    expect(tolerations[0]).toEqual(existing);
+    expect(tolerations.at(-1)).toEqual(DRAIN_TOLERATION);
+    expect(await drainTolerations('gs-b')).toHaveLength(1);
+  });
+
+  it('never touches a pod another GameServer (or a re-created namesake) controls', async () => {
+    await gameServerWithPod('gs-c', 'node-active');
+    const before = await readPod('gs-c');
+    const result = await tolerator().ensure({ namespace: NS, name: 'gs-c', uid: 'uid-of-an-older-gs-c' });
+    expect(result).toMatchObject({ kind: 'failed', reason: 'not-owned' });
+    expect((await readPod('gs-c')).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+  });
+
+  it('fences a node that is DRAINING, a terminating pod, and a missing pod', async () => {
+    const drained = await gameServerWithPod('gs-d', 'node-draining');
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-d', uid: drained.uid })).toMatchObject({
+      kind: 'fenced',
+      message: expect.stringContaining('DRAINING'),
+    });
+    expect(await drainTolerations('gs-d')).toEqual([]);
+
+    const terminating = await gameServerWithPod('gs-e', 'node-active');
+    // A finalizer keeps the deleted pod around, terminating, as the kubelet would while it stops.
+    await core.patchNamespacedPod(
+      { name: 'gs-e', namespace: NS, body: { metadata: { finalizers: ['test/hold'] } } },
+      merge,
+    );
+    await core.deleteNamespacedPod({ name: 'gs-e', namespace: NS });
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-e', uid: terminating.uid })).toMatchObject({
+      kind: 'fenced',
+      message: expect.stringContaining('terminating'),
+    });
+
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-nope', uid: 'x' })).toMatchObject({
+      kind: 'fenced',
+      message: expect.stringContaining('no pod'),
+    });
+  });
+
+  it('sends a JSON Patch guarded by test operations, which the API server refuses for a re-created pod', async () => {
+    const { uid } = await gameServerWithPod('gs-f', 'node-active', []);
+    const asRead = await readPod('gs-f');
+    const patch = podTolerationPatch(asRead as PodView);
+    // The pod is deleted and re-created under the same name between our read and our patch.
+    await core.deleteNamespacedPod({ name: 'gs-f', namespace: NS, gracePeriodSeconds: 0 });
+    await until(
+      'the pod to be gone',
+      async () =>
+        !(await core.listNamespacedPod({ namespace: NS })).items.some((p) => p.metadata?.name === 'gs-f'),
+    );
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'gs-f', namespace: NS, ownerReferences: asRead.metadata!.ownerReferences! },
+        spec: { nodeName: 'node-active', containers: [{ name: 'game', image: 'game:1' }], tolerations: [] },
+      },
+    });
+    await expect(
+      core.patchNamespacedPod(
+        { name: 'gs-f', namespace: NS, body: patch },
+        requestOptions({ jsonPatch: true }),
+      ),
+    ).rejects.toMatchObject({ code: 422 });
+    expect(await drainTolerations('gs-f')).toEqual([]);
+    // Read afresh, the tolerator handles the new pod (same owner) correctly.
+    expect((await tolerator().ensure({ namespace: NS, name: 'gs-f', uid })).kind).toBe('tolerated');
+  });
+});
+
+describe('WatchedNodeStatus', () => {
+  it('becomes ready after listing, follows label changes, and drops nodes leaving the fenced set', async () => {
+    const restarts: string[] = [];
+    const watched = new WatchedNodeStatus(kc, { logger: silent, onRestart: (r) => restarts.push(r) });
+    expect(watched.ready()).not.toBe(true);
+    watched.start();
+    try {
+      await until('the first list', () => watched.ready() === true);
+      await until('the watch', () => watched.isWatching());
+      expect(await watched.statusOf('node-draining')).toBe('DRAINING');
+      expect(await watched.statusOf('node-active')).toBeUndefined(); // not fenced: not cached at all
+      await node('node-w');
+      await setNodeStatus('node-w', 'SPOT_TERMINATING');
+      await until('SPOT_TERMINATING', async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING');
+      await setNodeStatus('node-w', 'ACTIVE');
+      await until(
+        'the node to leave the fenced set',
+        async () => (await watched.statusOf('node-w')) === undefined,
+      );
+      await setNodeStatus('node-w', 'DRAINING');
+      await until('DRAINING', async () => (await watched.statusOf('node-w')) === 'DRAINING');
+      await core.deleteNode({ name: 'node-w' });
+      await until('the deleted node to leave', async () => (await watched.statusOf('node-w')) === undefined);
+      expect(restarts[0]).toBe('start');
+    } finally {
+      await watched.stop();
+    }
+  });
+});
+
+describe('the webhook with builtin certificates and a real pod behind a transition', () => {
+  it('creates its certificates, serves them, tolerates the pod and annotates the GameServer', async () => {
+    const webhook = await startWebhook(
+      webhookConfig(
+        {
+          mode: 'builtin',
+          checkIntervalMs: 60_000,
+          namespace: NS,
+          secretName: 'webhook-tls',
+          serviceName: 'fleetiq-agones-webhook',
+          clusterDomain: 'cluster.local',
+          policy: DEFAULT_CERTIFICATE_POLICY,
+        },
+        { listen: { host: '127.0.0.1', port: 0 }, opsListen: { host: '127.0.0.1', port: 0 } },
+      ),
+      { kubeConfig: kc, logger: silent },
+    );
+    try {
+      await until(
+        'readiness (certificate loaded, node watch listed)',
+        async () => (await fetch(`${webhook.opsUrl}/readyz`)).status === 200,
+      );
+      const secret = await core.readNamespacedSecret({ name: 'webhook-tls', namespace: NS });
+      const caBundle = Buffer.from(secret.data!['ca.crt']!, 'base64').toString();
+      expect(webhook.certificate().caBundlePem).toBe(caBundle);
+
+      const { uid } = await gameServerWithPod('gs-t', 'node-active');
+      const review = gameServerReview('Ready', 'Allocated', {
+        uid: 'req-t',
+        name: 'gs-t',
+        namespace: NS,
+        gameServerUid: uid,
+      });
+      const answer = await httpsRequest(webhook.admissionUrl, {
+        body: JSON.stringify(review),
+        headers: { 'content-type': 'application/json' },
+        ca: caBundle,
+        servername: 'fleetiq-agones-webhook.games.svc',
+      });
+      expect(answer.status).toBe(200);
+      const response = answer.json.response;
+      expect(response).toMatchObject({ uid: 'req-t', allowed: true, patchType: 'JSONPatch' });
+      expect(JSON.parse(Buffer.from(response.patch, 'base64').toString())).toEqual([
+        {
+          op: 'add',
+          path: `/metadata/annotations/${DRAIN_TOLERATION_ANNOTATION.replace('/', '~1')}`,
+          value: 'true',
+        },
+      ]);
+      expect(await drainTolerations('gs-t')).toEqual([DRAIN_TOLERATION]);
+
+      // A transition onto a draining node is refused with 409 Conflict (the allocator moves on).
+      const drained = await gameServerWithPod('gs-u', 'node-draining');
+      const fenced = await httpsRequest(webhook.admissionUrl, {
+        body: JSON.stringify(
+          gameServerReview('Ready', 'Allocated', {
+            uid: 'req-u',
+            name: 'gs-u',
+            namespace: NS,
+            gameServerUid: drained.uid,
+          }),
+        ),
+        headers: { 'content-type': 'application/json' },
+        ca: caBundle,
+        servername: 'fleetiq-agones-webhook.games.svc',
+      });
+      expect(fenced.json.response).toMatchObject({
+        uid: 'req-u',
+        allowed: false,
+        status: { code: 409, reason: 'Conflict' },
+      });
+    } finally {
+      await webhook.stop();
+    }
+  });
+});

@@ -1,0 +1,128 @@
+// The webhook's settings: typed, with defaults, validated with errors naming the setting.
+import type { CertificateSettings } from '../certs/config.js';
+import { validateCertificatePolicy } from '../certs/config.js';
+import { ConfigError } from '../shared/ops-server.js';
+import type { ProtectedState } from './decide.js';
+import type { StaticCertificateSource } from './tls-source.js';
+
+export type TlsConfig =
+  /** cert-manager or any mounted files; never touches the Secret or caBundle. */
+  | { mode: 'external'; certFile: string; keyFile: string; pollIntervalMs: number }
+  /** certs/ensure.ts manages a Secret and the caBundle, at start and every checkIntervalMs. */
+  | ({ mode: 'builtin'; checkIntervalMs: number } & CertificateSettings)
+  /** In-process embedding and tests: a certificate handed over directly. */
+  | { mode: 'static'; source: StaticCertificateSource };
+
+export interface WebhookConfig {
+  listen: { host: string; port: number };
+  /** Plain-HTTP /healthz, /readyz, /metrics. */
+  opsListen: { host: string; port: number };
+  /** Path of the mutating endpoint. */
+  path: string;
+  protectedStates: ProtectedState[];
+  /** Deny allocations of game servers whose pod is terminating or whose node is draining. */
+  fence: boolean;
+  nodeStatusSource: 'watch' | 'get';
+  /** Budget for reading and patching the pod (retry included); must fit in the webhook's timeoutSeconds. */
+  podPatchTimeoutMs: number;
+  onPodPatchFailure: 'allow' | 'deny';
+  /** After SIGTERM: time for in-flight requests before connections are cut. */
+  shutdownGraceMs: number;
+  /** Largest accepted request body. */
+  maxRequestBytes: number;
+  tls: TlsConfig;
+}
+
+/** Two objects at etcd's 1.5 MiB limit (object and oldObject) plus the review around them. */
+export const DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024 + 64 * 1024;
+
+export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
+  listen: { host: '0.0.0.0', port: 8443 },
+  opsListen: { host: '0.0.0.0', port: 8080 },
+  path: '/mutate',
+  protectedStates: ['Allocated'],
+  fence: true,
+  nodeStatusSource: 'watch',
+  podPatchTimeoutMs: 2000,
+  onPodPatchFailure: 'allow',
+  shutdownGraceMs: 25_000,
+  maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+};
+
+/** A full configuration from the defaults and the given parts (validated). */
+export function webhookConfig(
+  tls: TlsConfig,
+  overrides: Partial<Omit<WebhookConfig, 'tls'>> = {},
+): WebhookConfig {
+  const config = { ...WEBHOOK_DEFAULTS, ...overrides, tls };
+  validateWebhookConfig(config);
+  return config;
+}
+
+/**
+ * Kubernetes caps a webhook's timeoutSeconds at 30 (default 10); the pod-patch budget has to leave
+ * room for the rest of the request, so it is capped well below.
+ */
+export const MAX_POD_PATCH_TIMEOUT_MS = 25_000;
+
+export function validateWebhookConfig(c: WebhookConfig): void {
+  if (!c.path.startsWith('/') || /[?#\s]/.test(c.path)) {
+    throw new ConfigError(
+      '--path (WEBHOOK_PATH)',
+      `expected an absolute URL path like /mutate, got "${c.path}"`,
+    );
+  }
+  if (
+    c.protectedStates.length === 0 ||
+    c.protectedStates.some((s) => s !== 'Allocated' && s !== 'Reserved')
+  ) {
+    throw new ConfigError('protectedStates', 'expected Allocated, optionally with Reserved');
+  }
+  if (!c.protectedStates.includes('Allocated'))
+    throw new ConfigError('protectedStates', 'Allocated must be protected');
+  if (c.nodeStatusSource !== 'watch' && c.nodeStatusSource !== 'get') {
+    throw new ConfigError(
+      '--node-status-source (WEBHOOK_NODE_STATUS_SOURCE)',
+      `expected watch or get, got "${c.nodeStatusSource}"`,
+    );
+  }
+  if (!(c.podPatchTimeoutMs >= 50 && c.podPatchTimeoutMs <= MAX_POD_PATCH_TIMEOUT_MS)) {
+    throw new ConfigError(
+      '--pod-patch-timeout (WEBHOOK_POD_PATCH_TIMEOUT)',
+      `must be between 50ms and 25s (it must fit in the webhook's timeoutSeconds), got ${c.podPatchTimeoutMs} ms`,
+    );
+  }
+  if (c.onPodPatchFailure !== 'allow' && c.onPodPatchFailure !== 'deny') {
+    throw new ConfigError(
+      '--on-pod-patch-failure (WEBHOOK_ON_POD_PATCH_FAILURE)',
+      `expected allow or deny, got "${c.onPodPatchFailure}"`,
+    );
+  }
+  if (!(c.shutdownGraceMs >= 0 && c.shutdownGraceMs <= 10 * 60_000)) {
+    throw new ConfigError('--shutdown-grace (WEBHOOK_SHUTDOWN_GRACE)', 'must be between 0s and 10m');
+  }
+  if (!(c.maxRequestBytes >= 64 * 1024)) throw new ConfigError('maxRequestBytes', 'must be at least 64 KiB');
+  if (c.listen.port !== 0 && c.listen.port === c.opsListen.port && c.listen.host === c.opsListen.host) {
+    throw new ConfigError('--ops-listen (OPS_LISTEN)', 'must differ from --listen');
+  }
+  const tls = c.tls;
+  if (tls.mode === 'external') {
+    if (!tls.certFile)
+      throw new ConfigError('--tls-cert-file (TLS_CERT_FILE)', 'required with --cert-management=external');
+    if (!tls.keyFile)
+      throw new ConfigError('--tls-key-file (TLS_KEY_FILE)', 'required with --cert-management=external');
+    if (!(tls.pollIntervalMs >= 100))
+      throw new ConfigError('--cert-check-interval (WEBHOOK_CERT_CHECK_INTERVAL)', 'must be at least 100ms');
+  } else if (tls.mode === 'builtin') {
+    validateCertificatePolicy(tls.policy);
+    if (!(tls.checkIntervalMs >= 1000))
+      throw new ConfigError('--cert-check-interval (WEBHOOK_CERT_CHECK_INTERVAL)', 'must be at least 1s');
+    // Replicas pick up a re-issued certificate at their next check; the old CA must stay trusted longer.
+    if (tls.policy.retireAfterMs <= 2 * tls.checkIntervalMs) {
+      throw new ConfigError(
+        '--ca-retire-after (CERT_CA_RETIRE_AFTER)',
+        'must be more than twice --cert-check-interval',
+      );
+    }
+  }
+}

@@ -1,0 +1,273 @@
+// What the webhook decides, as pure functions: which admission requests need any work at all (most
+// do not, and must be answered without an API call), what to do with the backing pod once read, and
+// the JSON Patches it sends. The I/O around them lives in pod-toleration.ts and admission.ts.
+import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
+
+export type JsonPatchOp =
+  { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
+
+/** The parts of an admission.k8s.io/v1 AdmissionRequest the webhook reads (schema-checked in review-schema.ts). */
+export interface AdmissionRequest {
+  uid: string;
+  kind: { group: string; version: string; kind: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+  dryRun?: boolean;
+  object?: KubeLike | null;
+  oldObject?: KubeLike | null;
+}
+
+export interface KubeLike {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string | null;
+    annotations?: Record<string, string> | null;
+    [k: string]: unknown;
+  };
+  status?: { state?: unknown; [k: string]: unknown } | null;
+  [k: string]: unknown;
+}
+
+export type ProtectedState = 'Allocated' | 'Reserved';
+
+export interface ClassifyOptions {
+  /** States whose pods must tolerate the drain taint: Allocated, plus Reserved when configured. */
+  protectedStates: ReadonlySet<ProtectedState>;
+}
+
+export type SkipReason =
+  | 'not-a-gameserver'
+  | 'not-an-update'
+  | 'subresource'
+  | 'dry-run'
+  | 'not-a-transition'
+  | 'stale-update'
+  | 'development-gameserver';
+
+export interface GameServerRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export type Classification =
+  | { kind: 'skip'; reason: SkipReason }
+  | {
+      kind: 'transition';
+      gameServer: GameServerRef;
+      from: string | undefined;
+      to: ProtectedState;
+      /** The JSON Patch for the GameServer once its pod tolerates the drain taint (may be empty). */
+      annotationPatch: JsonPatchOp[];
+    };
+
+/** Agones marks development GameServers (no pod at all) with this annotation. */
+export const DEV_ADDRESS_ANNOTATION = 'agones.dev/dev-address';
+
+function stateOf(obj: KubeLike | null | undefined): string | undefined {
+  const s = obj?.status?.state;
+  return typeof s === 'string' ? s : undefined;
+}
+
+/**
+ * A transition INTO a protected state: the new state is protected and the old one was not, or it is
+ * an Allocated → Allocated re-allocation (a new session on a server that already has one; handled
+ * idempotently downstream). Reserved → Allocated with Reserved protected is not one: the pod was
+ * made tolerant when it was reserved.
+ */
+export function isProtectingTransition(
+  from: string | undefined,
+  to: string | undefined,
+  protectedStates: ReadonlySet<ProtectedState>,
+): to is ProtectedState {
+  if (to === undefined || !protectedStates.has(to as ProtectedState)) return false;
+  if (from === undefined || !protectedStates.has(from as ProtectedState)) return true;
+  return from === 'Allocated' && to === 'Allocated';
+}
+
+/** Decides from the request alone whether any work is needed (no API call is made for a skip). */
+export function classifyRequest(req: AdmissionRequest, options: ClassifyOptions): Classification {
+  if (req.kind.group !== 'agones.dev' || req.kind.kind !== 'GameServer')
+    return { kind: 'skip', reason: 'not-a-gameserver' };
+  if (req.operation !== 'UPDATE') return { kind: 'skip', reason: 'not-an-update' };
+  if (req.subResource) return { kind: 'skip', reason: 'subresource' };
+  const from = stateOf(req.oldObject);
+  const to = stateOf(req.object);
+  if (!isProtectingTransition(from, to, options.protectedStates))
+    return { kind: 'skip', reason: 'not-a-transition' };
+  // Side effects are not allowed in a dry run (the webhook is registered with sideEffects: NoneOnDryRun).
+  if (req.dryRun) return { kind: 'skip', reason: 'dry-run' };
+  // Mutating admission runs BEFORE the API server's resourceVersion check: an update carrying another
+  // resourceVersion than the stored object (oldObject) is certain to fail with 409 Conflict, so its
+  // side effect would belong to an allocation that never happens. If the stored object we were shown
+  // was itself stale, the API server re-reads and calls us again with matching versions.
+  const sentVersion = req.object?.metadata?.resourceVersion;
+  const storedVersion = req.oldObject?.metadata?.resourceVersion;
+  if (sentVersion && storedVersion && sentVersion !== storedVersion)
+    return { kind: 'skip', reason: 'stale-update' };
+  const annotations = req.object?.metadata?.annotations ?? {};
+  if (annotations[DEV_ADDRESS_ANNOTATION] !== undefined)
+    return { kind: 'skip', reason: 'development-gameserver' };
+  const meta = req.object?.metadata ?? {};
+  return {
+    kind: 'transition',
+    gameServer: {
+      namespace: meta.namespace ?? req.namespace ?? '',
+      name: meta.name ?? req.name ?? '',
+      uid: meta.uid ?? req.oldObject?.metadata?.uid ?? '',
+    },
+    from,
+    to,
+    annotationPatch: drainAnnotationPatch(req.object ?? {}),
+  };
+}
+
+/** RFC 6901 escaping of one JSON Pointer segment ('~' → '~0', '/' → '~1'). */
+export function escapePointerSegment(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** Sets `gamelift.status/drain-toleration: "true"` on the GameServer, creating the annotations map if absent. */
+export function drainAnnotationPatch(gameServer: KubeLike): JsonPatchOp[] {
+  const annotations = gameServer.metadata?.annotations;
+  if (annotations && annotations[DRAIN_TOLERATION_ANNOTATION] === 'true') return [];
+  if (!annotations)
+    return [{ op: 'add', path: '/metadata/annotations', value: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } }];
+  return [
+    {
+      op: 'add',
+      path: `/metadata/annotations/${escapePointerSegment(DRAIN_TOLERATION_ANNOTATION)}`,
+      value: 'true',
+    },
+  ];
+}
+
+// ---- the backing pod ----
+
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number | null;
+}
+
+/** The parts of a Pod the decision reads. */
+export interface PodView {
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string | Date | null;
+    ownerReferences?: {
+      apiVersion?: string;
+      kind?: string;
+      name?: string;
+      uid?: string;
+      controller?: boolean;
+    }[];
+  };
+  spec?: { nodeName?: string; tolerations?: Toleration[] | null };
+}
+
+/** Node label values under which no new session may start there. */
+export const FENCED_NODE_STATUSES: ReadonlySet<string> = new Set(['DRAINING', 'SPOT_TERMINATING']);
+
+/**
+ * True when this toleration keeps the pod on a node tainted gamelift.status/draining=true:NoExecute
+ * for good. One with tolerationSeconds only delays the eviction, so it does not count.
+ */
+export function toleratesDrainTaint(t: Toleration): boolean {
+  const keyMatches = t.key === DRAIN_TOLERATION.key || ((t.key ?? '') === '' && t.operator === 'Exists');
+  const operator = t.operator ?? 'Equal';
+  const valueMatches =
+    operator === 'Exists' || (operator === 'Equal' && (t.value ?? '') === DRAIN_TOLERATION.value);
+  const effectMatches = (t.effect ?? '') === '' || t.effect === DRAIN_TOLERATION.effect;
+  return (
+    keyMatches &&
+    valueMatches &&
+    effectMatches &&
+    (t.tolerationSeconds === undefined || t.tolerationSeconds === null)
+  );
+}
+
+/** Whether `pod` is the one Agones created for this GameServer (same namespace and name, controlled by its uid). */
+export function podOwnedBy(pod: PodView, gs: GameServerRef): boolean {
+  if (!gs.uid || pod.metadata.namespace !== gs.namespace || pod.metadata.name !== gs.name) return false;
+  const controller = pod.metadata.ownerReferences?.find((r) => r.controller === true);
+  return controller !== undefined && controller.uid === gs.uid && controller.kind === 'GameServer';
+}
+
+export type PodDecision =
+  | { kind: 'add-toleration'; patch: JsonPatchOp[] }
+  | { kind: 'already-tolerating' }
+  | { kind: 'fence'; message: string }
+  | { kind: 'not-owned'; message: string }
+  | { kind: 'pod-missing'; message: string };
+
+export interface PodDecisionOptions {
+  fence: boolean;
+}
+
+/**
+ * What to do with the backing pod, given the pod as just read (undefined: not found) and the
+ * FleetIQ status label of its node (undefined: none or unknown).
+ */
+export function decidePod(
+  gs: GameServerRef,
+  pod: PodView | undefined,
+  nodeStatus: string | undefined,
+  options: PodDecisionOptions,
+): PodDecision {
+  const who = `GameServer ${gs.namespace}/${gs.name}`;
+  if (!pod) {
+    return options.fence
+      ? { kind: 'fence', message: `${who} has no pod: it is going away, allocate another game server` }
+      : { kind: 'pod-missing', message: `${who} has no pod to add the drain toleration to` };
+  }
+  if (!podOwnedBy(pod, gs)) {
+    return {
+      kind: 'not-owned',
+      message: `pod ${pod.metadata.namespace}/${pod.metadata.name} is not controlled by ${who} (uid ${gs.uid}): not touching it`,
+    };
+  }
+  if (options.fence) {
+    if (pod.metadata.deletionTimestamp) {
+      return { kind: 'fence', message: `the pod of ${who} is terminating: allocate another game server` };
+    }
+    if (nodeStatus !== undefined && FENCED_NODE_STATUSES.has(nodeStatus)) {
+      return {
+        kind: 'fence',
+        message: `the node ${pod.spec?.nodeName} of ${who} is ${nodeStatus} (${INSTANCE_STATUS_LABEL}): allocate another game server`,
+      };
+    }
+  }
+  const tolerations = pod.spec?.tolerations;
+  if (tolerations?.some(toleratesDrainTaint)) return { kind: 'already-tolerating' };
+  return { kind: 'add-toleration', patch: podTolerationPatch(pod) };
+}
+
+/**
+ * Adds the drain toleration, guarded by `test` operations so it applies to exactly the pod that was
+ * read: its uid (never a re-created namesake), and the tolerations exactly as read (or, if the pod had
+ * none, its resourceVersion, because `add /spec/tolerations` would replace a list added meanwhile).
+ * A failed test is a 422 from the API server; the caller re-reads and decides again.
+ */
+export function podTolerationPatch(pod: PodView): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [{ op: 'test', path: '/metadata/uid', value: pod.metadata.uid }];
+  const tolerations = pod.spec?.tolerations;
+  if (Array.isArray(tolerations)) {
+    ops.push({ op: 'test', path: '/spec/tolerations', value: tolerations });
+    ops.push({ op: 'add', path: '/spec/tolerations/-', value: { ...DRAIN_TOLERATION } });
+  } else {
+    ops.push({ op: 'test', path: '/metadata/resourceVersion', value: pod.metadata.resourceVersion });
+    ops.push({ op: 'add', path: '/spec/tolerations', value: [{ ...DRAIN_TOLERATION }] });
+  }
+  return ops;
+}

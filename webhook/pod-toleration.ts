@@ -1,0 +1,134 @@
+// The I/O of a transition: read the GameServer's pod, ask decidePod what to do, and patch it with a
+// guarded JSON Patch. Everything runs under one deadline (the pod-patch budget), so the admission
+// answer always leaves before the API server's webhook timeout.
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { describeError, requestOptions, statusCode } from '../certs/kube-request.js';
+import { decidePod, type GameServerRef, type PodView } from './decide.js';
+import type { NodeStatusSource } from './node-status.js';
+
+export type TolerationResult = (
+  | { kind: 'tolerated'; attempts: number }
+  | { kind: 'already-tolerating' }
+  | { kind: 'fenced'; message: string }
+  | { kind: 'failed'; reason: FailureReason; message: string }
+) & {
+  /** Time spent waiting on the Kubernetes API (reads, patch, retry): the rest is the webhook's own. */
+  apiMs: number;
+};
+
+export type FailureReason = 'timeout' | 'conflict' | 'api-error' | 'not-owned' | 'pod-missing';
+
+export interface PodTolerationOptions {
+  fence: boolean;
+  /** Total time for reads, patch and the one retry. */
+  budgetMs: number;
+}
+
+export interface PodTolerator {
+  ensure(gs: GameServerRef): Promise<TolerationResult>;
+}
+
+type Outcome = TolerationResult extends infer T ? (T extends unknown ? Omit<T, 'apiMs'> : never) : never;
+
+export class KubePodTolerator implements PodTolerator {
+  private readonly core: CoreV1Api;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly nodes: NodeStatusSource | undefined,
+    private readonly options: PodTolerationOptions,
+  ) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async ensure(gs: GameServerRef): Promise<TolerationResult> {
+    let apiMs = 0;
+    const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await call();
+      } finally {
+        apiMs += performance.now() - t0;
+      }
+    };
+    const outcome = await this.attempt(gs, timed);
+    return { ...outcome, apiMs } as TolerationResult;
+  }
+
+  private async attempt(
+    gs: GameServerRef,
+    timed: <T>(call: () => Promise<T>) => Promise<T>,
+  ): Promise<Outcome> {
+    const signal = AbortSignal.timeout(this.options.budgetMs);
+    try {
+      // Attempt 1, and once more after a conflict: a failed `test` (422) or a 409 means the pod
+      // changed between our read and our patch, so read it again and decide again.
+      for (let attempt = 1; ; attempt++) {
+        const pod = await timed(() => this.readPod(gs, signal));
+        const nodeName = pod?.spec?.nodeName;
+        const nodeStatus =
+          this.options.fence && nodeName && this.nodes
+            ? await this.nodes.statusOf(nodeName, signal)
+            : undefined;
+        const decision = decidePod(gs, pod, nodeStatus, { fence: this.options.fence });
+        switch (decision.kind) {
+          case 'already-tolerating':
+            return { kind: 'already-tolerating' };
+          case 'fence':
+            return { kind: 'fenced', message: decision.message };
+          case 'not-owned':
+            return { kind: 'failed', reason: 'not-owned', message: decision.message };
+          case 'pod-missing':
+            return { kind: 'failed', reason: 'pod-missing', message: decision.message };
+          case 'add-toleration':
+            try {
+              await timed(() =>
+                this.core.patchNamespacedPod(
+                  { name: gs.name, namespace: gs.namespace, body: decision.patch },
+                  requestOptions({ jsonPatch: true, signal }),
+                ),
+              );
+              return { kind: 'tolerated', attempts: attempt };
+            } catch (err) {
+              const code = statusCode(err);
+              if ((code === 409 || code === 422) && attempt < 2) continue;
+              if (code === 409 || code === 422) {
+                return {
+                  kind: 'failed',
+                  reason: 'conflict',
+                  message: `patching the pod kept conflicting: ${describeError(err)}`,
+                };
+              }
+              throw err;
+            }
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) {
+        return {
+          kind: 'failed',
+          reason: 'timeout',
+          message: `the pod update did not finish within ${this.options.budgetMs} ms`,
+        };
+      }
+      return {
+        kind: 'failed',
+        reason: 'api-error',
+        message: `updating the pod failed: ${describeError(err)}`,
+      };
+    }
+  }
+
+  private async readPod(gs: GameServerRef, signal: AbortSignal): Promise<PodView | undefined> {
+    try {
+      const pod: V1Pod = await this.core.readNamespacedPod(
+        { name: gs.name, namespace: gs.namespace },
+        requestOptions({ signal }),
+      );
+      return pod as PodView;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}

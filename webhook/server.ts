@@ -1,0 +1,270 @@
+// The webhook process: an express 5 app on an HTTPS server (certificate hot-swapped with
+// setSecureContext), the ops endpoints on a separate plain-HTTP port, and a graceful stop.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
+import { ensureOptionsFor } from '../certs/config.js';
+import type { AdmissionPolicy } from './admission.js';
+import type { WebhookConfig } from './config.js';
+import { validateWebhookConfig } from './config.js';
+import { KubeEventRecorder } from './events.js';
+import { createWebhookMetrics, type WebhookMetrics } from './metrics.js';
+import { DirectNodeStatus, WatchedNodeStatus, type NodeStatusSource } from './node-status.js';
+import { KubePodTolerator } from './pod-toleration.js';
+import { createAdmissionRoute, sendStatus, type AdmissionRecord } from './http-admission.js';
+import {
+  BuiltinCertificateSource,
+  FileCertificateSource,
+  type CertificateSource,
+  type ServingCertificate,
+} from './tls-source.js';
+
+export interface WebhookDeps {
+  /** Defaults to KubeConfig.loadFromDefault() (KUBECONFIG, else in-cluster). */
+  kubeConfig?: KubeConfig;
+  logger?: Logger;
+  registry?: Registry;
+  /** Called after every answered review (outcome, time, time waiting on the API). */
+  onAdmission?: (record: AdmissionRecord) => void;
+}
+
+export interface RunningWebhook {
+  /** https://host:port of the admission server. */
+  url: string;
+  /** url + the admission path. */
+  admissionUrl: string;
+  /** http://host:port of /healthz, /readyz, /metrics. */
+  opsUrl: string;
+  port: number;
+  registry: Registry;
+  metrics: WebhookMetrics;
+  /** The certificate being served to new connections. */
+  certificate(): ServingCertificate;
+  ready(): true | string;
+  /** Graceful: stop accepting, finish in-flight requests (up to shutdownGraceMs), then close everything. */
+  stop(): Promise<void>;
+}
+
+const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
+
+function certificateSourceFor(
+  config: WebhookConfig,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  metrics: WebhookMetrics,
+): CertificateSource {
+  const hooks = {
+    logger,
+    onLoad: (result: 'loaded' | 'unchanged' | 'error') => metrics.certificateReloads.inc({ result }),
+  };
+  const tls = config.tls;
+  switch (tls.mode) {
+    case 'external':
+      return new FileCertificateSource(tls.certFile, tls.keyFile, tls.pollIntervalMs, hooks);
+    case 'builtin':
+      return new BuiltinCertificateSource(ensureOptionsFor(tls, kubeConfig), tls.checkIntervalMs, hooks);
+    case 'static':
+      return tls.source;
+  }
+}
+
+export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}): Promise<RunningWebhook> {
+  validateWebhookConfig(config);
+  const logger = deps.logger ?? createLogger('webhook');
+  const registry = deps.registry ?? new Registry();
+  const metrics = createWebhookMetrics(registry);
+  const kubeConfig =
+    deps.kubeConfig ??
+    (() => {
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      return kc;
+    })();
+
+  let stopping = false;
+  let certificate: ServingCertificate | undefined;
+  let nodes: NodeStatusSource | undefined;
+  let ops: OpsServer | undefined;
+  let certSource: CertificateSource | undefined;
+
+  const cleanup = async () => {
+    await certSource?.stop().catch(() => {});
+    await nodes?.stop().catch(() => {});
+    await ops?.close().catch(() => {});
+  };
+
+  try {
+    if (config.fence) {
+      if (config.nodeStatusSource === 'watch') {
+        const watched = new WatchedNodeStatus(kubeConfig, {
+          logger,
+          onRestart: (reason) => metrics.nodeWatchRestarts.inc({ reason }),
+        });
+        watched.start();
+        nodes = watched;
+      } else {
+        nodes = new DirectNodeStatus(kubeConfig);
+      }
+    }
+
+    const readiness = () => {
+      if (stopping) return 'shutting down';
+      if (!certificate) return 'no serving certificate loaded';
+      const n = nodes?.ready() ?? true;
+      return n;
+    };
+    ops = await startOpsServer({
+      listen: config.opsListen,
+      registry,
+      readiness: [
+        { name: 'webhook', check: () => (stopping ? 'shutting down' : true) },
+        { name: 'certificate', check: () => (certificate ? true : 'no serving certificate loaded') },
+        { name: 'node-status', check: () => nodes?.ready() ?? true },
+      ],
+    });
+
+    certSource = certificateSourceFor(config, kubeConfig, logger, metrics);
+    // Created once the first certificate is in hand; a certificate arriving before then is used at creation.
+    // eslint-disable-next-line prefer-const
+    let server: https.Server | undefined;
+    const install = (next: ServingCertificate) => {
+      certificate = next;
+      metrics.certificateNotAfter.set(next.notAfter / 1000);
+      // New connections get the new certificate; established ones keep theirs until they close.
+      server?.setSecureContext({ ...TLS_OPTIONS, cert: next.certPem, key: next.keyPem });
+    };
+    install(await certSource.start(install));
+
+    const events = new KubeEventRecorder(kubeConfig, logger, () => metrics.eventErrors.inc());
+    const tolerator = new KubePodTolerator(kubeConfig, nodes, {
+      fence: config.fence,
+      budgetMs: config.podPatchTimeoutMs,
+    });
+    const policy: AdmissionPolicy = {
+      protectedStates: new Set(config.protectedStates),
+      onPodPatchFailure: config.onPodPatchFailure,
+    };
+    const deps2 = { tolerator, events, metrics, logger };
+
+    const admission = createAdmissionRoute({
+      maxRequestBytes: config.maxRequestBytes,
+      policy,
+      deps: deps2,
+      metrics,
+      logger,
+      ...(deps.onAdmission ? { onAdmission: deps.onAdmission } : {}),
+    });
+
+    // express serves everything but the hot admission route (see http-admission.ts).
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+    app.set('query parser', false);
+    // Match exactly what dispatch matches: /Mutate or /mutate/ are other paths.
+    app.set('case sensitive routing', true);
+    app.set('strict routing', true);
+    app.all(config.path, (_req: Request, res: Response) =>
+      sendStatus(res, 405, `use POST on ${config.path}`, { allow: 'POST' }),
+    );
+    app.use((req: Request, res: Response) =>
+      sendStatus(res, 404, `no such path: ${req.path}; the webhook serves POST ${config.path}`),
+    );
+    app.use((err: { message?: string }, _req: Request, res: Response, _next: NextFunction) => {
+      logger.error({ err: err.message }, 'webhook request failed');
+      metrics.decisions.inc({ decision: 'error', reason: 'internal-error' });
+      sendStatus(res, 500, 'internal error');
+    });
+    const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+      // The API server calls <path>?timeout=10s: compare the path only.
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      if (req.method === 'POST' && (q === -1 ? url : url.slice(0, q)) === config.path) admission(req, res);
+      else app(req, res);
+    };
+
+    server = https.createServer(
+      { ...TLS_OPTIONS, cert: certificate!.certPem, key: certificate!.keyPem },
+      dispatch,
+    );
+    // The API server keeps connections to webhooks alive; our idle timeout must outlast its own (90 s),
+    // or a request sent just as we close an idle connection fails.
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 125_000;
+    server.requestTimeout = 60_000;
+
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      inFlight++;
+      if (stopping) res.setHeader('connection', 'close');
+      res.on('close', () => {
+        inFlight--;
+        if (stopping) server!.closeIdleConnections();
+        if (inFlight === 0) drained?.();
+      });
+    });
+    server.on('tlsClientError', (err: Error, socket: Socket) => {
+      logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(config.listen.port, config.listen.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const host =
+      config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+    const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info(
+      { url, path: config.path, ops: ops.url, tls: config.tls.mode, fence: config.fence },
+      'webhook serving',
+    );
+
+    let stopped: Promise<void> | undefined;
+    const stop = () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        const graceEnds = Date.now() + config.shutdownGraceMs;
+        logger.info(
+          { inFlight, graceMs: config.shutdownGraceMs },
+          'webhook stopping: finishing requests in flight',
+        );
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server!.closeIdleConnections();
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            const t = setTimeout(resolve, config.shutdownGraceMs);
+            t.unref();
+          });
+        }
+        server!.closeAllConnections();
+        await closed;
+        // Events still being sent get what is left of the grace period (at most 2 s).
+        await events.flush(Math.max(0, Math.min(2000, graceEnds - Date.now())));
+        await cleanup();
+        logger.info('webhook stopped');
+      })());
+
+    return {
+      url,
+      admissionUrl: url + config.path,
+      opsUrl: ops.url,
+      port,
+      registry,
+      metrics,
+      certificate: () => certificate!,
+      ready: () => readiness(),
+      stop,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
