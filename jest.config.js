@@ -1,6 +1,8 @@
-// Jest runs the TypeScript sources as native ES modules (client-node is ESM-only):
-// swc strips types without changing the module format, and `node --experimental-vm-modules`
-// (see package.json) lets Jest load ESM. Type checking is `npm run typecheck`, run before the tests.
+// Jest runs the TypeScript sources as native ES modules (client-node is ESM-only): ts-jest
+// transpiles each file on its own (tsconfig has isolatedModules, so no type checking here) and
+// `node --experimental-vm-modules` (see package.json) lets Jest load ESM. Type checking is
+// `npm run typecheck`, run before the tests. Jest 29 and ts-jest are pure JavaScript, so the
+// lock file installs with `npm ci` on any platform.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
@@ -9,13 +11,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
-    '^.+\\.ts$': [
-      '@swc/jest',
-      {
-        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
-        module: { type: 'es6' },
-      },
-    ],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false }],
   },
   testTimeout: 60000,
   // Each test file starts its own emulators on ephemeral ports; two workers match the machine.

@@ -3,12 +3,13 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DescribeGameServerInstancesCommand, DescribeGameServerGroupCommand } from '@aws-sdk/client-gamelift';
 import { Command } from 'commander';
 import { registerFleetIQEmulatorCommand } from '../../sandbox/fleetiq/cli.js';
 import { gameLift, waitFor } from './helpers.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const children: ChildProcess[] = [];
 
 function run(args: string[]) {
