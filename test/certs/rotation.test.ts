@@ -101,7 +101,7 @@ describe('planRotation: the serving certificate', () => {
     ],
     ['names changed', { serving: { ...healthy().serving!, dnsNames: ['other'] } }, /names/],
     ['a name missing', { serving: { ...healthy().serving!, dnsNames: NAMES.slice(1) } }, /names/],
-  ] as const)('re-issues when %s', (_what, override, reason) => {
+  ])('re-issues when %s', (_what, override, reason) => {
     expect(plan(healthy(override as Partial<RotationState>))).toEqual({
       kind: 'reissue-serving',
       reason: expect.stringMatching(reason),

@@ -104,7 +104,7 @@ describe('awsJson1_1 errors over HTTP', () => {
       /Limit/,
     ],
     ['null body', 'GameLift.DescribeGameServerGroup', 'null', {}, 'SerializationException', /JSON object/],
-  ] as const)('answers %s with 400 and a __type', async (_name, target, body, init, type, message) => {
+  ])('answers %s with 400 and a __type', async (_name, target, body, init, type, message) => {
     const r = await aws(target, body, init);
     expect(r.status).toBe(400);
     expect(r.body.__type).toBe(type);

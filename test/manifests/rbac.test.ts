@@ -305,7 +305,7 @@ describe('the least-privilege check itself', () => {
 describe.each([
   ['base', false],
   ['cert-manager', true],
-] as const)('RBAC of %s', (overlay, externalCerts) => {
+] as Array<['base' | 'cert-manager', boolean]>)('RBAC of %s', (overlay, externalCerts) => {
   let objects: KubeObject[];
   beforeAll(async () => {
     objects = await renderOverlay(overlay);
