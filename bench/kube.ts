@@ -1,4 +1,6 @@
-// Benchmark of the Kubernetes API server emulator at cluster scale:
+// Benchmark of the Kubernetes API server emulator and of the simulated cluster on it.
+//
+// Part 1, the API server at cluster scale:
 //   - 1,000 nodes and 30,000 pods, created through the in-process client (as the simulation does)
 //   - a full pod list over HTTPS: with @kubernetes/client-node (parsed into its models) and raw bytes
 //   - 1,000 concurrent client-node watches, each with fieldSelector spec.nodeName=<node>, plus one
@@ -6,16 +8,26 @@
 //   - 2,000 pod label patches spread over the nodes at a steady rate, written in-process; for each,
 //     the delay from the write's completion (and start) to its delivery on every matching watch
 //   - peak RSS and heap of the emulator's process
-// The emulator runs in a child process (one core, as an API server would), the clients in this one.
-// Figures are printed as a table and written to bench/results/kube.json.
+// Part 2, the simulated cluster at speed 1 (simulated time runs at wall-clock pace):
+//   - 1,000 nodes (kubelets), then a 20,000-GameServer Packed fleet: time until all are Ready
+//   - an open-loop GameServerAllocation load at 200/s over HTTPS (keep-alive connections, as a
+//     matchmaker's client would hold), 6,000 allocations: achieved rate, p50/p99 latency, outcomes
+//   - peak RSS and heap of the emulator+simulation process
+// Each part's server runs in a child process (one core, as an API server would), the clients in
+// this one; the parts run one after the other. The load average of the (shared) machine is
+// recorded at the start and the end. Figures are printed as one table and written to
+// bench/results/kube.json.
 //
-// Usage: npm run bench:kube [-- --nodes 1000 --pods 30000 --writes 2000 --rate 200]
+// Usage: npm run bench:kube [-- --nodes 1000 --pods 30000 --writes 2000 --rate 200
+//          --cluster-nodes 1000 --gameservers 20000 --allocations 6000 --allocation-rate 200
+//          --only api|cluster]
 import { fork, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import os from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -190,12 +202,19 @@ function rawGet(url: string, ca: string, token: string): Promise<{ bytes: number
   });
 }
 
-async function main(): Promise<void> {
+type Row = [string, string];
+
+interface PartResult {
+  figures: Record<string, unknown>;
+  rows: Row[];
+}
+
+async function apiServerPart(): Promise<PartResult> {
   const nodes = arg('nodes', 1000);
   const pods = arg('pods', 30000);
   const writes = arg('writes', 2000);
   const rate = arg('rate', 200);
-  const benchStart = now();
+  const partStart = now();
 
   const child = fork(join(here, 'kube.ts'), ['--server'], {
     execArgv: ['--import', 'tsx'],
@@ -301,8 +320,6 @@ async function main(): Promise<void> {
     for (const c of controllers) c.abort();
 
     const results = {
-      date: new Date().toISOString(),
-      cpus: (await import('node:os')).cpus().length,
       nodes,
       pods,
       watches: nodes + 1,
@@ -332,10 +349,11 @@ async function main(): Promise<void> {
       emulatorPeakHeapMiB: mib(mem.peak.heapUsed),
       emulatorRssAfterSeedMiB: mib(seeded.memory.rss),
       clientsPeakRssMiB: mib(process.memoryUsage().rss),
-      totalSeconds: Math.round((now() - benchStart) / 100) / 10,
+      seconds: Math.round((now() - partStart) / 100) / 10,
     };
 
-    const table: Array<[string, string]> = [
+    const rows: Row[] = [
+      ['API SERVER', ''],
       ['nodes / pods / watches', `${nodes} / ${pods} / ${nodes + 1}`],
       ['seed (in-process creates)', `${results.seedMs} ms`],
       ['full pod list, client-node', `${results.listClientNodeMs} ms`],
@@ -353,21 +371,326 @@ async function main(): Promise<void> {
       ],
       ['emulator peak RSS / heap', `${results.emulatorPeakRssMiB} MiB / ${results.emulatorPeakHeapMiB} MiB`],
       ['clients process RSS', `${results.clientsPeakRssMiB} MiB`],
-      ['total', `${results.totalSeconds} s`],
+      ['part total', `${results.seconds} s`],
     ];
-    const w = Math.max(...table.map(([k]) => k.length));
-    console.log(table.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
-    await mkdir(join(here, 'results'), { recursive: true });
-    await writeFile(join(here, 'results', 'kube.json'), JSON.stringify(results, null, 2) + '\n');
-    console.log(`\nwritten to bench/results/kube.json`);
+    return { figures: results, rows };
   } finally {
     srv.send({ cmd: 'stop' });
     await new Promise((r) => child.once('exit', r));
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Part 2: the simulated cluster
+
+type ToCluster =
+  { cmd: 'nodes'; count: number } | { cmd: 'fleet'; replicas: number } | { cmd: 'stats' } | { cmd: 'stop' };
+
+type FromCluster =
+  | { type: 'ready'; kubeconfig: string }
+  | { type: 'nodes'; ms: number }
+  | { type: 'fleet'; ms: number; memory: Memory }
+  | { type: 'stats'; allocated: number; conflicts: number; current: Memory; peak: Memory };
+
+const FLEET = 'bench';
+
+async function clusterServer(): Promise<void> {
+  const { pino } = await import('pino');
+  const { SimClock } = await import('../sandbox/clock.js');
+  const { startKubeEmulator } = await import('../sandbox/kube/emulator.js');
+  const { startClusterSimulation } = await import('../sandbox/cluster/index.js');
+  // Speed 1: every simulated delay (pod start, SDK.Ready, grace periods) takes its real time.
+  const clock = new SimClock({ speed: 1 });
+  const emu = await startKubeEmulator({ clock });
+  const peak: Memory = { rss: 0, heapUsed: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    return { rss: m.rss, heapUsed: m.heapUsed };
+  };
+  setInterval(sample, 50).unref();
+  const send = (m: FromCluster) => process.send!(m);
+  let sim: Awaited<ReturnType<typeof startClusterSimulation>> | undefined;
+  const readyCount = () => {
+    let n = 0;
+    for (const g of sim!.allocator.cache.values()) if (g.status?.state === 'Ready') n++;
+    return n;
+  };
+  process.on('message', async (m: ToCluster) => {
+    if (m.cmd === 'nodes') {
+      const t0 = now();
+      sim = await startClusterSimulation(emu, {
+        clock,
+        seed: 1,
+        logger: pino({ level: 'error' }),
+        nodes: { count: m.count, capacity: { pods: 110 } },
+        waitForFleets: false,
+      });
+      send({ type: 'nodes', ms: now() - t0 });
+    } else if (m.cmd === 'fleet') {
+      const t0 = now();
+      const progress = setInterval(
+        () =>
+          console.error(
+            `  ${Math.round((now() - t0) / 1000)} s: ${readyCount()} Ready, RSS ${mib(process.memoryUsage().rss)} MiB`,
+          ),
+        10_000,
+      );
+      await sim!.applyFleet({ name: FLEET, replicas: m.replicas, scheduling: 'Packed' });
+      await sim!.waitForFleetReady(FLEET, { timeoutMs: 600_000 });
+      clearInterval(progress);
+      send({ type: 'fleet', ms: now() - t0, memory: sample() });
+    } else if (m.cmd === 'stats') {
+      // From the API (the informer cache may trail the last writes).
+      const list = await emu
+        .client()
+        .list(
+          { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' },
+          { labelSelector: `agones.dev/fleet=${FLEET}` },
+        );
+      const allocated = list.items.filter((g) => g.status?.state === 'Allocated').length;
+      send({
+        type: 'stats',
+        allocated,
+        conflicts: sim!.allocator.stats.conflicts,
+        current: sample(),
+        peak: { ...peak },
+      });
+    } else if (m.cmd === 'stop') {
+      await sim?.stop();
+      await emu.stop();
+      clock.stop();
+      process.exit(0);
+    }
+  });
+  send({ type: 'ready', kubeconfig: emu.kubeconfig() });
+}
+
+const ALLOCATION_CONNECTIONS = 32;
+
+function getOk(url: string, agent: https.Agent, token: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+      .on('error', reject);
+  });
+}
+
+function postJson(
+  url: string,
+  agent: https.Agent,
+  token: string,
+  body: string,
+): Promise<{ code: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let json: any;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+          resolve({ code: res.statusCode ?? 0, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function clusterPart(): Promise<PartResult> {
+  const nodes = arg('cluster-nodes', 1000);
+  const gameServers = arg('gameservers', 20000);
+  const allocations = arg('allocations', 6000);
+  const rate = arg('allocation-rate', 200);
+  const partStart = now();
+
+  const child = fork(join(here, 'kube.ts'), ['--cluster-server'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const waiters: Array<{ type: string; resolve: (m: FromCluster) => void }> = [];
+  child.on('message', (m: FromCluster) => {
+    const i = waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
+  });
+  const request = <T extends FromCluster['type']>(
+    m: ToCluster | undefined,
+    type: T,
+  ): Promise<Extract<FromCluster, { type: T }>> =>
+    new Promise((resolve) => {
+      waiters.push({ type, resolve: resolve as (m: FromCluster) => void });
+      if (m) child.send(m);
+    });
+  const ready = await request(undefined, 'ready');
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(ready.kubeconfig);
+    const server = kc.getCurrentCluster()!.server;
+    const ca = Buffer.from(kc.getCurrentCluster()!.caData!, 'base64').toString();
+    const token = kc.getCurrentUser()!.token!;
+    // A lean HTTPS client holding a warm pool of keep-alive connections, as a long-running
+    // matchmaker does: what is measured is the emulator and the simulation, not a client library's
+    // per-request overhead nor TLS handshakes (opened on demand, they pile up behind the first
+    // slow answers and turn into a storm of handshakes on the server).
+    const agent = new https.Agent({ keepAlive: true, maxSockets: ALLOCATION_CONNECTIONS, ca });
+    const allocationsUrl = `${server}/apis/allocation.agones.dev/v1/namespaces/default/gameserverallocations`;
+
+    console.error(`cluster at speed 1: ${nodes} nodes...`);
+    const nodesUp = await request({ cmd: 'nodes', count: nodes }, 'nodes');
+    console.error(`a Packed fleet of ${gameServers} GameServers...`);
+    const fleet = await request({ cmd: 'fleet', replicas: gameServers }, 'fleet');
+
+    console.error(`${allocations} allocations at ${rate}/s over HTTPS...`);
+    const latencies: number[] = [];
+    const outcomes: Record<string, number> = {};
+    const inflight: Promise<void>[] = [];
+    const payload = JSON.stringify({
+      apiVersion: 'allocation.agones.dev/v1',
+      kind: 'GameServerAllocation',
+      spec: { selectors: [{ matchLabels: { 'agones.dev/fleet': FLEET } }] },
+    });
+    await Promise.all(
+      Array.from({ length: ALLOCATION_CONNECTIONS }, () => getOk(`${server}/version`, agent, token)),
+    );
+    const t0 = now();
+    for (let i = 0; i < allocations; i++) {
+      const wait = t0 + (i * 1000) / rate - now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const start = now();
+      inflight.push(
+        postJson(allocationsUrl, agent, token, payload).then(
+          ({ code, json }) => {
+            latencies.push(now() - start);
+            const key = code === 201 ? String(json?.status?.state ?? 'unknown') : `HTTP ${code}`;
+            outcomes[key] = (outcomes[key] ?? 0) + 1;
+          },
+          (err: Error) => {
+            latencies.push(now() - start);
+            const key = `error ${err.message}`;
+            outcomes[key] = (outcomes[key] ?? 0) + 1;
+          },
+        ),
+      );
+    }
+    const offeredMs = now() - t0;
+    await Promise.all(inflight);
+    const allocationMs = now() - t0;
+    latencies.sort((x, y) => x - y);
+    const stats = await request({ cmd: 'stats' }, 'stats');
+
+    const figures = {
+      speed: 1,
+      nodes,
+      gameServers,
+      nodesUpSeconds: round(nodesUp.ms / 1000),
+      fleetReadySeconds: round(fleet.ms / 1000),
+      gameServersReadyPerSecond: Math.round(gameServers / (fleet.ms / 1000)),
+      allocations,
+      offeredPerSecond: rate,
+      achievedPerSecond: round(allocations / (allocationMs / 1000)),
+      offeredOverSeconds: round(offeredMs / 1000),
+      allocationOutcomes: outcomes,
+      allocatedGameServersAfter: stats.allocated,
+      allocatorConflicts: stats.conflicts,
+      allocationLatencyMs: {
+        p50: round(percentile(latencies, 50)),
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies[latencies.length - 1] ?? NaN),
+      },
+      rssAfterFleetReadyMiB: mib(fleet.memory.rss),
+      peakRssMiB: mib(stats.peak.rss),
+      peakHeapMiB: mib(stats.peak.heapUsed),
+      seconds: Math.round((now() - partStart) / 100) / 10,
+    };
+    const rows: Row[] = [
+      ['SIMULATED CLUSTER (speed 1)', ''],
+      ['nodes registered (Ready)', `${nodes} in ${figures.nodesUpSeconds} s`],
+      [
+        'fleet Ready',
+        `${gameServers} GameServers in ${figures.fleetReadySeconds} s (${figures.gameServersReadyPerSecond}/s)`,
+      ],
+      [
+        `allocations (${allocations} at ${rate}/s, HTTPS)`,
+        `${figures.achievedPerSecond}/s achieved; ${Object.entries(outcomes)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      ],
+      [
+        'allocation latency',
+        `p50 ${figures.allocationLatencyMs.p50} ms, p99 ${figures.allocationLatencyMs.p99} ms, max ${figures.allocationLatencyMs.max} ms`,
+      ],
+      ['Allocated afterwards / conflicts', `${stats.allocated} / ${stats.conflicts}`],
+      [
+        'emulator+simulation RSS / heap',
+        `${figures.rssAfterFleetReadyMiB} MiB at fleet Ready; peak ${figures.peakRssMiB} MiB / ${figures.peakHeapMiB} MiB`,
+      ],
+      ['part total', `${figures.seconds} s`],
+    ];
+    return { figures, rows };
+  } finally {
+    child.send({ cmd: 'stop' } satisfies ToCluster);
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+  if (only !== undefined && only !== 'api' && only !== 'cluster')
+    throw new Error(`--only must be api or cluster, got ${only}`);
+  const start = now();
+  const loadStart = os.loadavg();
+  const api = only === 'cluster' ? undefined : await apiServerPart();
+  const cluster = only === 'api' ? undefined : await clusterPart();
+  const loadEnd = os.loadavg();
+  const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const results = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    loadAverage: { start: loadStart.map(round), end: loadEnd.map(round) },
+    ...(api ? { apiServer: api.figures } : {}),
+    ...(cluster ? { cluster: cluster.figures } : {}),
+    totalSeconds: Math.round((now() - start) / 100) / 10,
+  };
+  const table: Row[] = [
+    [
+      'machine',
+      `${results.cpus} CPUs, load average (1/5/15 min) ${fmtLoad(loadStart)} at start, ${fmtLoad(loadEnd)} at end`,
+    ],
+    ...(api?.rows ?? []),
+    ...(cluster?.rows ?? []),
+    ['total', `${results.totalSeconds} s`],
+  ];
+  const w = Math.max(...table.map(([k]) => k.length));
+  console.log(table.map(([k, v]) => (v === '' ? `\n${k}` : `${k.padEnd(w)}  ${v}`)).join('\n'));
+  await mkdir(join(here, 'results'), { recursive: true });
+  await writeFile(join(here, 'results', 'kube.json'), JSON.stringify(results, null, 2) + '\n');
+  console.log(`\nwritten to bench/results/kube.json`);
+}
+
 if (process.argv.includes('--server')) {
   void server();
+} else if (process.argv.includes('--cluster-server')) {
+  void clusterServer();
 } else {
   main()
     .then(() => process.exit(0))

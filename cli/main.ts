@@ -6,6 +6,7 @@ import { registerCertsCommand } from '../certs/cli.js';
 import { registerWebhookCommand } from '../webhook/cli.js';
 import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
 import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
+import { clusterSimulationExtension } from '../sandbox/cluster/cli-extension.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
@@ -18,7 +19,7 @@ export function buildCli(): Command {
     .command('emulator')
     .description('Emulators the project is tested on (no cluster or AWS needed)');
   registerFleetIQEmulatorCommand(emulator);
-  registerKubeEmulatorCommand(emulator);
+  registerKubeEmulatorCommand(emulator, [clusterSimulationExtension()]);
   registerWebhookCommand(program);
   registerCertsCommand(program);
   registerPubsubCommand(program);

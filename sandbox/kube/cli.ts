@@ -46,7 +46,12 @@ export function registerKubeEmulatorCommand(
     .option('--listen <host:port>', 'address to serve on', '127.0.0.1:6443')
     .option('--kubeconfig <path>', 'write a kubeconfig for the admin identity (system:masters) to this file')
     .option('--authorization <mode>', 'rbac (decisions from stored RBAC objects) or allow-all', 'rbac')
-    .option('--speed <x>', 'simulated clock speed factor', '1')
+    .option(
+      '--speed <x>',
+      'speed of the simulated clock (simulated seconds per real second; > 0): grace periods, ' +
+        'toleration timers and the simulated cluster run on it',
+      '1',
+    )
     .option('--log-level <level>', 'log level of the JSON logs on stderr', process.env.LOG_LEVEL ?? 'info');
   for (const ext of extensions) ext.addOptions(command);
   command.action(async (flags: KubeFlags) => {

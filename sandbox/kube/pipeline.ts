@@ -25,7 +25,18 @@ import type { RequestLog } from './request-log.js';
 import { apiVersionOf, storageKey, type ResourceRegistry, type ResourceType } from './resources.js';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { objectKey, Stored, type ObjectStore, type WatchSink, type Watcher } from './store.js';
-import { applyDefaults, generationChanged, hasGeneration, prepareForCreate } from './strategies.js';
+import {
+  applyDefaults,
+  applyScale,
+  decodeTypedFields,
+  generationChanged,
+  hasGeneration,
+  hasSpecReplicas,
+  int32Error,
+  prepareForCreate,
+  scaleOf,
+  strategyErrors,
+} from './strategies.js';
 import type {
   AdmissionAttributes,
   AdmissionOperation,
@@ -87,7 +98,9 @@ export const ALLOW_ALL: Authorizer = { authorize: () => ({ allowed: true, reason
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const MAX_GENERATE_PREFIX = 58;
-const UPDATE_RETRIES = 5;
+// etcd3's GuaranteedUpdate retries a failed compare-and-swap without limit; each failure means
+// another write landed, so a bound only matters under a storm of writers to one object.
+const STORAGE_CONFLICT_RETRIES = 1000;
 const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
 export function timestamp(ms: number): string {
@@ -301,8 +314,17 @@ export class Pipeline {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
   }
 
-  /** Checks and fills what decoding a request body does: apiVersion/kind defaulting, namespace and name. */
-  private decode(r: Resolved, ref: ResourceRef, body: unknown, forUpdate: boolean): KubeObject {
+  /**
+   * Checks and fills what decoding a request body does: apiVersion/kind defaulting, namespace and
+   * name, typed fields. `patched`: the body is a patch's result (a decode failure is then 422).
+   */
+  private decode(
+    r: Resolved,
+    ref: ResourceRef,
+    body: unknown,
+    forUpdate: boolean,
+    patched = false,
+  ): KubeObject {
     if (!isMap(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
     const obj = clone(body) as KubeObject;
     const expectedVersion = apiVersionOf(r.rt);
@@ -314,6 +336,22 @@ export class Pipeline {
       throw badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${r.rt.kind})`);
     obj.apiVersion = expectedVersion;
     obj.kind = r.rt.kind;
+    const typeError = decodeTypedFields(r.rt, obj);
+    if (typeError !== undefined) {
+      // The decoder's own error: a request body that does not decode is a 400; a patch whose
+      // result does not decode is a 422 on the field `patch` (kube's patcher).
+      if (!patched)
+        throw badRequest(
+          `${r.rt.kind} in version ${JSON.stringify(r.rt.version)} cannot be handled as a ${r.rt.kind}: ${typeError}`,
+        );
+      throw invalid('', '', '', [
+        {
+          type: 'FieldValueInvalid',
+          field: 'patch',
+          message: `Invalid value: ${JSON.stringify(JSON.stringify(body))}: ${typeError}`,
+        },
+      ]);
+    }
     if (!isMap(obj.metadata)) obj.metadata = {};
     if (r.rt.namespaced) {
       if (obj.metadata.namespace && obj.metadata.namespace !== ref.namespace)
@@ -334,6 +372,36 @@ export class Pipeline {
     applyDefaults(r.rt, obj);
     this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.defaults?.(obj);
     return obj;
+  }
+
+  /** Decodes the autoscaling/v1 Scale written to a /scale subresource (a PUT body or a patch's result). */
+  private decodeScale(ref: ResourceRef, body: unknown): KubeObject {
+    if (!isMap(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    if (body.apiVersion !== undefined && body.apiVersion !== '' && body.apiVersion !== 'autoscaling/v1')
+      throw badRequest(
+        `the API version in the data (${body.apiVersion}) does not match the expected API version (autoscaling/v1)`,
+      );
+    if (body.kind !== undefined && body.kind !== '' && body.kind !== 'Scale')
+      throw badRequest(`the kind in the data (${body.kind}) does not match the expected kind (Scale)`);
+    const metadata = isMap(body.metadata) ? clone(body.metadata) : {};
+    if (metadata.namespace && metadata.namespace !== ref.namespace)
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    if (metadata.name !== undefined && metadata.name !== ref.name)
+      throw badRequest(
+        `the name of the object (${metadata.name}) does not match the name on the URL (${ref.name})`,
+      );
+    const replicas = isMap(body.spec) ? body.spec.replicas : undefined;
+    const typeError = int32Error(replicas, 'ScaleSpec', 'spec.replicas');
+    if (typeError) throw badRequest(`Scale in version "v1" cannot be handled as a Scale: ${typeError}`);
+    return {
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: { ...metadata, name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+      spec: typeof replicas === 'number' ? { replicas } : {},
+      status: isMap(body.status) ? clone(body.status) : {},
+    };
   }
 
   private async admit(
@@ -446,8 +514,13 @@ export class Pipeline {
   async get(user: UserInfo, ref: ResourceRef): Promise<OpResult> {
     return this.run(user, 'get', ref, false, (r) => {
       this.requireName(r, ref);
-      if (r.sub && r.sub !== 'status') throw methodNotAllowed();
-      return { value: this.toView(r.rt, this.mustGet(r, ref)), code: 200, warnings: [] };
+      if (r.sub && r.sub !== 'status' && r.sub !== 'scale') throw methodNotAllowed();
+      const s = this.mustGet(r, ref);
+      if (r.sub === 'scale' && !hasSpecReplicas(r.rt, s.obj))
+        throw internal(
+          `the spec replicas field ${JSON.stringify(r.rt.scale!.specReplicasPath)} does not exist`,
+        );
+      return { value: this.subResult(r, s), code: 200, warnings: [] };
     });
   }
 
@@ -574,6 +647,7 @@ export class Pipeline {
       prepareForCreate(r.rt, obj, () => this.allocateClusterIP());
       this.throwIfInvalid(r.rt, obj, [
         ...validateCreate(r.rt, obj),
+        ...strategyErrors(r.rt, obj),
         ...(this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.validate?.(obj) ?? []),
       ]);
       const key = objectKey(meta.namespace, meta.name!);
@@ -625,8 +699,8 @@ export class Pipeline {
   async update(user: UserInfo, ref: ResourceRef, body: unknown, opts: WriteOptions = {}): Promise<OpResult> {
     return this.run(user, 'update', ref, opts.dryRun, async (r) => {
       this.requireName(r, ref);
-      if (r.sub && r.sub !== 'status' && r.sub !== 'finalize') throw methodNotAllowed();
-      const decoded = this.decode(r, ref, body, true);
+      if (r.sub && r.sub !== 'status' && r.sub !== 'finalize' && r.sub !== 'scale') throw methodNotAllowed();
+      const decoded = r.sub === 'scale' ? this.decodeScale(ref, body) : this.decode(r, ref, body, true);
       return this.guaranteedUpdate(r, ref, user, opts, () => clone(decoded), {
         kind: 'UpdateOptions',
         apiVersion: 'meta.k8s.io/v1',
@@ -643,26 +717,44 @@ export class Pipeline {
   ): Promise<OpResult> {
     return this.run(user, 'patch', ref, opts.dryRun, async (r) => {
       this.requireName(r, ref);
-      if (r.sub && r.sub !== 'status') throw methodNotAllowed();
+      if (r.sub && r.sub !== 'status' && r.sub !== 'scale') throw methodNotAllowed();
       return this.guaranteedUpdate(
         r,
         ref,
         user,
         opts,
+        // Applied to the object as stored NOW, on every attempt (kube's patcher inside GuaranteedUpdate).
         (existingView) => {
           const patched = applyPatch(r.rt, existingView, type, patch);
           if (!isMap(patched)) throw badRequest('the patch did not produce an object');
-          return this.decode(r, ref, patched, true);
+          return r.sub === 'scale'
+            ? this.decodeScale(ref, patched)
+            : this.decode(r, ref, patched, true, true);
         },
         { kind: 'PatchOptions', apiVersion: 'meta.k8s.io/v1' },
       );
     });
   }
 
+  /** What a client reads and writes at this path: the object through its type's view, or its Scale. */
+  private subView(r: Resolved, obj: KubeObject, forUpdate = false): KubeObject {
+    return r.sub === 'scale' ? scaleOf(r.rt, obj, forUpdate) : this.viewObj(r.rt, obj);
+  }
+
+  private subResult(r: Resolved, s: Stored): Stored {
+    return r.sub === 'scale' ? new Stored(scaleOf(r.rt, s.obj)) : this.toView(r.rt, s);
+  }
+
   /**
-   * The update loop of a real registry: build the new object from the current one, run mutating
-   * admission (before the resourceVersion check, as kube-apiserver does), then check the
-   * precondition, prepare, validate and store. A concurrent write during admission re-runs it.
+   * The update loop of a real registry (GuaranteedUpdate): build the new object from the object as
+   * stored now (a patch is applied to it), run mutating admission on that (before the
+   * resourceVersion check, as kube-apiserver does), check the resourceVersion the result carries
+   * against the object it was built from, then prepare, validate and store. If someone else wrote
+   * meanwhile (admission awaits), the storage compare-and-swap fails and the whole attempt re-runs
+   * from the fresh object, as etcd3's GuaranteedUpdate does: a patch is re-applied (its `test`
+   * operations then fail with 422, others land on top), a PUT carrying the old resourceVersion gets
+   * 409, an unconditional PUT goes through. Only a stale resourceVersion in what the client sent
+   * gives 409.
    */
   private async guaranteedUpdate(
     r: Resolved,
@@ -675,7 +767,7 @@ export class Pipeline {
     for (let attempt = 0; ; attempt++) {
       const warnings: string[] = [];
       const existing = this.mustGet(r, ref);
-      const existingView = this.viewObj(r.rt, existing.obj);
+      const existingView = this.subView(r, existing.obj, true);
       const candidate = build(existingView);
       const admitted = (await this.admit(
         'UPDATE',
@@ -683,19 +775,19 @@ export class Pipeline {
         ref,
         user,
         candidate,
-        clone(existingView),
+        clone(this.subView(r, existing.obj)),
         !!opts.dryRun,
         { ...admissionOptions, ...(opts.fieldManager ? { fieldManager: opts.fieldManager } : {}) },
         warnings,
       ))!;
+      const wantedRv = admitted.metadata?.resourceVersion;
+      if (wantedRv !== undefined && wantedRv !== '' && wantedRv !== existing.obj.metadata.resourceVersion)
+        throw conflict(r.rt.group, r.rt.plural, ref.name!);
       const current = this.store.get(r.collection, this.key(r.rt, ref));
       if (!current) throw notFound(r.rt.group, r.rt.plural, ref.name!);
-      const wantedRv = admitted.metadata?.resourceVersion;
-      if (wantedRv !== undefined && wantedRv !== '' && wantedRv !== current.obj.metadata.resourceVersion)
-        throw conflict(r.rt.group, r.rt.plural, ref.name!);
       if (current !== existing) {
-        // Someone wrote while admission ran: start over from the new state (unconditional writes only).
-        if (attempt < UPDATE_RETRIES) continue;
+        // The compare-and-swap against `existing` fails: start over from the object as it is now.
+        if (attempt < STORAGE_CONFLICT_RETRIES) continue;
         throw conflict(r.rt.group, r.rt.plural, ref.name!);
       }
       const uid = admitted.metadata?.uid;
@@ -706,16 +798,19 @@ export class Pipeline {
           ref.name!,
           `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.obj.metadata.uid}`,
         );
-      const next = this.prepareForUpdate(r, this.toStorage(r.rt, clone(admitted)), existing.obj);
+      const written =
+        r.sub === 'scale' ? applyScale(r.rt, existing.obj, admitted) : this.toStorage(r.rt, clone(admitted));
+      const next = this.prepareForUpdate(r, written, existing.obj);
       this.throwIfInvalid(r.rt, next, [
         ...validateUpdate(r.rt, next, existing.obj, r.sub),
+        ...strategyErrors(r.rt, next, r.sub),
         ...(this.typeRules.get(`${r.rt.group}/${r.rt.plural}`)?.validate?.(next, existing.obj) ?? []),
       ]);
       if (sameIgnoringVersion(next, existing.obj)) {
-        return { value: this.toView(r.rt, existing), code: 200, warnings };
+        return { value: this.subResult(r, existing), code: 200, warnings };
       }
       if (opts.dryRun) {
-        return { value: new Stored(this.viewObj(r.rt, next)), code: 200, warnings };
+        return { value: this.subResult(r, new Stored(next)), code: 200, warnings };
       }
       const m = next.metadata;
       if (
@@ -727,8 +822,8 @@ export class Pipeline {
         // The last finalizer is gone from an object being deleted: it goes now.
         const last = this.store.remove(r.collection, this.key(r.rt, ref))!;
         return {
-          value: this.toView(
-            r.rt,
+          value: this.subResult(
+            r,
             new Stored({
               ...next,
               metadata: { ...next.metadata, resourceVersion: last.obj.metadata.resourceVersion },
@@ -739,7 +834,7 @@ export class Pipeline {
         };
       }
       const stored = this.store.put(r.collection, next);
-      return { value: this.toView(r.rt, stored), code: 200, warnings };
+      return { value: this.subResult(r, stored), code: 200, warnings };
     }
   }
 

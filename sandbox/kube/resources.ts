@@ -24,6 +24,13 @@ export interface SubresourceDef {
 
 export type FieldGetter = (obj: KubeObject) => string;
 
+/** A custom resource's scale subresource (the CRD's `subresources.scale`), paths as JSONPath (`.spec.replicas`). */
+export interface ScaleDef {
+  specReplicasPath: string;
+  statusReplicasPath: string;
+  labelSelectorPath?: string;
+}
+
 export type NameRule = 'subdomain' | 'label' | 'dns1035' | 'path';
 
 export interface ResourceType {
@@ -51,8 +58,10 @@ export interface ResourceType {
   /** Another resource's storage viewed through a conversion (events.k8s.io/v1 events are core events). */
   storage?: { group: string; resource: string };
   view?: { fromStorage(obj: KubeObject): KubeObject; toStorage(obj: KubeObject): KubeObject };
-  /** A custom resource: no strategic merge patch, generation bumps on any non-metadata change. */
+  /** A custom resource: no strategic merge patch; generation bumps on any change but metadata (and status). */
   custom: boolean;
+  /** The /scale subresource (autoscaling/v1 Scale) of a custom resource. */
+  scale?: ScaleDef;
 }
 
 export const ALL_VERBS: Verb[] = [
@@ -266,6 +275,19 @@ function define(d: Def): ResourceType {
 }
 
 const statusSub = (kind: string): SubresourceDef => ({ name: 'status', kind, verbs: READ_WRITE_STATUS });
+const scaleSub: SubresourceDef = {
+  name: 'scale',
+  kind: 'Scale',
+  group: 'autoscaling',
+  version: 'v1',
+  verbs: READ_WRITE_STATUS,
+};
+// What Agones' CRDs declare for GameServerSet and Fleet (install/helm/agones/templates/crds).
+const agonesReplicasScale: ScaleDef = {
+  specReplicasPath: '.spec.replicas',
+  statusReplicasPath: '.status.replicas',
+  labelSelectorPath: '.status.labelSelector',
+};
 
 export const BUILTIN_RESOURCES: ResourceType[] = [
   define({
@@ -438,7 +460,8 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     subresources: [statusSub('DaemonSet')],
     smp: workloadSmp,
   }),
-  // Agones CRDs: no status subresource (status goes through the main resource and bumps generation).
+  // Agones CRDs. GameServer has no status subresource (status goes through the main resource and
+  // bumps generation); GameServerSet and Fleet have status and scale subresources.
   define({
     group: 'agones.dev',
     version: 'v1',
@@ -455,8 +478,11 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     plural: 'gameserversets',
     kind: 'GameServerSet',
     namespaced: true,
-    shortNames: ['gss'],
+    shortNames: ['gss', 'gsset'],
     custom: true,
+    statusSubresource: true,
+    subresources: [statusSub('GameServerSet'), scaleSub],
+    scale: agonesReplicasScale,
   }),
   define({
     group: 'agones.dev',
@@ -466,6 +492,9 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     namespaced: true,
     shortNames: ['flt'],
     custom: true,
+    statusSubresource: true,
+    subresources: [statusSub('Fleet'), scaleSub],
+    scale: agonesReplicasScale,
   }),
   define({
     group: 'allocation.agones.dev',

@@ -574,7 +574,7 @@ describe('leases', () => {
     const renewed = await a.coordination.replaceNamespacedLease({
       name: 'n1',
       namespace: 'kube-node-lease',
-      body: { ...l, spec: { ...l.spec, renewTime: new Date() as any } },
+      body: { ...l, spec: { ...l.spec, renewTime: new k8s.V1MicroTime() } },
     });
     expect(renewed.spec!.holderIdentity).toBe('n1');
     await expectStatus(
