@@ -38,6 +38,7 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 export class WebhookHttpClient {
   private readonly agents = new Map<string, https.Agent>();
+  private readonly retired = new Set<https.Agent>();
 
   constructor(private readonly maxSocketsPerWebhook = 64) {}
 
@@ -126,18 +127,27 @@ export class WebhookHttpClient {
     });
   }
 
-  /** Closes the keep-alive connections of webhooks that are no longer configured. */
+  /**
+   * Retires the agents of webhooks that are no longer configured (or whose caBundle changed). As in
+   * kube-apiserver, which builds a new client and lets the old one's requests finish, a retired agent
+   * closes its idle connections now and each busy one once its answer is in: destroying it outright
+   * would reset admissions in flight, which failurePolicy Fail turns into rejected requests.
+   */
   retain(keys: Set<string>): void {
     for (const [key, agent] of this.agents) {
-      if (!keys.has(key)) {
-        agent.destroy();
-        this.agents.delete(key);
-      }
+      if (keys.has(key)) continue;
+      this.agents.delete(key);
+      this.retired.add(agent);
+      agent.on('free', (socket) => socket.destroy());
+      for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
     }
   }
 
+  /** Closes every connection, busy or not (the emulator is stopping). */
   close(): void {
-    this.retain(new Set());
+    for (const agent of [...this.agents.values(), ...this.retired]) agent.destroy();
+    this.agents.clear();
+    this.retired.clear();
   }
 }
 
