@@ -9,7 +9,7 @@ import {
   type CertificatePolicy,
   type EnsureCertificatesOptions,
 } from './ensure.js';
-import type { RsaKeySize } from './issue.js';
+import { BACKDATE_MS, type RsaKeySize } from './issue.js';
 
 export interface CertificateSettings {
   namespace: string;
@@ -181,6 +181,25 @@ export function validateCertificatePolicy(policy: CertificatePolicy): void {
     throw new ConfigError('--serving-validity (CERT_SERVING_VALIDITY)', 'must be at least 1h');
   if (policy.caValidityMs <= policy.servingValidityMs) {
     throw new ConfigError('--ca-validity (CERT_CA_VALIDITY)', 'must be longer than --serving-validity');
+  }
+  // Certificates are issued backdated (clock skew), and the plan measures "fraction of the lifetime
+  // left" over the whole notBefore..notAfter span: with a fraction at or above validity/(validity +
+  // backdate) a certificate is due for renewal the moment it is issued, and every pass would issue
+  // another (the serving certificate) or start another CA rollover.
+  const dueAtOnce = (validityMs: number, fraction: number) =>
+    validityMs <= fraction * (validityMs + BACKDATE_MS);
+  const limit = (validityMs: number) => Math.floor((validityMs / (validityMs + BACKDATE_MS)) * 1e6) / 1e6;
+  if (dueAtOnce(policy.servingValidityMs, policy.servingRenewBeforeFraction)) {
+    throw new ConfigError(
+      '--renew-before (CERT_RENEW_BEFORE)',
+      `a serving certificate valid for --serving-validity (issued backdated ${BACKDATE_MS / 3_600_000}h) would be due for renewal as soon as issued: use a fraction below ${limit(policy.servingValidityMs)}, or a longer --serving-validity`,
+    );
+  }
+  if (dueAtOnce(policy.caValidityMs, policy.caRenewBeforeFraction)) {
+    throw new ConfigError(
+      '--ca-renew-before (CERT_CA_RENEW_BEFORE)',
+      `a CA valid for --ca-validity (issued backdated ${BACKDATE_MS / 3_600_000}h) would be due for rollover as soon as created: use a fraction below ${limit(policy.caValidityMs)}, or a longer --ca-validity`,
+    );
   }
 }
 

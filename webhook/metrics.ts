@@ -20,6 +20,7 @@ export interface WebhookMetrics {
   certificateReloads: Counter<'result'>;
   certificateNotAfter: Gauge;
   nodeWatchRestarts: Counter<'reason'>;
+  fencedNodes: Gauge;
 }
 
 export function createWebhookMetrics(registry: Registry): WebhookMetrics {
@@ -73,6 +74,11 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
       name: 'fleetiq_webhook_node_watch_restarts_total',
       help: 'Starts of the node status list+watch, by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    fencedNodes: new Gauge({
+      name: 'fleetiq_webhook_fenced_nodes',
+      help: 'Nodes the fence refuses allocations on (DRAINING/SPOT_TERMINATING), as the node status watch sees them',
       registers,
     }),
   };

@@ -58,6 +58,8 @@ export interface WatchedNodeStatusOptions {
   logger?: Logger;
   /** Called on each (re)start of the list+watch, for a metric. */
   onRestart?: (reason: string) => void;
+  /** Called with the number of fenced nodes whenever the cache changes, for a metric. */
+  onFencedCount?: (count: number) => void;
   maxBackoffMs?: number;
 }
 
@@ -115,6 +117,7 @@ export class WatchedNodeStatus implements NodeStatusSource {
     if (type === 'DELETED' || status === undefined || !FENCED_NODE_STATUSES.has(status))
       this.fenced.delete(name);
     else this.fenced.set(name, status);
+    this.options.onFencedCount?.(this.fenced.size);
   }
 
   private async run(reason: string): Promise<void> {
@@ -125,6 +128,7 @@ export class WatchedNodeStatus implements NodeStatusSource {
         const list = await this.core.listNode({ labelSelector: FENCED_NODES_SELECTOR });
         this.fenced.clear();
         for (const node of list.items) this.apply('ADDED', node);
+        this.options.onFencedCount?.(this.fenced.size);
         this.resourceVersion = list.metadata?.resourceVersion ?? '';
         this.synced = true;
       }

@@ -2,6 +2,7 @@
 // setSecureContext), the ops endpoints on a separate plain-HTTP port, and a graceful stop.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -52,6 +53,24 @@ export interface RunningWebhook {
 }
 
 const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
+
+/** After SIGTERM, how long idle keep-alive connections stay open to be closed after their next answer. */
+export const IDLE_DRAIN_MS = 2000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first (the timer is cleared either way). */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      p.then(noop, noop),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const noop = () => {};
 
 function certificateSourceFor(
   config: WebhookConfig,
@@ -105,6 +124,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
         const watched = new WatchedNodeStatus(kubeConfig, {
           logger,
           onRestart: (reason) => metrics.nodeWatchRestarts.inc({ reason }),
+          onFencedCount: (count) => metrics.fencedNodes.set(count),
         });
         watched.start();
         nodes = watched;
@@ -200,12 +220,14 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
 
     let inFlight = 0;
     let drained: (() => void) | undefined;
+    const answering = new Set<ServerResponse>();
     server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
       inFlight++;
+      answering.add(res);
       if (stopping) res.setHeader('connection', 'close');
       res.on('close', () => {
         inFlight--;
-        if (stopping) server!.closeIdleConnections();
+        answering.delete(res);
         if (inFlight === 0) drained?.();
       });
     });
@@ -235,17 +257,31 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
           { inFlight, graceMs: config.shutdownGraceMs },
           'webhook stopping: finishing requests in flight',
         );
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        // Answers still to be written close their connection.
+        for (const res of answering) if (!res.headersSent) res.setHeader('connection', 'close');
+        // Stop listening, but not the way http.Server.close() does it: that also closes idle keep-alive
+        // connections at once, and the API server may be writing a request onto one of them at that very
+        // moment. Such a POST fails without being retried (Go retries only requests it has not started
+        // to write), and with failurePolicy Fail that is a failed allocation.
+        const closed = new Promise<void>((resolve) =>
+          tls.Server.prototype.close.call(server!, () => resolve()),
+        );
+        // Lame duck: for a moment each connection is closed right after its next answer (Connection:
+        // close), which the client reads before it sends anything more on it. Those still idle after it
+        // are closed: client pools hand out the most recently used connection first (Go's and Node's),
+        // so one unused for that long is the least likely to be picked as it closes.
+        await settledWithin(closed, Math.min(IDLE_DRAIN_MS, config.shutdownGraceMs));
         server!.closeIdleConnections();
         if (inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            drained = resolve;
-            const t = setTimeout(resolve, config.shutdownGraceMs);
-            t.unref();
-          });
+          await settledWithin(
+            new Promise<void>((resolve) => (drained = resolve)),
+            Math.max(0, graceEnds - Date.now()),
+          );
         }
         server!.closeAllConnections();
         await closed;
+        // Clears what http.Server.close() would have (its connection-timeout checker); no longer listening.
+        server!.close();
         // Events still being sent get what is left of the grace period (at most 2 s).
         await events.flush(Math.max(0, Math.min(2000, graceEnds - Date.now())));
         await cleanup();
