@@ -2,6 +2,7 @@
 // The one CLI of the project: each component and emulator registers its subcommand here.
 import { Command } from 'commander';
 import { registerPubsubCommand } from '../pubsub/cli.js';
+import { registerReconcilerCommand } from '../reconciler/cli.js';
 import { registerCertsCommand } from '../certs/cli.js';
 import { registerWebhookCommand } from '../webhook/cli.js';
 import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   registerWebhookCommand(program);
   registerCertsCommand(program);
   registerPubsubCommand(program);
+  registerReconcilerCommand(program);
   void emulator;
   return program;
 }

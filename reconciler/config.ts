@@ -27,6 +27,8 @@ export interface ReconcilerConfig {
   imdsEndpoint: string;
   imdsTimeoutMs: number;
   opsListen: { host: string; port: number };
+  /** SIGTERM: how long the step in flight may take before the agent exits anyway (it never deregisters). */
+  shutdownGraceMs: number;
   /** What decide() needs. */
   decide: DecideConfig;
 }
@@ -104,6 +106,12 @@ export const SETTINGS = [
   },
   { env: 'IMDS_TIMEOUT', flag: 'imdsTimeout', default: '2s', help: 'per IMDS request' },
   { env: 'OPS_LISTEN', flag: 'listen', default: ':8080', help: '/healthz /readyz /metrics address' },
+  {
+    env: 'SHUTDOWN_GRACE',
+    flag: 'shutdownGrace',
+    default: '10s',
+    help: 'on SIGTERM, time for the step in flight before exiting (keep below the pod grace period)',
+  },
 ] as const;
 
 /** Environment-only (never a flag: a secret on a command line shows in `ps`). */
@@ -194,6 +202,7 @@ export function parseReconcilerConfig(
     imdsEndpoint: imds.value!.replace(/\/$/, ''),
     imdsTimeoutMs: duration('imdsTimeout', 100, 30_000),
     opsListen: parseListen(listen.value!, listen.setting),
+    shutdownGraceMs: duration('shutdownGrace', 1_000, 120_000),
     decide,
   };
 }

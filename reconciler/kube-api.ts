@@ -1,0 +1,178 @@
+// Every Kubernetes request the agent makes, through @kubernetes/client-node, with errors reduced to the
+// API server's Status (code, reason, message) so the agent can tell "it changed under me" (409, 422)
+// and "it is gone" (404) from a real failure.
+//
+// RBAC these calls need (see README.md): nodes get/list/watch/patch; pods list/watch/get/patch/delete;
+// agones.dev gameservers get/patch; events create.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  RequestContext,
+  HttpMethod,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import type { KubeObjectLike } from './kube-objects.js';
+import type { ListResult } from './informer.js';
+
+export class KubeApiError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(`${operation}: ${code ? `${code} ${reason}: ` : ''}${message}`);
+    this.name = 'KubeApiError';
+  }
+}
+
+/** The Status code of a failed call (0 when it never got an answer). */
+export function statusCode(err: unknown): number {
+  return err instanceof KubeApiError ? err.code : 0;
+}
+
+export interface AgentKubeApi {
+  listNodes(fieldSelector: string): Promise<ListResult>;
+  listPods(fieldSelector: string, labelSelector: string): Promise<ListResult>;
+  getNode(name: string): Promise<KubeObjectLike>;
+  /** A merge patch (see plan.ts nodeMergePatch). */
+  patchNode(name: string, body: object): Promise<KubeObjectLike>;
+  /** null when the GameServer does not exist. */
+  getGameServer(namespace: string, name: string): Promise<KubeObjectLike | null>;
+  /** A JSON Patch. */
+  patchGameServer(namespace: string, name: string, ops: object[]): Promise<KubeObjectLike>;
+  getPod(namespace: string, name: string): Promise<KubeObjectLike | null>;
+  /** A JSON Patch. */
+  patchPod(namespace: string, name: string, ops: object[]): Promise<KubeObjectLike>;
+  /** The pod as it is after the request; null when it was already gone. */
+  deletePod(namespace: string, name: string, graceSeconds: number): Promise<KubeObjectLike | null>;
+  createEvent(namespace: string, event: object): Promise<void>;
+  /** Requests made so far, by operation (for metrics and the benchmark). */
+  readonly calls: Record<string, number>;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+/** client-node's typed models turned back into the wire form (dates as strings, no class instances). */
+const plain = <T>(x: unknown): T => JSON.parse(JSON.stringify(x)) as T;
+
+function toApiError(operation: string, err: unknown): KubeApiError {
+  const e = err as { code?: unknown; body?: unknown; message?: string };
+  if (typeof e?.code === 'number') {
+    let status: any = e.body;
+    if (typeof status === 'string') {
+      try {
+        status = JSON.parse(status);
+      } catch {
+        status = { message: status };
+      }
+    }
+    return new KubeApiError(
+      operation,
+      e.code,
+      String(status?.reason ?? ''),
+      String(status?.message ?? e.message ?? 'request failed').slice(0, 500),
+    );
+  }
+  const cause = (err as { cause?: { message?: string } })?.cause?.message;
+  return new KubeApiError(operation, 0, 'NoResponse', cause ?? (err as Error)?.message ?? String(err));
+}
+
+const GS = { group: 'agones.dev', version: 'v1', plural: 'gameservers' } as const;
+
+/**
+ * The KubeConfig, made to reuse its HTTPS connections. client-node 2.0 builds a new undici Agent for
+ * every request (KubeConfig.applySecurityAuthentication → createDispatcher, uncached), so every call
+ * and every watch opens a new TLS connection, and the old ones linger until their keep-alive ends:
+ * a handshake per request on the API server, times every node. Here the first Agent built is kept and
+ * set on every request; credentials (the bearer token, refreshed by client-node from the projected
+ * ServiceAccount token file) are still applied per request.
+ */
+export function withConnectionReuse(kc: KubeConfig): KubeConfig {
+  let shared: ReturnType<RequestContext['getDispatcher']> | 'none' | undefined;
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(context);
+    if (shared === undefined) shared = context.getDispatcher() ?? 'none';
+    if (shared !== 'none') context.setDispatcher(shared);
+  };
+  return wrapped;
+}
+
+/** Builds the shared connection pool now (before the first request), so it is not raced by two calls. */
+export async function primeConnectionReuse(kc: KubeConfig): Promise<void> {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) return;
+  await kc.applySecurityAuthentication(new RequestContext(server, HttpMethod.GET));
+}
+
+export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const calls: Record<string, number> = {};
+  const call = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    calls[operation] = (calls[operation] ?? 0) + 1;
+    try {
+      return await fn();
+    } catch (err) {
+      throw toApiError(operation, err);
+    }
+  };
+  const orNull = async <T>(p: Promise<T>): Promise<T | null> => {
+    try {
+      return await p;
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw err;
+    }
+  };
+  return {
+    calls,
+    listNodes: (fieldSelector) =>
+      call('listNodes', async () => {
+        const l = await core.listNode({ fieldSelector });
+        return { items: plain(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
+      }),
+    listPods: (fieldSelector, labelSelector) =>
+      call('listPods', async () => {
+        const l = await core.listPodForAllNamespaces({ fieldSelector, labelSelector });
+        return { items: plain(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
+      }),
+    getNode: (name) => call('getNode', async () => plain(await core.readNode({ name }))),
+    patchNode: (name, body) =>
+      call('patchNode', async () => plain(await core.patchNode({ name, body }, mergePatch))),
+    getGameServer: (namespace, name) =>
+      orNull(
+        call('getGameServer', async () =>
+          plain<KubeObjectLike>(await custom.getNamespacedCustomObject({ ...GS, namespace, name })),
+        ),
+      ),
+    patchGameServer: (namespace, name, ops) =>
+      call('patchGameServer', async () =>
+        plain(await custom.patchNamespacedCustomObject({ ...GS, namespace, name, body: ops }, jsonPatch)),
+      ),
+    getPod: (namespace, name) =>
+      orNull(
+        call('getPod', async () => plain<KubeObjectLike>(await core.readNamespacedPod({ namespace, name }))),
+      ),
+    patchPod: (namespace, name, ops) =>
+      call('patchPod', async () =>
+        plain(await core.patchNamespacedPod({ namespace, name, body: ops }, jsonPatch)),
+      ),
+    deletePod: (namespace, name, graceSeconds) =>
+      orNull(
+        call('deletePod', async () =>
+          plain<KubeObjectLike>(
+            await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: graceSeconds }),
+          ),
+        ),
+      ),
+    createEvent: (namespace, event) =>
+      call('createEvent', async () => {
+        await core.createNamespacedEvent({ namespace, body: event as never });
+      }),
+  };
+}

@@ -1,0 +1,187 @@
+// The agent's Prometheus metrics, on its own registry (each in-process agent has one: nothing global).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DRAIN_PHASES } from './node-state.js';
+import { FLEETIQ_STATUSES } from '../shared/contract.js';
+
+/** What the metrics read at scrape time. */
+export interface MetricSources {
+  now(): number;
+  phase(): string | undefined;
+  /** Epoch ms this agent saw the current phase begin. */
+  phaseSince(): number | undefined;
+  status(): { status: string; observedAt: number; source: string; fresh: boolean } | undefined;
+  /** Cumulative counts kept by the parts (status source, membership, informers, the Kubernetes client). */
+  counts(): {
+    statusMessages: Record<string, number>;
+    fallbackCalls: number;
+    fallbackErrors: number;
+    healthReports: number;
+    healthReportFailures: number;
+    kubeRequests: Record<string, number>;
+    watchRequests: Record<string, { lists: number; watches: number }>;
+  };
+}
+
+export interface ReconcilerMetrics {
+  sessions: Gauge;
+  gameServers: Gauge;
+  actions: Counter<'action' | 'result'>;
+  apiErrors: Counter<'api' | 'operation' | 'code'>;
+  reconciles: Counter<'result'>;
+  reconcileDuration: Histogram;
+  events: Counter<'type' | 'reason' | 'result'>;
+}
+
+const P = 'fleetiq_reconciler_';
+
+export function createReconcilerMetrics(registry: Registry, src: MetricSources): ReconcilerMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: `${P}drain_phase`,
+    help: 'The node drain phase: 1 for the current one (Active, Cordoned, Fenced, Tainted, SpotEvicting, Deregistered)',
+    labelNames: ['phase'],
+    registers,
+    collect() {
+      const current = src.phase();
+      for (const p of DRAIN_PHASES) this.set({ phase: p }, p === current ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${P}drain_phase_seconds`,
+    help: 'Time since this agent saw the current drain phase begin',
+    registers,
+    collect() {
+      const since = src.phaseSince();
+      if (since === undefined) this.reset();
+      else this.set(Math.max(0, (src.now() - since) / 1000));
+    },
+  });
+  new Gauge({
+    name: `${P}instance_status`,
+    help: "The instance's FleetIQ status as the agent believes it: 1 for the current one",
+    labelNames: ['status'],
+    registers,
+    collect() {
+      const s = src.status();
+      for (const st of FLEETIQ_STATUSES) this.set({ status: st }, s?.status === st ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${P}status_fresh`,
+    help: '1 when the status is recent enough to act on (see STATUS_STALE_AFTER)',
+    registers,
+    collect() {
+      this.set(src.status()?.fresh ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${P}status_age_seconds`,
+    help: 'Age of the FleetIQ observation behind the current status (absent before the first one)',
+    labelNames: ['source'],
+    registers,
+    collect() {
+      this.reset();
+      const s = src.status();
+      if (s) this.set({ source: s.source }, Math.max(0, (src.now() - s.observedAt) / 1000));
+    },
+  });
+  const sessions = new Gauge({
+    name: `${P}sessions`,
+    help: 'Game servers on the node in a session (Allocated, and Reserved when protected): what a drain waits for',
+    registers,
+  });
+  const gameServers = new Gauge({
+    name: `${P}game_servers`,
+    help: 'Game servers whose pods run on the node',
+    registers,
+  });
+  const actions = new Counter({
+    name: `${P}actions_total`,
+    help: 'Actions executed, by kind and result (ok; changed: a precondition failed, decided again; failed)',
+    labelNames: ['action', 'result'],
+    registers,
+  });
+  const apiErrors = new Counter({
+    name: `${P}api_errors_total`,
+    help: 'Failed API calls by API (kubernetes, fleetiq), operation and code (HTTP status or error name)',
+    labelNames: ['api', 'operation', 'code'],
+    registers,
+  });
+  const reconciles = new Counter({
+    name: `${P}reconciles_total`,
+    help: 'Reconcile passes by result (acted, idle, waiting: not enough observed yet, failed)',
+    labelNames: ['result'],
+    registers,
+  });
+  const reconcileDuration = new Histogram({
+    name: `${P}reconcile_duration_seconds`,
+    help: 'Duration of one reconcile pass (observe, decide, execute)',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const events = new Counter({
+    name: `${P}events_total`,
+    help: 'Kubernetes Events written on the Node, by type, reason and result (ok, failed)',
+    labelNames: ['type', 'reason', 'result'],
+    registers,
+  });
+
+  // Counts kept elsewhere, exposed as counters at scrape time.
+  const mirrored = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    read: () => [Record<string, string>, number][],
+  ) =>
+    new Counter({
+      name: `${P}${name}`,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, v] of read()) if (v > 0) this.inc(labels, v);
+      },
+    });
+  mirrored(
+    'status_messages_total',
+    'Status messages from Redis by result (accepted, rejected: <why>, out_of_order)',
+    ['result'],
+    () => Object.entries(src.counts().statusMessages).map(([result, v]) => [{ result }, v]),
+  );
+  mirrored(
+    'fleetiq_fallback_calls_total',
+    "The agent's own DescribeGameServerInstances calls, by result",
+    ['result'],
+    () => {
+      const c = src.counts();
+      return [
+        [{ result: 'ok' }, c.fallbackCalls - c.fallbackErrors],
+        [{ result: 'error' }, c.fallbackErrors],
+      ];
+    },
+  );
+  mirrored('health_reports_total', 'FleetIQ health reports, by result', ['result'], () => {
+    const c = src.counts();
+    return [
+      [{ result: 'ok' }, c.healthReports],
+      [{ result: 'error' }, c.healthReportFailures],
+    ];
+  });
+  mirrored(
+    'kube_requests_total',
+    'Kubernetes API requests by operation (watches counted per request)',
+    ['operation'],
+    () => {
+      const c = src.counts();
+      const out: [Record<string, string>, number][] = Object.entries(c.kubeRequests).map(([operation, v]) => [
+        { operation },
+        v,
+      ]);
+      for (const [informer, s] of Object.entries(c.watchRequests))
+        out.push([{ operation: `watch_${informer}` }, s.watches]);
+      return out;
+    },
+  );
+  return { sessions, gameServers, actions, apiErrors, reconciles, reconcileDuration, events };
+}

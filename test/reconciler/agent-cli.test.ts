@@ -1,0 +1,169 @@
+// `fleetiq-agones reconciler` as the DaemonSet runs it: settings from flags and the environment,
+// Kubernetes from KUBECONFIG (as the agent's ServiceAccount), FleetIQ through AWS_ENDPOINT_URL_GAMELIFT,
+// --help naming every setting, a clear error for a bad one, and SIGTERM: exit 0 without deregistering.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SETTINGS } from '../../reconciler/config.js';
+import { INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
+import { freePort } from '../helpers/redis.js';
+import {
+  AGENT_CLUSTER_ROLE_RULES,
+  AGENT_EVENTS_ROLE_RULES,
+  AGENT_NAMESPACE,
+  AGENT_SERVICE_ACCOUNT,
+  AGENT_USER,
+  GROUP,
+  SECRET,
+  createNode,
+  getNode,
+  instanceIds,
+  startWorld,
+  waitFor,
+  type World,
+} from './agent-support.js';
+
+const IDS = instanceIds('c', 2);
+let w: World;
+const dir = mkdtempSync(join(tmpdir(), 'reconciler-cli-'));
+
+beforeAll(async () => {
+  w = await startWorld({ instanceIds: IDS });
+});
+
+afterAll(async () => {
+  await w?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function run(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'reconciler', ...args], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+describe('fleetiq-agones reconciler', () => {
+  it('--help describes every setting with its environment variable', async () => {
+    const p = run(['--help'], {});
+    expect(await p.exit).toBe(0);
+    const help = p.output().replace(/\s+/g, ' ');
+    for (const s of SETTINGS) {
+      const flag = s.flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      expect(help).toContain(`--${flag} <value>`);
+      expect(help).toContain(s.env);
+    }
+    expect(help).toContain('STATUS_SIGNING_SECRET');
+  });
+
+  it('refuses an invalid setting at start, naming it', async () => {
+    const p = run([], { GAME_SERVER_GROUP: GROUP, REDIS_URL: 'localhost:6379', AWS_REGION: 'us-east-1' });
+    const q = run(['--node-name', 'n1', '--idle-period', 'soon'], {
+      GAME_SERVER_GROUP: GROUP,
+      REDIS_URL: 'localhost:6379',
+    });
+    expect(await p.exit).toBe(1);
+    expect(p.output()).toContain('invalid configuration NODE_NAME: is required');
+    expect(await q.exit).toBe(1);
+    expect(q.output()).toContain('invalid configuration --idle-period');
+  });
+
+  it('runs as the ServiceAccount, becomes ready, and on SIGTERM exits 0 leaving the instance registered', async () => {
+    const id = IDS[0];
+    await createNode(w.admin, 'node-cli', id);
+    await w.publisher.publish(id, 'ACTIVE');
+    const kubeconfig = join(dir, 'kubeconfig');
+    await w.emu.writeKubeconfig(kubeconfig, AGENT_USER);
+    const port = await freePort();
+    const p = run(['--listen', `127.0.0.1:${port}`, '--health-interval', '5s', '--shutdown-grace', '3s'], {
+      NODE_NAME: 'node-cli',
+      GAME_SERVER_GROUP: GROUP,
+      REDIS_URL: `127.0.0.1:${w.redis.port}`,
+      STATUS_SIGNING_SECRET: SECRET,
+      KUBECONFIG: kubeconfig,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'dummy-secret',
+      AWS_ENDPOINT_URL_GAMELIFT: w.fleetiq.url,
+    });
+    try {
+      await waitFor(
+        'ready',
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+        20_000,
+      );
+      await waitFor(
+        'the ACTIVE label',
+        async () =>
+          (await getNode(w.admin, 'node-cli')).metadata.labels?.[INSTANCE_STATUS_LABEL] === 'ACTIVE',
+      );
+      const registered = () =>
+        w.fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === id);
+      await waitFor('registered', () => registered() !== undefined);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toContain('process_resident_memory_bytes');
+      expect(metrics).toContain('fleetiq_reconciler_drain_phase{phase="Active"} 1');
+
+      p.child.kill('SIGTERM');
+      expect(await p.exit).toBe(0);
+      expect(registered()).toBeDefined();
+      const logs = p
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
+      expect(logs.every((l) => l.component === 'reconciler')).toBe(true);
+      expect(logs.map((l) => l.msg)).toEqual(
+        expect.arrayContaining([
+          'reconciler: started',
+          'reconciler: stopping (the instance stays registered)',
+          'reconciler: stopped',
+        ]),
+      );
+      // Kubernetes requests as the ServiceAccount, all allowed by its ClusterRole.
+      const mine = w.emu.requestLog.entries(AGENT_USER);
+      expect(mine.length).toBeGreaterThan(0);
+      expect(mine.filter((e) => e.code === 403)).toEqual([]);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the deployed RBAC', () => {
+  it('manifests/base/reconciler-rbac.yaml grants exactly what these tests run the agent with', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const docs = parseAllDocuments(
+      readFileSync(new URL('../../manifests/base/reconciler-rbac.yaml', import.meta.url), 'utf8'),
+    ).map((d) => d.toJS());
+    const norm = (rules: any[]) =>
+      rules.map((r) => ({
+        apiGroups: [...r.apiGroups].sort(),
+        resources: [...r.resources].sort(),
+        verbs: [...r.verbs].sort(),
+      }));
+    const clusterRole = docs.find(
+      (d) => d.kind === 'ClusterRole' && d.metadata.name === 'fleetiq-agones-reconciler',
+    );
+    expect(norm(clusterRole.rules)).toEqual(norm(AGENT_CLUSTER_ROLE_RULES));
+    const eventsRole = docs.find((d) => d.kind === 'Role');
+    expect(eventsRole.metadata.namespace).toBe('default');
+    expect(norm(eventsRole.rules)).toEqual(norm(AGENT_EVENTS_ROLE_RULES));
+    for (const binding of docs.filter((d) => d.kind.endsWith('Binding')))
+      expect(binding.subjects).toEqual([
+        { kind: 'ServiceAccount', name: AGENT_SERVICE_ACCOUNT, namespace: AGENT_NAMESPACE },
+      ]);
+  });
+});

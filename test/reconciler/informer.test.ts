@@ -1,0 +1,141 @@
+// The agent's list-then-watch cache against the Kubernetes API server emulator over HTTPS: selectors,
+// watches that end and resume without listing again, 410 Gone → a new list, forced consistent lists,
+// and its own writes winning over older watch events.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
+import type { LocalClient } from '../../sandbox/kube/types.js';
+import { ScopedInformer, type InformerEvent } from '../../reconciler/informer.js';
+import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { GAME_SERVER_POD_SELECTOR } from '../../reconciler/kube-objects.js';
+import { silent, waitFor } from './helpers.js';
+
+const PODS = { group: '', version: 'v1', resource: 'pods', namespace: 'default' } as const;
+let emu: KubeEmulator;
+let admin: LocalClient;
+let kc: KubeConfig;
+const informers: ScopedInformer[] = [];
+
+beforeAll(async () => {
+  // A short watch history, so that a watch resuming after a few changes elsewhere meets 410 Gone.
+  emu = await startKubeEmulator({ authorization: 'allow-all', watchHistorySize: 5 });
+  admin = emu.client();
+  kc = new KubeConfig();
+  kc.loadFromString(emu.kubeconfig());
+});
+
+afterAll(async () => {
+  for (const i of informers) i.stop();
+  await emu?.stop();
+});
+
+const pod = (name: string, nodeName: string, gameServer = true) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name,
+    namespace: 'default',
+    labels: gameServer ? { 'agones.dev/role': 'gameserver' } : { app: 'other' },
+  },
+  spec: { nodeName, containers: [{ name: 'c', image: 'i' }] },
+});
+
+function podInformer(node: string, watchSeconds = 300) {
+  const api = clientNodeKubeApi(kc);
+  const events: [InformerEvent, string][] = [];
+  let syncs = 0;
+  const informer = new ScopedInformer({
+    name: 'pods',
+    kubeConfig: kc,
+    path: '/api/v1/pods',
+    fieldSelector: `spec.nodeName=${node}`,
+    labelSelector: GAME_SERVER_POD_SELECTOR,
+    list: () => api.listPods(`spec.nodeName=${node}`, GAME_SERVER_POD_SELECTOR),
+    onChange: (type, obj) => events.push([type, String(obj.metadata.name)]),
+    onSync: () => syncs++,
+    logger: silent,
+    watchTimeoutSeconds: { min: watchSeconds, max: watchSeconds },
+    backoff: { initialMs: 20, maxMs: 200 },
+  });
+  informers.push(informer);
+  informer.start();
+  return { informer, events, syncs: () => syncs, api };
+}
+
+const names = (i: ScopedInformer) =>
+  i
+    .values()
+    .map((p) => p.metadata.name)
+    .sort();
+
+describe('ScopedInformer', () => {
+  it('lists, then follows only the game server pods on its node', async () => {
+    await admin.create(PODS, pod('a-1', 'node-a'));
+    await admin.create(PODS, pod('b-1', 'node-b'));
+    await admin.create(PODS, pod('a-other', 'node-a', false));
+    const { informer, events } = podInformer('node-a');
+    await informer.waitForSync();
+    expect(names(informer)).toEqual(['a-1']);
+    await admin.create(PODS, pod('a-2', 'node-a'));
+    await admin.create(PODS, pod('b-2', 'node-b'));
+    await waitFor('a-2', () => informer.get('default/a-2'));
+    await admin.delete({ ...PODS, name: 'a-1' }, { gracePeriodSeconds: 0 });
+    await waitFor('a-1 gone', () => !informer.get('default/a-1'));
+    // Leaving the selector (the label removed) is a deletion for this watcher.
+    await admin.patch({ ...PODS, name: 'a-2' }, 'merge', {
+      metadata: { labels: { 'agones.dev/role': null } },
+    });
+    await waitFor('a-2 out of the selection', () => !informer.get('default/a-2'));
+    expect(events).toEqual([
+      ['ADDED', 'a-1'],
+      ['ADDED', 'a-2'],
+      ['DELETED', 'a-1'],
+      ['DELETED', 'a-2'],
+    ]);
+    expect(informer.stats.lists).toBe(1);
+  });
+
+  it('resumes a watch the server ended from where it was, without listing again', async () => {
+    const { informer } = podInformer('node-c', 1);
+    await informer.waitForSync();
+    await waitFor('three watch requests', () => informer.stats.watches >= 3, 10_000);
+    await admin.create(PODS, pod('c-1', 'node-c'));
+    await waitFor('c-1', () => informer.get('default/c-1'));
+    expect(informer.stats.lists).toBe(1);
+    expect(informer.stats.gone).toBe(0);
+  });
+
+  it('lists again on 410 Gone and stays correct', async () => {
+    const { informer, syncs } = podInformer('node-d', 1);
+    await informer.waitForSync();
+    const watches = informer.stats.watches;
+    // While its watch is open, changes elsewhere push its resourceVersion out of the short history.
+    for (let i = 0; i < 8; i++) await admin.create(PODS, pod(`e-${i}`, 'node-e'));
+    await admin.create(PODS, pod('d-1', 'node-d'));
+    await waitFor('d-1', () => informer.get('default/d-1'));
+    for (let i = 8; i < 16; i++) await admin.create(PODS, pod(`e-${i}`, 'node-e'));
+    await waitFor('a 410 and a new list', () => informer.stats.gone >= 1 && syncs() >= 2, 10_000);
+    expect(informer.stats.watches).toBeGreaterThan(watches);
+    expect(names(informer)).toEqual(['d-1']);
+  });
+
+  it('relist() reads consistently now; its own writes win over older watch events', async () => {
+    const { informer, syncs, api } = podInformer('node-f');
+    await admin.create(PODS, pod('f-1', 'node-f'));
+    await informer.waitForSync();
+    await waitFor('f-1', () => informer.get('default/f-1'));
+    const before = syncs();
+    informer.relist();
+    await waitFor('the relist', () => syncs() > before);
+    expect(informer.lastCompletedList()).toBe(informer.listsStarted());
+
+    const written = await api.patchPod('default', 'f-1', [
+      { op: 'add', path: '/metadata/labels/written', value: 'yes' },
+    ]);
+    informer.noteWrite(written);
+    expect(informer.get('default/f-1')?.metadata.labels?.written).toBe('yes');
+    await admin.patch({ ...PODS, name: 'f-1' }, 'merge', { metadata: { labels: { later: 'too' } } });
+    await waitFor('the later change', () => informer.get('default/f-1')?.metadata.labels?.later === 'too');
+    expect(informer.get('default/f-1')?.metadata.labels?.written).toBe('yes');
+  });
+});

@@ -1,0 +1,260 @@
+// How decide()'s actions become requests (pure): grouping into steps, the Node merge patch, the
+// GameServer compare-and-swap and the pod toleration patch; and the pure views of Kubernetes objects.
+import { describe, expect, it } from '@jest/globals';
+import jsonpatch from 'fast-json-patch';
+import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
+import { decide, type DrainAction } from '../../reconciler/decide.js';
+import { nodeMergePatch, planSteps, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
+import {
+  compareResourceVersions,
+  gameServerViews,
+  nodeView,
+  toleratesDrainTaint,
+  type KubeObjectLike,
+} from '../../reconciler/kube-objects.js';
+import { DRAIN_ANNOTATIONS, DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { CONFIG, T0, fresh, gs, observation } from './world.js';
+
+const ev = (reason: string): DrainAction => ({
+  kind: 'emitEvent',
+  type: 'Normal',
+  reason: reason as never,
+  message: reason,
+});
+
+describe('planSteps', () => {
+  it('merges node actions around events into one patch; events follow the step they describe', () => {
+    const steps = planSteps([
+      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      { kind: 'label', status: 'DRAINING' },
+      ev('FleetIQDraining'),
+      { kind: 'cordon' },
+      ev('Cordoned'),
+    ]);
+    expect(steps.map((s) => [s.kind, s.actions.map((a) => a.kind), s.events.map((e) => e.reason)])).toEqual([
+      ['patchNode', ['recordDrainState', 'label', 'cordon'], ['FleetIQDraining', 'Cordoned']],
+    ]);
+  });
+
+  it('keeps the order of node patches, fences and deletions (the Spot path: fence before taint)', () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        gameServers: [gs('a', 'Ready'), gs('b', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    const steps = planSteps(d.actions);
+    expect(steps.map((s) => s.kind)).toEqual(['patchNode', 'fence', 'patchNode']);
+    expect(steps[0].actions.map((a) => a.kind)).toEqual(['recordDrainState', 'label', 'cordon']);
+    expect(steps[2].actions.map((a) => a.kind)).toEqual(['taint']);
+    expect(steps.at(-1)!.events.map((e) => e.reason)).toEqual([
+      'SpotTerminating',
+      'Cordoned',
+      'Fencing',
+      'Tainted',
+    ]);
+  });
+
+  it('puts deregistration in a step of its own, before recording it', () => {
+    const steps = planSteps([
+      { kind: 'deregister' },
+      { kind: 'recordDrainState', record: null },
+      ev('Deregistered'),
+    ]);
+    expect(steps.map((s) => s.kind)).toEqual(['deregister', 'patchNode']);
+    expect(steps[1].events).toHaveLength(1);
+  });
+
+  it('separates fences from pod deletions, and events with no step before them still go out', () => {
+    const steps = planSteps([
+      ev('Early'),
+      { kind: 'shutdownGameServer', namespace: 'd', name: 'a', resourceVersion: '1', state: 'Ready' },
+      { kind: 'addToleration', namespace: 'd', pod: 'b' },
+      { kind: 'deletePod', namespace: 'd', name: 'a', graceSeconds: 5 },
+      { kind: 'deletePod', namespace: 'd', name: 'b', graceSeconds: 5 },
+    ]);
+    expect(steps.map((s) => [s.kind, s.actions.length, s.events.length])).toEqual([
+      ['none', 0, 1],
+      ['fence', 2, 0],
+      ['deletePods', 2, 0],
+    ]);
+  });
+});
+
+describe('nodeMergePatch', () => {
+  const node: KubeObjectLike = {
+    metadata: { name: 'n', resourceVersion: '42', labels: { a: 'b' }, annotations: { x: 'y' } },
+    spec: {
+      taints: [
+        { key: 'other', value: 'v', effect: 'NoSchedule' },
+        { key: DRAIN_TAINT.key, value: 'false', effect: 'NoSchedule' },
+      ],
+    },
+  };
+
+  it('carries the resourceVersion as a precondition, labels, annotations and the cordon', () => {
+    const p = nodeMergePatch(node, [
+      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      { kind: 'label', status: 'DRAINING' },
+      { kind: 'cordon' },
+    ]);
+    expect(p.metadata.resourceVersion).toBe('42');
+    expect(p.metadata.labels).toEqual({ [INSTANCE_STATUS_LABEL]: 'DRAINING' });
+    expect(p.metadata.annotations[DRAIN_PHASE_ANNOTATION]).toBe('Cordoned');
+    expect(p.spec).toEqual({ unschedulable: true });
+    expect(p.spec.taints).toBeUndefined();
+  });
+
+  it('replaces the whole taint list: exactly one drain taint, other taints kept', () => {
+    const p = nodeMergePatch(node, [{ kind: 'taint' }]);
+    expect(p.spec.taints).toEqual([{ key: 'other', value: 'v', effect: 'NoSchedule' }, { ...DRAIN_TAINT }]);
+    const q = nodeMergePatch(node, [
+      { kind: 'untaint' },
+      { kind: 'uncordon' },
+      { kind: 'recordDrainState', record: null },
+    ]);
+    expect(q.spec).toEqual({
+      taints: [{ key: 'other', value: 'v', effect: 'NoSchedule' }],
+      unschedulable: null,
+    });
+    for (const a of DRAIN_ANNOTATIONS) expect(q.metadata.annotations[a]).toBeNull();
+    const onlyDrain = nodeMergePatch(
+      { metadata: { name: 'n', resourceVersion: '1' }, spec: { taints: [{ ...DRAIN_TAINT }] } },
+      [{ kind: 'untaint' }],
+    );
+    expect(onlyDrain.spec.taints).toBeNull();
+  });
+});
+
+describe('shutdownPatch and tolerationPatch', () => {
+  const gameServer = { metadata: { name: 'g', resourceVersion: '7' }, status: { state: 'Ready' } };
+
+  it('moves the GameServer to Shutdown only if nothing changed since it was read', () => {
+    const ops = shutdownPatch(gameServer, { resourceVersion: '7', state: 'Ready' }) as jsonpatch.Operation[];
+    expect(jsonpatch.applyPatch(structuredClone(gameServer), ops).newDocument.status.state).toBe('Shutdown');
+    const allocated = { metadata: { name: 'g', resourceVersion: '8' }, status: { state: 'Allocated' } };
+    expect(() => jsonpatch.applyPatch(structuredClone(allocated), ops, true)).toThrow();
+    // No state yet: the resourceVersion alone guards it.
+    const bare = { metadata: { name: 'g', resourceVersion: '3' } };
+    const bareOps = shutdownPatch(bare, { resourceVersion: '3', state: '' }) as jsonpatch.Operation[];
+    expect(jsonpatch.applyPatch(structuredClone(bare), bareOps).newDocument).toMatchObject({
+      status: { state: 'Shutdown' },
+    });
+  });
+
+  it('appends the toleration, guarded by the list as read (or the resourceVersion without one)', () => {
+    const pod = {
+      metadata: { name: 'p', uid: 'u1', resourceVersion: '9' },
+      spec: {
+        tolerations: [
+          {
+            key: 'node.kubernetes.io/not-ready',
+            operator: 'Exists',
+            effect: 'NoExecute',
+            tolerationSeconds: 300,
+          },
+        ],
+      },
+    };
+    const ops = tolerationPatch(pod) as jsonpatch.Operation[];
+    const out = jsonpatch.applyPatch(structuredClone(pod), ops).newDocument;
+    expect(out.spec.tolerations).toEqual([...pod.spec.tolerations, DRAIN_TOLERATION]);
+    const changed = structuredClone(pod);
+    changed.spec.tolerations.push({
+      key: 'x',
+      operator: 'Exists',
+      effect: 'NoSchedule',
+      tolerationSeconds: 1,
+    });
+    expect(() => jsonpatch.applyPatch(changed, ops, true)).toThrow();
+    const none = { metadata: { name: 'p', uid: 'u1', resourceVersion: '9' }, spec: {} as any };
+    expect(
+      jsonpatch.applyPatch(structuredClone(none), tolerationPatch(none) as jsonpatch.Operation[]).newDocument
+        .spec.tolerations,
+    ).toEqual([DRAIN_TOLERATION]);
+  });
+});
+
+describe('views of Kubernetes objects', () => {
+  it('tolerations match as Kubernetes matches them; tolerationSeconds only delays the eviction', () => {
+    expect(toleratesDrainTaint({ ...DRAIN_TOLERATION })).toBe(true);
+    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Exists' })).toBe(true);
+    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, value: 'true' })).toBe(true); // operator defaults to Equal
+    expect(toleratesDrainTaint({ operator: 'Exists' })).toBe(true); // tolerates everything
+    expect(
+      toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Equal', value: 'false', effect: 'NoExecute' }),
+    ).toBe(false);
+    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Exists', effect: 'NoSchedule' })).toBe(
+      false,
+    );
+    expect(toleratesDrainTaint({ ...DRAIN_TOLERATION, tolerationSeconds: 30 })).toBe(false);
+    expect(toleratesDrainTaint({ key: 'other', operator: 'Exists' })).toBe(false);
+    expect(toleratesDrainTaint({ key: '', operator: 'Equal', value: 'true' })).toBe(false);
+  });
+
+  it('reads the node as decide() sees it', () => {
+    const v = nodeView({
+      metadata: { name: 'n', labels: { a: '1' }, annotations: { b: '2' } },
+      spec: { unschedulable: true, taints: [{ key: 'k', effect: 'NoExecute', timeAdded: 'x' }] },
+    });
+    expect(v).toEqual({
+      labels: { a: '1' },
+      annotations: { b: '2' },
+      unschedulable: true,
+      taints: [{ key: 'k', effect: 'NoExecute' }],
+    });
+    expect(nodeView({ metadata: { name: 'n' } })).toEqual({
+      labels: {},
+      annotations: {},
+      unschedulable: false,
+      taints: [],
+    });
+  });
+
+  it('joins pods with their GameServers, leaving out pods whose GameServer is gone, in a stable order', () => {
+    const pod = (name: string, extra: Partial<KubeObjectLike['metadata']> = {}, tolerations?: object[]) => ({
+      metadata: { name, namespace: 'default', ...extra },
+      spec: { ...(tolerations ? { tolerations } : {}) },
+    });
+    const servers: Record<string, KubeObjectLike | null> = {
+      'default/b': { metadata: { name: 'b', resourceVersion: '5' }, status: { state: 'Allocated' } },
+      'default/a': { metadata: { name: 'a', resourceVersion: '6' }, status: {} },
+      'default/gone': null,
+    };
+    const views = gameServerViews(
+      [
+        pod('b', {}, [{ ...DRAIN_TOLERATION }]),
+        pod('gone'),
+        pod('a', { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+      ],
+      (k) => servers[k],
+    );
+    expect(views).toEqual([
+      {
+        namespace: 'default',
+        name: 'a',
+        resourceVersion: '6',
+        state: '',
+        podTolerates: false,
+        podTerminating: true,
+      },
+      {
+        namespace: 'default',
+        name: 'b',
+        resourceVersion: '5',
+        state: 'Allocated',
+        podTolerates: true,
+        podTerminating: false,
+      },
+    ]);
+  });
+
+  it('compares resourceVersions only when both are integers', () => {
+    expect(compareResourceVersions('10', '9')).toBe(1);
+    expect(compareResourceVersions('9', '10')).toBe(-1);
+    expect(compareResourceVersions('12345678901234567890', '12345678901234567890')).toBe(0);
+    expect(compareResourceVersions('abc', '1')).toBeUndefined();
+    expect(compareResourceVersions(undefined, '1')).toBeUndefined();
+  });
+});

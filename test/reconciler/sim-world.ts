@@ -1,0 +1,226 @@
+// The whole system on one machine for the agent's simulation tests: the Kubernetes emulator (RBAC on)
+// with the simulated cluster (scheduler, kubelets, taint manager, Agones, players) on a fast SimClock,
+// the FleetIQ emulator on the same clock (its instances ARE the cluster's nodes: a terminated instance
+// takes its node away, a launched one registers a node and gets an agent), Redis, the real pubsub
+// publishing FleetIQ's statuses, the real webhook registered with the API server, and one real agent
+// per node (on real time, as in production).
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { SimClock } from '../../sandbox/clock.js';
+import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
+import {
+  startClusterSimulation,
+  type ClusterSimulation,
+  type FleetOptions,
+} from '../../sandbox/cluster/index.js';
+import type { KubeObject } from '../../sandbox/kube/types.js';
+import { startPubsub, type PubsubService } from '../../pubsub/service.js';
+import { resolveConfig } from '../../pubsub/config.js';
+import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '../../certs/issue.js';
+import { StaticCertificateSource, servingCertificateFrom } from '../../webhook/tls-source.js';
+import { webhookConfig } from '../../webhook/config.js';
+import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
+import type { RunningReconciler } from '../../reconciler/agent.js';
+import type { DecideConfig } from '../../reconciler/decide.js';
+import { GROUP, SECRET, startWorld, type World } from './agent-support.js';
+import { silent, waitFor } from './helpers.js';
+
+const DAY = 86_400_000;
+
+export interface SimWorld {
+  world: World;
+  clock: SimClock;
+  sim: ClusterSimulation;
+  pubsub: PubsubService;
+  webhook: RunningWebhook;
+  /** The running agent of each live instance. */
+  agentOf: Map<string, RunningReconciler>;
+  /** Replacement instances FleetIQ launched (each got a node and an agent). */
+  launched: string[];
+  nodeOf(instanceId: string): string;
+  /** FleetIQ's view of the game server of an instance. */
+  fleetiqGameServer(instanceId: string): { utilizationStatus: string } | undefined;
+  /** Instances (live) and the Allocated GameServers on their nodes. */
+  allocatedByInstance(): Promise<Map<string, KubeObject[]>>;
+  stop(): Promise<void>;
+}
+
+export async function startSimWorld(o: {
+  instances: number;
+  fleet: FleetOptions;
+  speed?: number;
+  decide?: Partial<DecideConfig>;
+  nodeCapacityPods?: number;
+  exitOnSigtermSeconds?: number;
+}): Promise<SimWorld> {
+  const clock = new SimClock({ speed: o.speed ?? 20 });
+  const emu: KubeEmulator = await startKubeEmulator({ clock, authorization: 'rbac' });
+  const cleanups: (() => Promise<unknown>)[] = [async () => emu.stop(), async () => clock.stop()];
+  try {
+    return await build();
+  } catch (err) {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    throw err;
+  }
+
+  async function build(): Promise<SimWorld> {
+    const agentOf = new Map<string, RunningReconciler>();
+    const launched: string[] = [];
+
+    // The instance ids are FleetIQ's; the group is created with them so that the hooks see everything after.
+    const ids = Array.from(
+      { length: o.instances },
+      (_, i) => `i-0${(0xabc000 + i).toString(16).padStart(16, '0')}`,
+    );
+    const world = await startWorld({
+      instanceIds: ids,
+      clock,
+      emulator: emu,
+      fleetiqSettings: { drainingTerminationDelaySeconds: 30, healthCheckTimeoutSeconds: 3600 },
+    });
+    const w = world;
+    cleanups.push(() => w.stop());
+    // FleetIQ terminating an instance: the node goes (the agent with it); a replacement comes with an agent.
+    w.fleetiq.control.configure({ replaceTerminatedInstances: true });
+
+    const sim = await startClusterSimulation(emu, {
+      clock,
+      seed: 11,
+      nodes: { count: 0 },
+      podStartDelaySeconds: 1,
+      readyDelaySeconds: 1,
+      exitOnSigtermSeconds: o.exitOnSigtermSeconds ?? 5,
+      readyTimeoutMs: 20_000,
+      waitForFleets: false,
+    });
+    cleanups.push(() => sim.stop());
+
+    const startAgentFor = async (instanceId: string) => {
+      const node = await sim.addNode({ instanceId, capacity: { pods: o.nodeCapacityPods ?? 8 } });
+      const agent = await world.startAgent(node.metadata.name!, { decide: o.decide });
+      agentOf.set(instanceId, agent);
+    };
+
+    // The webhook, registered with the API server as the manifests register it.
+    const ca = await createCertificateAuthority({
+      commonName: 'agent-test-ca',
+      validityMs: DAY,
+      keySize: 2048,
+      now: new Date(),
+    });
+    const serving = await issueServingCertificate(ca, {
+      dnsNames: serviceDnsNames('fleetiq-agones-webhook', 'fleetiq-system'),
+      validityMs: DAY,
+      keySize: 2048,
+      now: new Date(),
+    });
+    const adminKc = new KubeConfig();
+    adminKc.loadFromString(emu.kubeconfig());
+    const webhook = await startWebhook(
+      webhookConfig(
+        {
+          mode: 'static',
+          source: new StaticCertificateSource(
+            servingCertificateFrom(serving.certPem, serving.keyPem, ca.certPem),
+          ),
+        },
+        {
+          listen: { host: '127.0.0.1', port: 0 },
+          opsListen: { host: '127.0.0.1', port: 0 },
+          shutdownGraceMs: 200,
+        },
+      ),
+      { kubeConfig: adminKc, logger: silent },
+    );
+    cleanups.push(() => webhook.stop());
+    emu.registerServiceEndpoint('fleetiq-system', 'fleetiq-agones-webhook', '127.0.0.1', webhook.port);
+    const mwc = parseYaml(
+      readFileSync(new URL('../../manifests/base/mutating-webhook.yaml', import.meta.url), 'utf8'),
+    );
+    mwc.webhooks[0].clientConfig.caBundle = Buffer.from(ca.certPem).toString('base64');
+    await w.admin.create(
+      { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations' },
+      mwc,
+    );
+    await waitFor('webhook ready', () => webhook.ready() === true);
+
+    const pubsub = await startPubsub({
+      config: resolveConfig({ GameServerGroups: [GROUP], PollIntervalSeconds: 0.25, RepublishSeconds: 5 }),
+      redisUrl: w.redis.url,
+      signingSecret: SECRET,
+      gameLift: {
+        region: 'us-east-1',
+        endpoint: w.fleetiq.url,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'dummy-secret' },
+        maxAttempts: 2,
+      },
+      leaderElection: false,
+      listen: { host: '127.0.0.1', port: 0 },
+      logger: silent,
+    });
+    cleanups.push(() => pubsub.stop({ release: false }));
+
+    for (const id of ids) await startAgentFor(id);
+    await sim.applyFleet(o.fleet);
+    await sim.waitForFleetReady(o.fleet.name, { timeoutMs: 20_000 });
+
+    // Follow FleetIQ's instance lifecycle (events are polled: the emulator's hooks are set at start).
+    let seen = w.fleetiq.control.events().at(-1)?.seq ?? 0;
+    let stopped = false;
+    const follow = setInterval(() => {
+      if (stopped) return;
+      for (const e of w.fleetiq.control.events(seen)) {
+        seen = e.seq;
+        if (e.type === 'instance-terminated') {
+          const agent = agentOf.get(e.instanceId);
+          agentOf.delete(e.instanceId);
+          void agent?.stop();
+          void sim.terminateInstance(e.instanceId).catch(() => undefined);
+        } else if (e.type === 'instance-launched' && !ids.includes(e.instanceId)) {
+          launched.push(e.instanceId);
+          void startAgentFor(e.instanceId).catch(() => undefined);
+        }
+      }
+    }, 20);
+
+    return {
+      world: w,
+      clock,
+      sim,
+      pubsub,
+      webhook,
+      agentOf,
+      launched,
+      nodeOf: (id) => sim.nodes.nodeNameOf(id) ?? '',
+      fleetiqGameServer: (id) =>
+        w.fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === id),
+      async allocatedByInstance() {
+        const out = new Map<string, KubeObject[]>();
+        for (const id of agentOf.keys()) out.set(id, []);
+        const list = await w.admin.list({
+          group: 'agones.dev',
+          version: 'v1',
+          resource: 'gameservers',
+          namespace: 'default',
+        });
+        for (const gs of list.items) {
+          if (gs.status?.state !== 'Allocated') continue;
+          const id = sim.nodes.instanceIdOf(gs.status.nodeName);
+          if (id && out.has(id)) out.get(id)!.push(gs);
+        }
+        return out;
+      },
+      async stop() {
+        stopped = true;
+        clearInterval(follow);
+        await pubsub.stop({ release: false });
+        await webhook.stop();
+        await sim.stop();
+        await w.stop();
+        await emu.stop();
+        clock.stop();
+      },
+    };
+  }
+}
