@@ -15,6 +15,7 @@ import {
   type DrainRecord,
   type NodeView,
 } from './node-state.js';
+import { GAME_SERVER_STATES, TERMINAL_GAME_SERVER_STATES } from '../shared/agones.js';
 
 /** The length of an EC2 Spot interruption notice. */
 export const SPOT_NOTICE_MS = 120_000;
@@ -23,22 +24,6 @@ export const SPOT_NOTICE_MS = 120_000;
  * to kill the containers and the agent to deregister before the instance disappears.
  */
 export const SPOT_NOTICE_MARGIN_SECONDS = 15;
-
-/** Agones GameServer states (agones.dev/v1). */
-export const GAME_SERVER_STATES = [
-  'PortAllocation',
-  'Creating',
-  'Starting',
-  'Scheduled',
-  'RequestReady',
-  'Ready',
-  'Reserved',
-  'Allocated',
-  'Shutdown',
-  'Error',
-  'Unhealthy',
-] as const;
-const TERMINAL_STATES: readonly string[] = ['Shutdown', 'Error', 'Unhealthy'];
 
 /** Where the status came from: pubsub through Redis, or the agent's own (rate-limited) FleetIQ call. */
 export type StatusSource = 'redis' | 'fleetiq';
@@ -214,7 +199,7 @@ export function failureReason(action: Action): string {
 }
 
 export function isTerminalState(state: string): boolean {
-  return TERMINAL_STATES.includes(state);
+  return (TERMINAL_GAME_SERVER_STATES as readonly string[]).includes(state);
 }
 
 /**

@@ -6,20 +6,7 @@ export const AGONES_GROUP = 'agones.dev';
 export const AGONES_VERSION = 'v1';
 export const ALLOCATION_GROUP = 'allocation.agones.dev';
 
-export const GAMESERVER_STATES = [
-  'PortAllocation',
-  'Creating',
-  'Starting',
-  'Scheduled',
-  'RequestReady',
-  'Ready',
-  'Reserved',
-  'Allocated',
-  'Shutdown',
-  'Error',
-  'Unhealthy',
-] as const;
-export type GameServerState = (typeof GAMESERVER_STATES)[number];
+export type { GameServerState } from '../../shared/agones.js';
 
 /** Pod label every game server pod carries; Packed pod affinity selects on it. */
 export const ROLE_LABEL = 'agones.dev/role';

@@ -15,21 +15,9 @@ import {
   type PodView,
   type ProtectedState,
 } from '../../webhook/decide.js';
+import { GAME_SERVER_STATES } from '../../shared/agones.js';
 
-const STATES = [
-  undefined,
-  'PortAllocation',
-  'Creating',
-  'Starting',
-  'Scheduled',
-  'RequestReady',
-  'Ready',
-  'Reserved',
-  'Allocated',
-  'Shutdown',
-  'Error',
-  'Unhealthy',
-] as const;
+const STATES = [undefined, ...GAME_SERVER_STATES] as const;
 
 const ALLOCATED_ONLY = new Set<ProtectedState>(['Allocated']);
 const WITH_RESERVED = new Set<ProtectedState>(['Allocated', 'Reserved']);
