@@ -12,7 +12,7 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 
 export interface PubsubFlags {
   config: string;
-  metricsListen: string;
+  opsListen?: string;
   signingSecretFile?: string;
   leaderElect: boolean;
   leaseName: string;
@@ -64,7 +64,10 @@ export function resolvePubsubOptions(
     signingSecret,
     // Credentials and AWS_ENDPOINT_URL_GAMELIFT come from the SDK's standard chain.
     gameLift: { region },
-    listen: parseListen(flags.metricsListen, '--metrics-listen'),
+    listen: parseListen(
+      flags.opsListen ?? env.OPS_LISTEN ?? ':8080',
+      flags.opsListen ? '--ops-listen' : 'OPS_LISTEN',
+    ),
     leaderElection: false,
   };
   if (flags.leaderElect) {
@@ -113,7 +116,10 @@ export function registerPubsubCommand(program: Command): Command {
       'fleetiq.conf (JSON: {"GameServerGroups": [...]}); changes apply without a restart',
       DEFAULT_CONFIG_PATH,
     )
-    .option('--metrics-listen <host:port>', 'address of /healthz, /readyz and /metrics', ':8080')
+    .option(
+      '--ops-listen <host:port>',
+      'address of /healthz, /readyz and /metrics (env: OPS_LISTEN; default ":8080")',
+    )
     .option(
       '--signing-secret-file <path>',
       'file holding the HMAC-SHA256 key to sign messages with (overrides STATUS_SIGNING_SECRET)',

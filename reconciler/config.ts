@@ -105,7 +105,7 @@ export const SETTINGS = [
     help: 'instance metadata endpoint',
   },
   { env: 'IMDS_TIMEOUT', flag: 'imdsTimeout', default: '2s', help: 'per IMDS request' },
-  { env: 'OPS_LISTEN', flag: 'listen', default: ':8080', help: '/healthz /readyz /metrics address' },
+  { env: 'OPS_LISTEN', flag: 'opsListen', default: ':8080', help: '/healthz /readyz /metrics address' },
   {
     env: 'SHUTDOWN_GRACE',
     flag: 'shutdownGrace',
@@ -174,7 +174,7 @@ export function parseReconcilerConfig(
   const imds = get('imdsEndpoint');
   if (!/^https?:\/\/[^/\s]+\/?$/.test(imds.value!))
     throw new ConfigError(imds.setting, `must be an http(s) URL with no path, got "${imds.value}"`);
-  const listen = get('listen');
+  const listen = get('opsListen');
 
   const spotMax = SPOT_NOTICE_MS - SPOT_NOTICE_MARGIN_SECONDS * 1000;
   const decide: DecideConfig = {

@@ -47,7 +47,7 @@ describe('fleetiq-agones pubsub', () => {
     const config = new ConfigFile({ GameServerGroups: ['agones-game-servers'], PollIntervalSeconds: 0.2 });
     const port = await freePort();
     const proc = run(
-      ['--config', config.path, '--no-leader-elect', '--metrics-listen', `127.0.0.1:${port}`],
+      ['--config', config.path, '--no-leader-elect', '--ops-listen', `127.0.0.1:${port}`],
       {
         REDIS_URL: `127.0.0.1:${redisServer.port}`,
         AWS_REGION: 'us-east-1',

@@ -129,7 +129,7 @@ describe('resolvePubsubOptions', () => {
   writeFileSync(good, '{"GameServerGroups": ["agones-game-servers"]}');
   const flags = (over: Partial<PubsubFlags> = {}): PubsubFlags => ({
     config: good,
-    metricsListen: ':8080',
+    opsListen: ':8080',
     leaderElect: true,
     leaseName: 'fleetiq-agones-pubsub',
     leaseDuration: '15',
@@ -199,7 +199,7 @@ describe('resolvePubsubOptions', () => {
     [{ ...env, REDIS_URL: 'http://x' }, {}, /REDIS_URL/],
     [{ ...env, AWS_REGION: undefined }, {}, /AWS_REGION is required|AWS_REGION: is required/],
     [env, { config: join(dir, 'missing.conf') }, /missing.conf.*ENOENT/],
-    [env, { metricsListen: 'nope' }, /--metrics-listen/],
+    [env, { opsListen: 'nope' }, /--ops-listen/],
     [env, { leaseDuration: 'x' }, /--lease-duration/],
     [env, { renewDeadline: '20' }, /--renew-deadline/],
     [env, { leaseName: 'Bad_Name' }, /--lease-name/],

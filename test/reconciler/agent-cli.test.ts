@@ -86,17 +86,20 @@ describe('fleetiq-agones reconciler', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     await w.emu.writeKubeconfig(kubeconfig, AGENT_USER);
     const port = await freePort();
-    const p = run(['--listen', `127.0.0.1:${port}`, '--health-interval', '5s', '--shutdown-grace', '3s'], {
-      NODE_NAME: 'node-cli',
-      GAME_SERVER_GROUP: GROUP,
-      REDIS_URL: `127.0.0.1:${w.redis.port}`,
-      STATUS_SIGNING_SECRET: SECRET,
-      KUBECONFIG: kubeconfig,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'dummy-secret',
-      AWS_ENDPOINT_URL_GAMELIFT: w.fleetiq.url,
-    });
+    const p = run(
+      ['--ops-listen', `127.0.0.1:${port}`, '--health-interval', '5s', '--shutdown-grace', '3s'],
+      {
+        NODE_NAME: 'node-cli',
+        GAME_SERVER_GROUP: GROUP,
+        REDIS_URL: `127.0.0.1:${w.redis.port}`,
+        STATUS_SIGNING_SECRET: SECRET,
+        KUBECONFIG: kubeconfig,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'dummy-secret',
+        AWS_ENDPOINT_URL_GAMELIFT: w.fleetiq.url,
+      },
+    );
     try {
       await waitFor(
         'ready',

@@ -125,7 +125,7 @@ describe('reconciler configuration', () => {
     [{ IMDS_ENDPOINT: '169.254.169.254' }, {}, 'IMDS_ENDPOINT', /http\(s\) URL/],
     [{ IMDS_TIMEOUT: '1m' }, {}, 'IMDS_TIMEOUT', /between 100ms and 30s/],
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
-    [{}, { listen: ':99999' }, '--listen', /host:port/],
+    [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],
   ])('rejects %j %j naming %s', (env, flags, setting, problem) => {
     const err = configError(() => parseReconcilerConfig({ ...BASE, ...env }, flags));
