@@ -8,6 +8,7 @@ import { registerWebhookCommand } from '../webhook/cli.js';
 import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
 import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
 import { clusterSimulationExtension } from '../sandbox/cluster/cli-extension.js';
+import { registerSandboxCommand } from '../sandbox/run/cli.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
@@ -25,6 +26,7 @@ export function buildCli(): Command {
   registerCertsCommand(program);
   registerPubsubCommand(program);
   registerReconcilerCommand(program);
+  registerSandboxCommand(program);
   void emulator;
   return program;
 }

@@ -1,0 +1,148 @@
+// `fleetiq-agones sandbox` (and `npm start`): the whole system on one machine, a live view while it
+// runs, a report at the end, exit code 1 when a session was lost.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { formatDuration } from '../../certs/duration.js';
+import { ConfigError } from '../../shared/ops-server.js';
+import { describeInterruptions } from './interruptions.js';
+import { DEFAULT_OPTIONS, parseSandboxFlags, type SandboxFlags, type SandboxOptions } from './options.js';
+import { SetupError } from './redis-process.js';
+import { formatSummary } from './report.js';
+import { startSandbox, type SandboxInternals } from './sandbox.js';
+import { startLiveView } from './ui.js';
+
+export function registerSandboxCommand(program: Command): Command {
+  const d = DEFAULT_OPTIONS;
+  return program
+    .command('sandbox')
+    .description(
+      'Run the whole system on an embedded cluster: the Kubernetes and FleetIQ emulators, a simulated cluster ' +
+        'with Agones and players, Redis, and the real pubsub, webhook and node agents. Reports sessions lost; ' +
+        'exits 1 if any was. Times are simulated (see --speed); the components run on real time.',
+    )
+    .option('--nodes <n>', `game server nodes (EC2 instances in one FleetIQ group) (default ${d.nodes})`)
+    .option('--fleet-replicas <n>', `game servers in the Agones fleet (default ${d.fleetReplicas})`)
+    .option('--scheduling <strategy>', `Packed or Distributed (default ${d.scheduling})`)
+    .option('--pods-per-node <n>', 'pod capacity of a node (default: 1.5 × replicas / nodes)')
+    .option(
+      '--allocation-rate <rate>',
+      `allocations per simulated second: 0.2, 0.2/s, 12/min (default ${d.allocationRatePerSecond * 60}/min)`,
+    )
+    .option(
+      '--session-seconds <s>',
+      `session length: a mean (120) or a range (60-180) in seconds (default ${d.sessionSeconds.min}-${d.sessionSeconds.max})`,
+    )
+    .option(
+      '--interruptions <spec>',
+      `a rate (2/min), none, or a script (30s:DRAINING:1,60s:SPOT_TERMINATING:1,90s:ACTIVE:1) (default ${describeInterruptions(d.interruptions)})`,
+    )
+    .option('--spot-share <fraction>', 'share of rate interruptions that are Spot notices (default 0.5)')
+    .option('--duration <d>', `simulated time of load, e.g. 5m (default ${formatDuration(d.durationMs)})`)
+    .option(
+      '--settle <d>',
+      'after the load, wait at most this long for held sessions to end (default: longest session + 1m)',
+    )
+    .option('--speed <x>', `simulated seconds per real second (default ${d.speed})`)
+    .option('--seed <n>', `seed of every random choice (default ${d.seed})`)
+    .option(
+      '--failure-policy <policy>',
+      `the webhook configuration's failurePolicy: Fail or Ignore (default ${d.failurePolicy})`,
+    )
+    .option('--no-signing', 'publish status messages unsigned (default: HMAC-signed)')
+    .option('--kubeconfig <path>', 'write an admin kubeconfig here (kubectl get nodes / gs while it runs)')
+    .option('--report <path>', `JSON report; the SVG timeline goes next to it (default ${d.reportPath})`)
+    .option('--log-file <path>', `component logs, JSON lines (default ${d.logPath})`)
+    .option('--log-level <level>', `level of the component logs (default ${d.logLevel})`)
+    .option('--no-ui', 'plain progress lines instead of the live terminal view')
+    .addOption(
+      new Option('--redis-url <url>', 'use this Redis instead of spawning redis-server').env('REDIS_URL'),
+    )
+    .action(async (flags: SandboxFlags) => {
+      const code = await runSandboxCli(flags);
+      process.exitCode = code;
+      // Whatever still holds the event loop (a socket closing slowly) must not keep a finished run alive.
+      setTimeout(() => process.exit(code), 2000).unref();
+    });
+}
+
+export interface CliIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/** Runs one sandbox from flags; resolves with the exit code (0: no session lost). */
+export async function runSandboxCli(
+  flags: SandboxFlags,
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+  internals: SandboxInternals = {},
+): Promise<number> {
+  let options: SandboxOptions;
+  try {
+    options = parseSandboxFlags(flags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const tty = Boolean(io.stdout.isTTY) && options.ui;
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  say(
+    `Starting the sandbox: ${options.nodes} nodes, ${options.fleetReplicas} game servers (${options.scheduling}), ` +
+      `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, sessions ${options.sessionSeconds.min}-${options.sessionSeconds.max} s, ` +
+      `interruptions ${describeInterruptions(options.interruptions)}, ${formatDuration(options.durationMs)} simulated at speed ${options.speed}.`,
+  );
+  say(`Component logs: ${options.logPath}`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      controller.abort();
+      io.stderr.write('\nStopping early: writing the report (Ctrl-C again to quit at once)...\n');
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    let sandbox;
+    try {
+      sandbox = await startSandbox(options, internals);
+    } catch (err) {
+      if (err instanceof SetupError || err instanceof ConfigError) {
+        io.stderr.write(`${err.message}\n`);
+        return 2;
+      }
+      io.stderr.write(`The sandbox could not start: ${(err as Error).message}\n(see ${options.logPath})\n`);
+      return 1;
+    }
+    const footer = options.kubeconfigPath
+      ? [
+          `export KUBECONFIG=${resolve(options.kubeconfigPath)}`,
+          'kubectl get nodes -L gamelift.status/instance-status,gamelift.status/drain-phase · kubectl get gs · kubectl fleetiq status',
+        ]
+      : ['--kubeconfig PATH to watch it with kubectl'];
+    if (!tty) for (const f of footer) say(f);
+    const view = startLiveView(() => sandbox.view(), { tty, stream: io.stdout, footer });
+    try {
+      await sandbox.run(controller.signal);
+    } finally {
+      view.stop();
+    }
+    const report = await sandbox.stop();
+    const svgPath = options.reportPath.replace(/\.json$/i, '') + '.svg';
+    report.run.timelineSvg = svgPath;
+    mkdirSync(dirname(options.reportPath), { recursive: true });
+    writeFileSync(options.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(svgPath, sandbox.timelineSvg());
+    say('');
+    say(formatSummary(report, options.reportPath));
+    return report.sessions.lost > 0 ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}

@@ -1,0 +1,93 @@
+// What FleetIQ does to the sandbox's instances: nothing, a random rate (the FleetIQ emulator's spot
+// market: rebalancing DRAINING and Spot interruption notices), or a script of exactly when and what.
+// Parsing and the pure choice of which instances a scripted step hits; load.ts runs them.
+import { parseDuration } from '../../certs/duration.js';
+import { ConfigError } from '../../shared/ops-server.js';
+import { FLEETIQ_STATUSES, type InstanceStatus } from '../../shared/contract.js';
+import type { SeededRandom } from '../clock.js';
+
+export interface ScriptStep {
+  /** Simulated ms after the load starts. */
+  atMs: number;
+  /**
+   * DRAINING or SPOT_TERMINATING: that many ACTIVE instances get it. ACTIVE: that many DRAINING
+   * instances are declared viable again (FleetIQ reverting a rebalancing decision).
+   */
+  status: InstanceStatus;
+  count: number;
+}
+
+export type Interruptions =
+  | { kind: 'none' }
+  | { kind: 'rate'; perMinute: number; spotShare: number }
+  | { kind: 'script'; steps: ScriptStep[] };
+
+const RATE = /^\d+(?:\.\d+)?\s*\/\s*(?:min|m|h|hour|s|sec)$/i;
+
+/**
+ * `none`; a rate `2/min` (also `/h`, `/s`) of random hits (half Spot notices unless --spot-share);
+ * or a script `30s:DRAINING:1,60s:SPOT_TERMINATING:2,90s:ACTIVE:1` (time:status[:count]).
+ */
+export function parseInterruptions(value: string, flag = '--interruptions'): Interruptions {
+  const text = value.trim();
+  if (text === 'none' || text === '0' || text === 'off') return { kind: 'none' };
+  if (RATE.test(text)) {
+    const [n, unit] = text.split('/').map((s) => s.trim().toLowerCase());
+    const perSecond = { s: 1, sec: 1, m: 60, min: 60, h: 3600, hour: 3600 }[unit!]!;
+    const perMinute = (Number(n) / perSecond) * 60;
+    if (!(perMinute > 0)) throw new ConfigError(flag, `a rate must be positive, got "${value}"`);
+    return { kind: 'rate', perMinute, spotShare: 0.5 };
+  }
+  if (text === '') throw new ConfigError(flag, 'must not be empty (use none for no interruptions)');
+  const steps = text.split(',').map((part, i) => parseStep(part.trim(), i, flag, value));
+  steps.sort((a, b) => a.atMs - b.atMs);
+  return { kind: 'script', steps };
+}
+
+function parseStep(part: string, index: number, flag: string, whole: string): ScriptStep {
+  const fields = part.split(':');
+  const bad = (why: string) =>
+    new ConfigError(
+      flag,
+      `step ${index + 1} "${part}" of "${whole}": ${why}; expected a rate like 2/min, none, or steps like 30s:DRAINING:1,60s:SPOT_TERMINATING:1`,
+    );
+  if (fields.length < 2 || fields.length > 3) throw bad('expected TIME:STATUS[:COUNT]');
+  let atMs: number;
+  try {
+    atMs = parseDuration(fields[0]!, flag);
+  } catch {
+    throw bad(`"${fields[0]}" is not a duration such as 30s or 2m`);
+  }
+  const status = fields[1]!.toUpperCase();
+  if (!(FLEETIQ_STATUSES as readonly string[]).includes(status))
+    throw bad(`status must be one of ${FLEETIQ_STATUSES.join(', ')}`);
+  let count = 1;
+  if (fields[2] !== undefined) {
+    if (!/^\d+$/.test(fields[2]) || Number(fields[2]) < 1) throw bad('COUNT must be a whole number >= 1');
+    count = Number(fields[2]);
+  }
+  return { atMs, status: status as InstanceStatus, count };
+}
+
+/** The instances a step hits: `count` of the candidates (seeded random choice, no repeats). */
+export function pickTargets(candidates: readonly string[], count: number, random: SeededRandom): string[] {
+  const pool = [...candidates].sort();
+  random.shuffle(pool);
+  return pool.slice(0, count);
+}
+
+/** One line for logs and the UI. */
+export function describeInterruptions(i: Interruptions): string {
+  switch (i.kind) {
+    case 'none':
+      return 'none';
+    case 'rate':
+      return `${round(i.perMinute)}/min (${Math.round(i.spotShare * 100)}% Spot notices)`;
+    case 'script':
+      return i.steps.map((s) => `${s.atMs / 1000}s:${s.status}:${s.count}`).join(',');
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,251 @@
+// What the sandbox observes while it runs, from the outside as an operator would: FleetIQ's status
+// changes (the emulator's hooks), the Nodes as the API server stores them (drain phase annotation,
+// drain taint, status label), instance terminations and launches, and periodic samples of the
+// session ledger. From these: drains started / deregistered / reverted, the reaction time from a
+// FleetIQ status change to the drain taint on the node, each node's phases over time (the timeline),
+// and the recent events the live view shows. Pure: every method takes the times it needs.
+import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
+import { DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import type { KubeObject } from '../kube/types.js';
+
+export type NodePhase = 'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Deregistered';
+
+export interface PhaseSegment {
+  phase: NodePhase;
+  /** Simulated epoch ms. */
+  from: number;
+  to?: number;
+}
+
+export interface StatusMark {
+  at: number;
+  status: InstanceStatus;
+}
+
+export interface NodeTrack {
+  name: string;
+  instanceId: string;
+  joinedAt: number;
+  leftAt?: number;
+  phase: NodePhase;
+  /** Simulated ms the current phase began. */
+  phaseSince: number;
+  /** FleetIQ's status of the instance (the emulator's truth). */
+  fleetiqStatus: InstanceStatus;
+  /** What the agent labelled the node with. */
+  label?: string;
+  tainted: boolean;
+  cordoned: boolean;
+  segments: PhaseSegment[];
+  marks: StatusMark[];
+  /** A replacement FleetIQ launched for a terminated instance. */
+  replacement: boolean;
+}
+
+export interface SessionSample {
+  at: number;
+  active: number;
+  completed: number;
+  lost: number;
+  /** Ended gracefully inside a Spot interruption notice (not lost). */
+  endedBySpotNotice: number;
+  allocationsSucceeded: number;
+  allocationsFailed: number;
+}
+
+export interface RecentEvent {
+  at: number;
+  text: string;
+}
+
+export interface DrainCounts {
+  started: number;
+  deregistered: number;
+  reverted: number;
+  /** Drains that began on a Spot interruption notice (SpotEvicting). */
+  spotEvictions: number;
+}
+
+export interface Reaction {
+  instanceId: string;
+  status: InstanceStatus;
+  ms: number;
+}
+
+const DRAIN_PHASES: readonly NodePhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Deregistered'];
+
+/** The drain phase a Node records (absent or unknown: Active). */
+export function phaseOf(node: KubeObject): NodePhase {
+  const v = node.metadata.annotations?.[DRAIN_PHASE_ANNOTATION];
+  return (DRAIN_PHASES as readonly string[]).includes(v ?? '') ? (v as NodePhase) : 'Active';
+}
+
+export function isTainted(node: KubeObject): boolean {
+  return ((node.spec?.taints ?? []) as { key: string }[]).some((t) => t.key === DRAIN_TAINT_KEY);
+}
+
+/** The instance id in an AWS providerID (aws:///<az>/<id>). */
+export function instanceIdOf(node: KubeObject): string | undefined {
+  const m = /\/(i-[0-9a-zA-Z]+)$/.exec(String(node.spec?.providerID ?? ''));
+  return m?.[1];
+}
+
+export class SandboxRecorder {
+  readonly nodes = new Map<string, NodeTrack>();
+  readonly drains: DrainCounts = { started: 0, deregistered: 0, reverted: 0, spotEvictions: 0 };
+  readonly reactions: Reaction[] = [];
+  readonly samples: SessionSample[] = [];
+  readonly recent: RecentEvent[] = [];
+  readonly statusChanges: Record<string, number> = {};
+  instancesTerminated = 0;
+  instancesLaunched = 0;
+  /** Simulated ms each terminated instance's node went away (the spot accounting needs it). */
+  readonly terminatedAt = new Map<string, number>();
+  /** Simulated ms each node's instance got its Spot interruption notice. */
+  readonly spotNoticeAt = new Map<string, number>();
+  private readonly pendingReaction = new Map<string, { status: InstanceStatus; realAt: number }>();
+  private readonly fleetiqStatus = new Map<string, InstanceStatus>();
+  private readonly replacements = new Set<string>();
+
+  constructor(private readonly recentLimit = 200) {}
+
+  event(at: number, text: string): void {
+    this.recent.push({ at, text });
+    if (this.recent.length > this.recentLimit * 2)
+      this.recent.splice(0, this.recent.length - this.recentLimit);
+  }
+
+  private trackOf(instanceId: string): NodeTrack | undefined {
+    for (const t of this.nodes.values()) if (t.instanceId === instanceId && t.leftAt === undefined) return t;
+    return undefined;
+  }
+
+  /** FleetIQ changed an instance's status (the emulator's onInstanceStatusChanged, at real time `realAt`). */
+  statusChanged(
+    instanceId: string,
+    from: InstanceStatus,
+    to: InstanceStatus,
+    at: number,
+    realAt: number,
+  ): void {
+    this.fleetiqStatus.set(instanceId, to);
+    this.statusChanges[to] = (this.statusChanges[to] ?? 0) + 1;
+    const track = this.trackOf(instanceId);
+    if (track) {
+      if (to === 'SPOT_TERMINATING' && !this.spotNoticeAt.has(track.name))
+        this.spotNoticeAt.set(track.name, at);
+      track.fleetiqStatus = to;
+      track.marks.push({ at, status: to });
+    }
+    this.event(at, `FleetIQ: ${instanceId} ${from} → ${to}${track ? ` (${shortName(track.name)})` : ''}`);
+    if (to === 'ACTIVE') {
+      this.pendingReaction.delete(instanceId);
+      return;
+    }
+    // From a status change to the taint that moves what can be moved: only when the node is not
+    // already tainted (DRAINING → SPOT_TERMINATING on a tainted node has nothing left to react to).
+    if (track?.tainted) return;
+    if (!this.pendingReaction.has(instanceId)) this.pendingReaction.set(instanceId, { status: to, realAt });
+  }
+
+  /** A Node as the API server stores it (ADDED/MODIFIED), or its deletion. */
+  nodeObserved(type: 'ADDED' | 'MODIFIED' | 'DELETED', node: KubeObject, at: number, realAt: number): void {
+    const name = node.metadata.name!;
+    let track = this.nodes.get(name);
+    if (type === 'DELETED') {
+      if (track && track.leftAt === undefined) {
+        closeSegment(track, at);
+        track.leftAt = at;
+        this.event(at, `node ${shortName(name)} removed`);
+      }
+      return;
+    }
+    const instanceId = instanceIdOf(node) ?? '';
+    if (!track) {
+      track = {
+        name,
+        instanceId,
+        joinedAt: at,
+        phase: 'Active',
+        phaseSince: at,
+        fleetiqStatus: this.fleetiqStatus.get(instanceId) ?? 'ACTIVE',
+        tainted: false,
+        cordoned: false,
+        segments: [{ phase: 'Active', from: at }],
+        marks: [],
+        replacement: this.replacements.has(instanceId),
+      };
+      this.nodes.set(name, track);
+      if (track.replacement) this.event(at, `node ${shortName(name)} joined (${instanceId})`);
+    }
+    track.label = node.metadata.labels?.[INSTANCE_STATUS_LABEL];
+    track.cordoned = Boolean(node.spec?.unschedulable);
+    const tainted = isTainted(node);
+    if (tainted && !track.tainted) {
+      const pending = this.pendingReaction.get(instanceId);
+      if (pending) {
+        this.reactions.push({ instanceId, status: pending.status, ms: Math.max(0, realAt - pending.realAt) });
+        this.pendingReaction.delete(instanceId);
+      }
+    }
+    track.tainted = tainted;
+    const phase = phaseOf(node);
+    if (phase === track.phase) return;
+    const from = track.phase;
+    if (from === 'Active') {
+      this.drains.started++;
+    }
+    if (phase === 'SpotEvicting' && from !== 'SpotEvicting') this.drains.spotEvictions++;
+    if (phase === 'Deregistered') this.drains.deregistered++;
+    if (phase === 'Active') this.drains.reverted++;
+    closeSegment(track, at);
+    track.segments.push({ phase, from: at });
+    track.phase = phase;
+    track.phaseSince = at;
+    this.event(
+      at,
+      phase === 'Active'
+        ? `node ${shortName(name)}: drain reverted, Active again`
+        : `node ${shortName(name)}: ${phase}`,
+    );
+  }
+
+  instanceTerminated(instanceId: string, nodeName: string | undefined, reason: string, at: number): void {
+    this.instancesTerminated++;
+    this.pendingReaction.delete(instanceId);
+    if (nodeName) this.terminatedAt.set(nodeName, at);
+    this.event(at, `FleetIQ terminated ${instanceId} (${reason})`);
+  }
+
+  instanceLaunched(instanceId: string, at: number): void {
+    this.instancesLaunched++;
+    this.replacements.add(instanceId);
+    this.event(at, `FleetIQ launched ${instanceId}`);
+  }
+
+  sample(s: SessionSample): void {
+    this.samples.push(s);
+  }
+
+  /** Status changes still waiting for their taint (an instance draining right now). */
+  pendingReactions(): number {
+    return this.pendingReaction.size;
+  }
+}
+
+function closeSegment(track: NodeTrack, at: number): void {
+  const last = track.segments.at(-1);
+  if (last && last.to === undefined) last.to = at;
+}
+
+/** ip-10-0-0-4.ec2.internal → ip-10-0-0-4 */
+export function shortName(nodeName: string): string {
+  return nodeName.split('.')[0]!;
+}
+
+/** The p-th percentile (nearest rank) of values; undefined when there are none. */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}

@@ -1,0 +1,197 @@
+// The sandbox's report: the contract's paths (sessions, allocations, drains, instances, reactionMs) and
+// the API calls each component made, as JSON (--report) and as a few lines on screen. Pure.
+import type { SessionRecord } from '../cluster/sessions.js';
+import type { MeteredCalls } from './gamelift-meter.js';
+import { percentile, type DrainCounts, type Reaction } from './metrics.js';
+
+export interface SessionOutcomes {
+  started: number;
+  completed: number;
+  /** Cut short by anything but the session's own end; a Spot notice's graceful end is not a loss. */
+  lost: number;
+  /** Still held when the report was made. */
+  active: number;
+  /** Held when a Spot interruption notice reached their node. */
+  interruptedBySpotNotice: number;
+  /** Of those, ended by the graceful shutdown the agent gave them inside the 2-minute notice. */
+  endedGracefullyBySpotNotice: number;
+  lostByReason: Record<string, number>;
+}
+
+/**
+ * Session outcomes from the ledger. A Spot notice reaches every session held on its node from the
+ * notice on, including one allocated there before the agent could fence the node. Such a session that
+ * ended before its instance was terminated (its pod deleted with a grace period by the agent, the
+ * game's own graceful exit) was interrupted by AWS, not lost by us; one still running when the
+ * instance went is lost.
+ */
+export function sessionOutcomes(
+  records: readonly SessionRecord[],
+  nodes: { terminatedAt: ReadonlyMap<string, number>; spotNoticeAt: ReadonlyMap<string, number> },
+): SessionOutcomes {
+  const out: SessionOutcomes = {
+    started: 0,
+    completed: 0,
+    lost: 0,
+    active: 0,
+    interruptedBySpotNotice: 0,
+    endedGracefullyBySpotNotice: 0,
+    lostByReason: {},
+  };
+  for (const r of records) {
+    out.started++;
+    const notice = r.nodeName !== undefined ? nodes.spotNoticeAt.get(r.nodeName) : undefined;
+    const reached =
+      r.interruptedBySpotNotice || (notice !== undefined && (r.endedAt === undefined || r.endedAt >= notice));
+    if (reached) out.interruptedBySpotNotice++;
+    if (r.outcome === 'completed') out.completed++;
+    else if (r.outcome === 'active') out.active++;
+    else {
+      const reason = (r.lostReason ?? 'unknown').split(':')[0]!;
+      const gone = r.nodeName !== undefined ? nodes.terminatedAt.get(r.nodeName) : undefined;
+      const graceful =
+        reached &&
+        reason !== 'node-gone' &&
+        r.endedAt !== undefined &&
+        (gone === undefined || r.endedAt < gone);
+      if (graceful) out.endedGracefullyBySpotNotice++;
+      else {
+        out.lost++;
+        out.lostByReason[reason] = (out.lostByReason[reason] ?? 0) + 1;
+      }
+    }
+  }
+  return out;
+}
+
+export interface KubeCalls {
+  total: number;
+  errors: number;
+  /** "verb resource[/subresource]" → count. */
+  byRequest: Record<string, number>;
+}
+
+export interface GameLiftCalls {
+  total: number;
+  errors: number;
+  byOperation: Record<string, number>;
+}
+
+export interface SandboxReport {
+  sessions: SessionOutcomes;
+  allocations: { succeeded: number; failed: number; unallocated: number };
+  drains: DrainCounts;
+  instances: { initial: number; terminated: number; launched: number; final: number };
+  /** From a FleetIQ status change (DRAINING, SPOT_TERMINATING) to the drain taint on the node, real ms. */
+  reactionMs: {
+    count: number;
+    p50: number | null;
+    p99: number | null;
+    max: number | null;
+    byStatus: Record<string, { count: number; p50: number | null; max: number | null }>;
+  };
+  apiCalls: {
+    kubernetes: Record<string, KubeCalls>;
+    gamelift: Record<string, GameLiftCalls>;
+    /** The FleetIQ emulator's own per-operation counts (all clients). */
+    gameliftByOperation: Record<
+      string,
+      { calls: number; succeeded: number; throttled: number; faulted: number }
+    >;
+    /** Calls the API server made to the admission webhook. */
+    webhookAdmissions: { calls: number; failures: number; outcomes: Record<string, number> };
+  };
+  fleetiq: { statusChanges: Record<string, number>; spotMarketHits: number };
+  run: {
+    options: Record<string, unknown>;
+    simulatedSeconds: number;
+    realSeconds: number;
+    speed: number;
+    nodesAtEnd: number;
+    process: { cpuSeconds: number; cpuPercent: number; maxRssMiB: number; heapUsedMiB: number };
+    logFile: string;
+    timelineSvg?: string;
+  };
+}
+
+export function reactionSummary(reactions: readonly Reaction[]): SandboxReport['reactionMs'] {
+  const ms = reactions.map((r) => r.ms);
+  const round = (v: number | undefined) => (v === undefined ? null : Math.round(v));
+  const byStatus: SandboxReport['reactionMs']['byStatus'] = {};
+  for (const status of new Set(reactions.map((r) => r.status))) {
+    const of = reactions.filter((r) => r.status === status).map((r) => r.ms);
+    byStatus[status] = { count: of.length, p50: round(percentile(of, 50)), max: round(Math.max(...of)) };
+  }
+  return {
+    count: ms.length,
+    p50: round(percentile(ms, 50)),
+    p99: round(percentile(ms, 99)),
+    max: round(ms.length ? Math.max(...ms) : undefined),
+    byStatus,
+  };
+}
+
+export function gameLiftCalls(metered: Record<string, MeteredCalls>): Record<string, GameLiftCalls> {
+  const out: Record<string, GameLiftCalls> = {};
+  for (const [component, c] of Object.entries(metered)) {
+    out[component] = {
+      total: sum(Object.values(c.calls)),
+      errors: sum(Object.values(c.errors)),
+      byOperation: { ...c.calls },
+    };
+  }
+  return out;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function fmtMs(v: number | null): string {
+  if (v === null) return '-';
+  return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
+}
+
+/** The summary printed at the end of a run. */
+export function formatSummary(r: SandboxReport, reportPath?: string): string {
+  const s = r.sessions;
+  const lines = [
+    `Sessions:     ${s.started} started, ${s.completed} completed, ${s.active} still held, ${s.lost} LOST` +
+      (s.lost > 0
+        ? ` (${Object.entries(s.lostByReason)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ')})`
+        : ''),
+    `Spot notices: ${s.interruptedBySpotNotice} sessions reached by one, ${s.endedGracefullyBySpotNotice} ended gracefully inside the notice`,
+    `Allocations:  ${r.allocations.succeeded} succeeded, ${r.allocations.failed} failed, ${r.allocations.unallocated} found no Ready game server`,
+    `Drains:       ${r.drains.started} started (${r.drains.spotEvictions} on a Spot notice), ${r.drains.deregistered} deregistered, ${r.drains.reverted} reverted`,
+    `Instances:    ${r.instances.terminated} terminated, ${r.instances.launched} replacements joined (${r.instances.initial} → ${r.instances.final} nodes)`,
+    `Reaction:     FleetIQ status → node tainted: p50 ${fmtMs(r.reactionMs.p50)}, p99 ${fmtMs(r.reactionMs.p99)}, max ${fmtMs(r.reactionMs.max)} (${r.reactionMs.count} drains)`,
+    `API calls:    Kubernetes ${Object.entries(r.apiCalls.kubernetes)
+      .map(([k, v]) => `${k} ${v.total}`)
+      .join(', ')}; GameLift ${Object.entries(r.apiCalls.gamelift)
+      .map(([k, v]) => `${k} ${v.total}`)
+      .join(', ')}; webhook admissions ${r.apiCalls.webhookAdmissions.calls}`,
+    `Run:          ${formatClock(r.run.simulatedSeconds * 1000)} simulated in ${formatClock(r.run.realSeconds * 1000)} (speed ${r.run.speed}), CPU ${r.run.process.cpuPercent}%, max RSS ${r.run.process.maxRssMiB} MiB`,
+  ];
+  if (reportPath)
+    lines.push(`Report:       ${reportPath}${r.run.timelineSvg ? ` and ${r.run.timelineSvg}` : ''}`);
+  lines.push(`Logs:         ${r.run.logFile}`);
+  lines.push(
+    s.lost === 0
+      ? 'Result:       no session lost.'
+      : `Result:       ${s.lost} session${s.lost === 1 ? '' : 's'} LOST.`,
+  );
+  return lines.join('\n');
+}
+
+/** 95000 → "1m35s" */
+export function formatClock(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m${String(s).padStart(2, '0')}s`;
+  if (m > 0) return `${m}m${String(s).padStart(2, '0')}s`;
+  return `${s}s`;
+}

@@ -1,0 +1,621 @@
+// startSandbox: the whole system on one machine. The emulators and the simulated cluster (topology.ts),
+// a real redis-server, the project's real components under their ServiceAccounts (components.ts), an
+// observer watching Nodes and GameServers from outside (metrics.ts), and the load (load.ts). `run()`
+// applies the load for the configured simulated duration and waits for the sessions still held to end;
+// `report()` says what happened — above all, how many sessions were lost.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { SimClock } from '../clock.js';
+import { Informer } from '../cluster/informer.js';
+import type { KubeObject, UserInfo } from '../kube/types.js';
+import type { RequestLogEntry } from '../kube/request-log.js';
+import type { MutatingAdmission } from '../kube/admission/mutating.js';
+import {
+  Components,
+  SANDBOX_TIMINGS,
+  componentOfUser,
+  waitUntil,
+  type ComponentTimings,
+} from './components.js';
+import { startGameLiftMeter, type GameLiftMeter } from './gamelift-meter.js';
+import { startAllocations, startInterruptions, type InterruptionRun } from './load.js';
+import { WEBHOOK_CONFIGURATION_NAME } from './manifests.js';
+import { SandboxRecorder, shortName, type NodePhase } from './metrics.js';
+import type { SandboxOptions } from './options.js';
+import { startRedisProcess, type RedisProcess } from './redis-process.js';
+import {
+  gameLiftCalls,
+  reactionSummary,
+  sessionOutcomes,
+  type KubeCalls,
+  type SandboxReport,
+} from './report.js';
+import { GAME_SERVER_GROUP, startTopology, type Topology } from './topology.js';
+import { renderTimelineSvg } from './timeline-svg.js';
+import { describeInterruptions } from './interruptions.js';
+
+export const FLEET_NAME = 'game';
+
+/** Who the sandbox's own watches are, so its requests are told apart from the components'. */
+const OBSERVER: UserInfo = {
+  username: 'sandbox:observer',
+  groups: ['system:masters', 'system:authenticated'],
+};
+const NODES = { group: '', version: 'v1', resource: 'nodes' };
+const GAMESERVERS = { group: 'agones.dev', version: 'v1', resource: 'gameservers' };
+const MWC = {
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  resource: 'mutatingwebhookconfigurations',
+};
+
+/** What tests and benchmarks may change beyond the CLI's options. */
+export interface SandboxInternals {
+  timings?: Partial<ComponentTimings>;
+  /** Default: a pino logger writing JSON lines to options.logPath. */
+  logger?: Logger;
+  webhookReplicas?: number;
+  pubsubReplicas?: number;
+  /** Simulated seconds a game server takes to exit after SIGTERM (default 5). */
+  exitOnSigtermSeconds?: number;
+  /** FleetIQ: a DRAINING instance with nothing UTILIZED is terminated after this (default 60). */
+  drainingTerminationDelaySeconds?: number;
+  /** Real ms to wait for the system to be ready before the load (default scales with the size). */
+  readyTimeoutMs?: number;
+  /** Pod terminationGracePeriodSeconds of the game servers (default 60). */
+  terminationGracePeriodSeconds?: number;
+}
+
+export type RunPhase = 'ready' | 'load' | 'settle' | 'done';
+
+export interface NodeRow {
+  name: string;
+  instanceId: string;
+  fleetiqStatus: string;
+  label?: string;
+  phase: NodePhase;
+  /** Simulated ms in the current phase. */
+  phaseForMs: number;
+  allocated: number;
+  ready: number;
+  cordoned: boolean;
+  tainted: boolean;
+  replacement: boolean;
+}
+
+export interface SandboxView {
+  phase: RunPhase;
+  simElapsedMs: number;
+  durationMs: number;
+  settleMs: number;
+  realElapsedMs: number;
+  speed: number;
+  nodes: NodeRow[];
+  sessions: {
+    started: number;
+    active: number;
+    completed: number;
+    lost: number;
+    interruptedBySpotNotice: number;
+  };
+  allocations: { succeeded: number; failed: number; unallocated: number };
+  drains: SandboxRecorder['drains'];
+  instances: { terminated: number; launched: number };
+  reaction: { count: number; p50: number | null; max: number | null };
+  recent: Array<{ at: number; text: string }>;
+  components: { pubsubLeader?: number; pubsubReplicas: number; webhookReplicas: number; agents: number };
+  startedAt: number;
+}
+
+export interface Sandbox {
+  readonly options: SandboxOptions;
+  readonly clock: SimClock;
+  readonly topology: Topology;
+  readonly components: Components;
+  readonly recorder: SandboxRecorder;
+  readonly meter: GameLiftMeter;
+  /** The redis-server the sandbox spawned (undefined with --redis-url). */
+  readonly redis?: RedisProcess;
+  readonly redisUrl: string;
+  readonly signingSecret?: string;
+  readonly logger: Logger;
+  /** Applies the configured load and interruptions for options.durationMs, then settles. */
+  run(signal?: AbortSignal): Promise<void>;
+  /** Allocations at the configured rate until the returned function is called. */
+  startLoad(): () => void;
+  startInterruptions(): InterruptionRun;
+  view(): SandboxView;
+  report(): SandboxReport;
+  /** The run as an SVG timeline (node phases, FleetIQ marks, sessions over time). */
+  timelineSvg(): string;
+  /** Stops everything (idempotent) and returns the final report. */
+  stop(): Promise<SandboxReport>;
+}
+
+export async function startSandbox(
+  options: SandboxOptions,
+  internals: SandboxInternals = {},
+): Promise<Sandbox> {
+  const realStart = Date.now();
+  const cpuStart = process.cpuUsage();
+  const timings: ComponentTimings = {
+    ...SANDBOX_TIMINGS,
+    // Every agent reports health to GameLift: keep the total near 20 calls/s however many nodes there are.
+    agentHealthIntervalMs: Math.min(
+      30_000,
+      Math.max(SANDBOX_TIMINGS.agentHealthIntervalMs, options.nodes * 50),
+    ),
+    ...internals.timings,
+  };
+  const { logger, flush } = internals.logger
+    ? { logger: internals.logger, flush: () => undefined }
+    : fileLogger(options.logPath, options.logLevel);
+  const log = (component: string) => logger.child({ component });
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse())
+      await Promise.resolve()
+        .then(c)
+        .catch(() => undefined);
+    cleanups.length = 0;
+  };
+
+  try {
+    let redis: RedisProcess | undefined;
+    let redisUrl = options.redisUrl;
+    if (!redisUrl) {
+      redis = await startRedisProcess();
+      redisUrl = redis.url;
+      const r = redis;
+      cleanups.push(() => r.stop());
+    }
+    const clock = new SimClock({ speed: options.speed });
+    cleanups.push(() => clock.stop());
+
+    // FleetIQ deregisters a game server whose health reports stop for this long (simulated); the
+    // agents report on real time, so the timeout must cover several reports at any speed.
+    const healthCheckTimeoutSeconds = Math.max(
+      180,
+      Math.ceil((6 * timings.agentHealthIntervalMs * options.speed) / 1000),
+    );
+    const topology = await startTopology({
+      clock,
+      seed: options.seed,
+      nodes: options.nodes,
+      podsPerNode: options.podsPerNode,
+      fleet: {
+        name: FLEET_NAME,
+        replicas: options.fleetReplicas,
+        scheduling: options.scheduling,
+        terminationGracePeriodSeconds: internals.terminationGracePeriodSeconds ?? 60,
+      },
+      failurePolicy: options.failurePolicy,
+      exitOnSigtermSeconds: internals.exitOnSigtermSeconds ?? 5,
+      fleetiq: {
+        drainingTerminationDelaySeconds: internals.drainingTerminationDelaySeconds ?? 60,
+        healthCheckTimeoutSeconds,
+      },
+      logger: log,
+    });
+    cleanups.push(() => topology.stop());
+    const { emu, sim, fleetiq } = topology;
+
+    // The request log keeps the last 50,000 entries; the report needs totals per identity.
+    const kubeCalls = new Map<string, KubeCalls>();
+    const record = emu.requestLog.record.bind(emu.requestLog);
+    emu.requestLog.record = (e: RequestLogEntry) => {
+      countKubeCall(kubeCalls, e);
+      record(e);
+    };
+
+    const meter = await startGameLiftMeter(fleetiq.url);
+    cleanups.push(() => meter.close());
+    if (options.kubeconfigPath) {
+      mkdirSync(dirname(options.kubeconfigPath), { recursive: true });
+      await emu.writeKubeconfig(options.kubeconfigPath);
+    }
+
+    const signingSecret = options.signing ? randomBytes(24).toString('hex') : undefined;
+    const components = new Components({
+      emu,
+      meter,
+      group: GAME_SERVER_GROUP,
+      redisUrl,
+      ...(signingSecret ? { signingSecret } : {}),
+      timings,
+      logger: log,
+    });
+    cleanups.push(() => components.stop());
+
+    // ---- observation ------------------------------------------------------------------------------
+    const recorder = new SandboxRecorder();
+    const observer = emu.client(OBSERVER);
+    const informerBase = { logger: log('sandbox-observer'), clock };
+    const nodeInformer = new Informer(observer, NODES, informerBase).on((type, node) =>
+      recorder.nodeObserved(type, node, clock.now(), Date.now()),
+    );
+    const gsInformer = new Informer(observer, GAMESERVERS, informerBase);
+    cleanups.push(() => {
+      nodeInformer.stop(true);
+      gsInformer.stop(true);
+    });
+    await Promise.all([nodeInformer.start(), gsInformer.start()]);
+
+    const agentStops = new Set<Promise<unknown>>();
+    cleanups.push(() => Promise.allSettled([...agentStops]));
+    topology.hooks.statusChanged = (instanceId, from, to) => {
+      recorder.statusChanged(instanceId, from, to, clock.now(), Date.now());
+      if (to === 'SPOT_TERMINATING') {
+        const nodeName = sim.nodes.nodeNameOf(instanceId);
+        if (nodeName) sim.ledger.markInterruptedBySpotNotice({ nodeName });
+      }
+    };
+    topology.hooks.instanceTerminating = (instanceId, nodeName, reason) => {
+      recorder.instanceTerminated(instanceId, nodeName, reason, clock.now());
+      // The agent goes down with its machine: it is not waited for.
+      if (nodeName) {
+        const p = components.stopAgent(nodeName).finally(() => agentStops.delete(p));
+        agentStops.add(p);
+      }
+    };
+    topology.hooks.instanceLaunched = (instanceId) => recorder.instanceLaunched(instanceId, clock.now());
+    topology.hooks.nodeJoined = async (nodeName) => {
+      try {
+        const agent = await components.startAgent(nodeName);
+        await agent.booted;
+      } catch (err) {
+        logger.error({ err, node: nodeName }, 'sandbox: could not start the agent of a new node');
+      }
+    };
+
+    // ---- components -------------------------------------------------------------------------------
+    const readyTimeoutMs =
+      internals.readyTimeoutMs ?? Math.max(60_000, options.fleetReplicas * 30 + options.nodes * 300);
+    await components.startWebhooks(internals.webhookReplicas ?? 2);
+    await waitUntil(
+      'the webhook caBundle in the MutatingWebhookConfiguration',
+      async () => {
+        const mwc = await emu.client().get({ ...MWC, name: WEBHOOK_CONFIGURATION_NAME });
+        return (mwc.webhooks as { clientConfig?: { caBundle?: string } }[]).every((w) =>
+          Boolean(w.clientConfig?.caBundle),
+        );
+      },
+      readyTimeoutMs,
+    );
+    await components.startPubsubs(internals.pubsubReplicas ?? 2);
+    await mapLimit(sim.nodes.instances(), 16, async (i) => {
+      const agent = await components.startAgent(i.nodeName);
+      await agent.booted;
+    });
+    await sim.waitForFleetReady(FLEET_NAME, { timeoutMs: readyTimeoutMs });
+    await waitUntil('a pubsub leader', () => components.leaderIndex() !== undefined, readyTimeoutMs);
+    await waitUntil(
+      'every node agent registered with FleetIQ and seeing its status',
+      () =>
+        fleetiq.control.gameServers({ group: GAME_SERVER_GROUP }).length >= options.nodes &&
+        [...components.agents.values()].every((a) => a.phase() !== 'Starting'),
+      readyTimeoutMs,
+    );
+    logger.info({ realMs: Date.now() - realStart }, 'sandbox: ready');
+
+    // ---- the run ----------------------------------------------------------------------------------
+    let phase: RunPhase = 'ready';
+    let loadStartedAt: number | undefined;
+    let loadEndedAt: number | undefined;
+    let endedAt: number | undefined;
+    let simElapsedMs = 0;
+    const readyAt = clock.now();
+    const sampler = setInterval(() => {
+      const s = sessionOutcomes(sim.ledger.all(), recorder);
+      const a = sim.sessions.allocations;
+      recorder.sample({
+        at: clock.now(),
+        active: s.active,
+        completed: s.completed,
+        lost: s.lost,
+        endedBySpotNotice: s.endedGracefullyBySpotNotice,
+        allocationsSucceeded: a.succeeded,
+        allocationsFailed: a.failed,
+      });
+    }, 500);
+    sampler.unref();
+    cleanups.push(() => clearInterval(sampler));
+
+    const startLoad = () =>
+      startAllocations(sim, {
+        fleet: FLEET_NAME,
+        scheduling: options.scheduling,
+        allocationRatePerSecond: options.allocationRatePerSecond,
+        sessionSeconds: options.sessionSeconds,
+      });
+    const startInts = () =>
+      startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'));
+
+    const elapsed = () => (loadStartedAt === undefined ? 0 : clock.now() - loadStartedAt);
+    const run = async (signal?: AbortSignal) => {
+      loadStartedAt = clock.now();
+      phase = 'load';
+      recorder.event(clock.now(), 'load started');
+      const stopLoad = startLoad();
+      const ints = startInts();
+      try {
+        await sleepUntil(() => elapsed() >= options.durationMs, signal);
+      } finally {
+        stopLoad();
+        ints.stop();
+        loadEndedAt = clock.now();
+      }
+      phase = 'settle';
+      recorder.event(clock.now(), 'load stopped; waiting for the sessions still held');
+      const settleFrom = clock.now();
+      await sleepUntil(
+        () => sim.ledger.active().length === 0 || clock.now() - settleFrom >= options.settleMs,
+        signal,
+      );
+      simElapsedMs = elapsed();
+      endedAt = clock.now();
+      phase = 'done';
+      recorder.event(clock.now(), 'run finished');
+    };
+
+    const gsCounts = () => {
+      const byNode = new Map<string, { allocated: number; ready: number }>();
+      for (const gs of gsInformer.values()) {
+        const node = gs.status?.nodeName as string | undefined;
+        if (!node) continue;
+        let c = byNode.get(node);
+        if (!c) byNode.set(node, (c = { allocated: 0, ready: 0 }));
+        if (gs.status?.state === 'Allocated') c.allocated++;
+        else if (gs.status?.state === 'Ready') c.ready++;
+      }
+      return byNode;
+    };
+
+    const view = (): SandboxView => {
+      const now = clock.now();
+      const counts = gsCounts();
+      const s = sessionOutcomes(sim.ledger.all(), recorder);
+      const r = reactionSummary(recorder.reactions);
+      return {
+        phase,
+        simElapsedMs: phase === 'done' ? simElapsedMs : elapsed(),
+        durationMs: options.durationMs,
+        settleMs: options.settleMs,
+        realElapsedMs: Date.now() - realStart,
+        speed: options.speed,
+        nodes: [...recorder.nodes.values()]
+          .filter((t) => t.leftAt === undefined)
+          .map((t) => ({
+            name: shortName(t.name),
+            instanceId: t.instanceId,
+            fleetiqStatus: fleetiq.control.instance(t.instanceId)?.status ?? t.fleetiqStatus,
+            label: t.label,
+            phase: t.phase,
+            phaseForMs: now - t.phaseSince,
+            allocated: counts.get(t.name)?.allocated ?? 0,
+            ready: counts.get(t.name)?.ready ?? 0,
+            cordoned: t.cordoned,
+            tainted: t.tainted,
+            replacement: t.replacement,
+          })),
+        sessions: {
+          started: s.started,
+          active: s.active,
+          completed: s.completed,
+          lost: s.lost,
+          interruptedBySpotNotice: s.interruptedBySpotNotice,
+        },
+        allocations: { ...sim.sessions.allocations },
+        drains: { ...recorder.drains },
+        instances: { terminated: recorder.instancesTerminated, launched: recorder.instancesLaunched },
+        reaction: { count: r.count, p50: r.p50, max: r.max },
+        recent: recorder.recent.slice(-12),
+        components: {
+          pubsubLeader: components.leaderIndex(),
+          pubsubReplicas: components.pubsubs.filter(Boolean).length,
+          webhookReplicas: components.webhooks.filter(Boolean).length,
+          agents: components.agents.size,
+        },
+        startedAt: readyAt,
+      };
+    };
+
+    let maxRss = 0;
+    const rssSampler = setInterval(() => {
+      maxRss = Math.max(maxRss, process.memoryUsage().rss);
+    }, 1000);
+    rssSampler.unref();
+    cleanups.push(() => clearInterval(rssSampler));
+
+    const report = (): SandboxReport => {
+      const kubernetes: Record<string, KubeCalls> = {};
+      for (const [who, c] of kubeCalls) kubernetes[who] = structuredClone(c);
+      const emulatorCalls = fleetiq.control.callCounts();
+      const gameliftByOperation: SandboxReport['apiCalls']['gameliftByOperation'] = {};
+      for (const [op, c] of Object.entries(emulatorCalls))
+        if (c.calls > 0)
+          gameliftByOperation[op] = {
+            calls: c.calls,
+            succeeded: c.succeeded,
+            throttled: c.throttled,
+            faulted: c.faulted,
+          };
+      const webhookStats = webhookAdmissionStats(emu.webhooks);
+      const realSeconds = (Date.now() - realStart) / 1000;
+      const cpu = process.cpuUsage(cpuStart);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      maxRss = Math.max(maxRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+      const nodesAtEnd = [...recorder.nodes.values()].filter((t) => t.leftAt === undefined).length;
+      return {
+        sessions: sessionOutcomes(sim.ledger.all(), recorder),
+        allocations: {
+          succeeded: sim.sessions.allocations.succeeded,
+          failed: sim.sessions.allocations.failed,
+          unallocated: sim.sessions.allocations.unallocated,
+        },
+        drains: { ...recorder.drains },
+        instances: {
+          initial: options.nodes,
+          terminated: recorder.instancesTerminated,
+          launched: recorder.instancesLaunched,
+          final: nodesAtEnd,
+        },
+        reactionMs: reactionSummary(recorder.reactions),
+        apiCalls: {
+          kubernetes,
+          gamelift: gameLiftCalls(meter.counts()),
+          gameliftByOperation,
+          webhookAdmissions: webhookStats,
+        },
+        fleetiq: {
+          statusChanges: { ...recorder.statusChanges },
+          spotMarketHits: fleetiq.control.spotMarket().hits,
+        },
+        run: {
+          options: reportableOptions(options),
+          simulatedSeconds: Math.round((phase === 'done' ? simElapsedMs : elapsed()) / 100) / 10,
+          realSeconds: Math.round(realSeconds * 10) / 10,
+          speed: options.speed,
+          nodesAtEnd,
+          process: {
+            cpuSeconds: Math.round(cpuSeconds * 10) / 10,
+            cpuPercent: Math.round((cpuSeconds / Math.max(realSeconds, 0.001)) * 100),
+            maxRssMiB: Math.round(maxRss / 1048576),
+            heapUsedMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
+          },
+          logFile: internals.logger ? '(caller logger)' : options.logPath,
+        },
+      };
+    };
+
+    let final: SandboxReport | undefined;
+    let stopping: Promise<SandboxReport> | undefined;
+    const sandbox: Sandbox = {
+      options,
+      clock,
+      topology,
+      components,
+      recorder,
+      meter,
+      ...(redis ? { redis } : {}),
+      redisUrl,
+      ...(signingSecret ? { signingSecret } : {}),
+      logger,
+      run,
+      startLoad,
+      startInterruptions: startInts,
+      view,
+      report: () => final ?? report(),
+      timelineSvg: () => {
+        const r = final ?? report();
+        const s = r.sessions;
+        return renderTimelineSvg({
+          title: `fleetiq-agones sandbox: ${s.lost} session${s.lost === 1 ? '' : 's'} lost of ${s.started}`,
+          subtitle: [
+            `${options.nodes} nodes, ${options.fleetReplicas} game servers (${options.scheduling}), ` +
+              `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, interruptions ${describeInterruptions(options.interruptions)}; simulated time`,
+            `Drains: ${r.drains.started} started, ${r.drains.deregistered} deregistered, ${r.drains.reverted} reverted; ` +
+              `${r.instances.terminated} instances terminated; sessions ${s.completed} completed, ` +
+              `${s.endedGracefullyBySpotNotice} ended by a Spot notice, ${s.active} still held`,
+          ],
+          nodes: [...recorder.nodes.values()],
+          samples: recorder.samples,
+          startAt: loadStartedAt ?? readyAt,
+          endAt: endedAt ?? clock.now(),
+          ...(loadEndedAt !== undefined ? { loadEndAt: loadEndedAt } : {}),
+        });
+      },
+      stop() {
+        stopping ??= (async () => {
+          final = report();
+          await cleanup();
+          flush();
+          return final;
+        })();
+        return stopping;
+      },
+    };
+    return sandbox;
+  } catch (err) {
+    await cleanup();
+    flush();
+    throw err;
+  }
+}
+
+function fileLogger(path: string, level: string): { logger: Logger; flush: () => void } {
+  mkdirSync(dirname(path), { recursive: true });
+  const dest = pino.destination({ dest: path, sync: false, mkdir: true });
+  const logger = pino({ level, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  return {
+    logger,
+    flush: () => {
+      try {
+        dest.flushSync();
+      } catch {
+        // Not yet open (a very early failure): nothing to flush.
+      }
+    },
+  };
+}
+
+/** Components by name, the simulated control plane as one, the sandbox's own observer apart. */
+function countKubeCall(into: Map<string, KubeCalls>, e: RequestLogEntry): void {
+  const who =
+    componentOfUser(e.user) ?? (e.user === OBSERVER.username ? 'sandbox-observer' : 'simulated-cluster');
+  let c = into.get(who);
+  if (!c) into.set(who, (c = { total: 0, errors: 0, byRequest: {} }));
+  c.total++;
+  if (e.code >= 400) c.errors++;
+  const key = `${e.verb} ${e.resource}${e.subresource ? `/${e.subresource}` : ''}`;
+  c.byRequest[key] = (c.byRequest[key] ?? 0) + 1;
+}
+
+function webhookAdmissionStats(
+  webhooks: MutatingAdmission | undefined,
+): SandboxReport['apiCalls']['webhookAdmissions'] {
+  let calls = 0;
+  let failures = 0;
+  const outcomes: Record<string, number> = {};
+  for (const s of webhooks?.stats() ?? []) {
+    calls += s.calls;
+    for (const [k, v] of Object.entries(s.outcomes)) {
+      outcomes[k] = (outcomes[k] ?? 0) + (v ?? 0);
+      if (k === 'failedClosed' || k === 'failedOpen') failures += v ?? 0;
+    }
+  }
+  return { calls, failures, outcomes };
+}
+
+function reportableOptions(o: SandboxOptions): Record<string, unknown> {
+  return {
+    nodes: o.nodes,
+    fleetReplicas: o.fleetReplicas,
+    scheduling: o.scheduling,
+    podsPerNode: o.podsPerNode,
+    allocationRatePerMinute: Math.round(o.allocationRatePerSecond * 60 * 100) / 100,
+    sessionSeconds: o.sessionSeconds,
+    interruptions: o.interruptions,
+    durationSeconds: o.durationMs / 1000,
+    speed: o.speed,
+    seed: o.seed,
+    failurePolicy: o.failurePolicy,
+    signing: o.signing,
+  };
+}
+
+async function sleepUntil(done: () => boolean, signal?: AbortSignal): Promise<void> {
+  while (!done() && !signal?.aborted) await new Promise((r) => setTimeout(r, 50));
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export type { KubeObject };
