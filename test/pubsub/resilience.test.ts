@@ -159,7 +159,6 @@ describe('GameLift', () => {
     expect(await metricSum(s.registry, 'fleetiq_pubsub_throttles_total')).toBe(counts.throttled);
     // Backing off: the client-side rate adapted far below the configured 1000/s.
     expect(await metricValue(s.registry, 'fleetiq_pubsub_call_rate_limit')).toBeLessThan(100);
-    expect(counts.succeeded).toBeGreaterThan(counts.throttled / 2);
   });
 
   it('never exceeds the configured call rate: no throttling under a limit above it', async () => {
