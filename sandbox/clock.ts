@@ -11,7 +11,8 @@ export class SimClock {
 
   constructor(options: { speed?: number; start?: number } = {}) {
     const speed = options.speed ?? 1;
-    if (!Number.isFinite(speed) || speed <= 0) throw new Error(`clock speed must be a positive number, got ${speed}`);
+    if (!Number.isFinite(speed) || speed <= 0)
+      throw new Error(`clock speed must be a positive number, got ${speed}`);
     this.speed = speed;
     this.realStart = Date.now();
     this.simStart = options.start ?? this.realStart;

@@ -5,7 +5,11 @@ export const DRAIN_TAINT_KEY = 'gamelift.status/draining';
 export const DRAIN_TAINT_VALUE = 'true';
 export const DRAIN_TAINT_EFFECT = 'NoExecute';
 
-export const DRAIN_TAINT = { key: DRAIN_TAINT_KEY, value: DRAIN_TAINT_VALUE, effect: DRAIN_TAINT_EFFECT } as const;
+export const DRAIN_TAINT = {
+  key: DRAIN_TAINT_KEY,
+  value: DRAIN_TAINT_VALUE,
+  effect: DRAIN_TAINT_EFFECT,
+} as const;
 export const DRAIN_TOLERATION = {
   key: DRAIN_TAINT_KEY,
   operator: 'Equal',

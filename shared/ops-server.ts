@@ -56,7 +56,9 @@ export async function startOpsServer(options: {
         .catch((err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end('not found: try /healthz, /readyz or /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

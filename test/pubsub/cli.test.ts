@@ -46,16 +46,13 @@ describe('fleetiq-agones pubsub', () => {
   it('runs from the seed ConfigMap content and env, and shuts down cleanly on SIGTERM', async () => {
     const config = new ConfigFile({ GameServerGroups: ['agones-game-servers'], PollIntervalSeconds: 0.2 });
     const port = await freePort();
-    const proc = run(
-      ['--config', config.path, '--no-leader-elect', '--ops-listen', `127.0.0.1:${port}`],
-      {
-        REDIS_URL: `127.0.0.1:${redisServer.port}`,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-        AWS_SECRET_ACCESS_KEY: 'dummy-secret',
-        AWS_ENDPOINT_URL_GAMELIFT: fleetiq.url,
-      },
-    );
+    const proc = run(['--config', config.path, '--no-leader-elect', '--ops-listen', `127.0.0.1:${port}`], {
+      REDIS_URL: `127.0.0.1:${redisServer.port}`,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'dummy-secret',
+      AWS_ENDPOINT_URL_GAMELIFT: fleetiq.url,
+    });
     try {
       for (const { instanceId } of fleetiq.control.instances({ group: 'agones-game-servers' })) {
         await waitFor(
