@@ -125,7 +125,7 @@ export function parseCall(req: RawRequest): ParsedCall {
   if (!isFleetIQOperation(operation)) {
     throw new FleetIQError(
       'UnknownOperationException',
-      `operation ${operation} is not implemented by the FleetIQ emulator (it serves ${FLEETIQ_OPERATIONS.join(', ')})`,
+      `operation ${operation} is not served by the FleetIQ emulator (it serves ${FLEETIQ_OPERATIONS.join(', ')})`,
     );
   }
   const contentType = header(req.headers, 'content-type');

@@ -285,7 +285,7 @@ export class FleetIQState {
       case 'DescribeGameServerGroup':
         return this.describeGameServerGroup(input as DescribeGameServerGroupInput);
     }
-    throw new FleetIQError('UnknownOperationException', `operation ${String(operation)} is not implemented`);
+    throw new FleetIQError('UnknownOperationException', `operation ${String(operation)} is not served`);
   }
 
   private registerGameServer(input: RegisterGameServerInput): Record<string, unknown> {

@@ -90,6 +90,30 @@ function intOrPercent(v: unknown): string {
   return v === undefined || v === null ? 'N/A' : String(v);
 }
 
+/** The printer columns of Agones' Fleet and GameServerSet: replica counts by state. */
+function replicaSetTable(): Printer {
+  return {
+    columns: [
+      ['Name', 'string', 0, 'name'],
+      ['Scheduling', 'string'],
+      ['Desired', 'integer'],
+      ['Current', 'integer'],
+      ['Allocated', 'integer'],
+      ['Ready', 'integer'],
+      ['Age', 'date'],
+    ],
+    row: (f, now) => [
+      f.metadata.name ?? '',
+      f.spec?.scheduling ?? '',
+      f.spec?.replicas ?? 0,
+      f.status?.replicas ?? 0,
+      f.status?.allocatedReplicas ?? 0,
+      f.status?.readyReplicas ?? 0,
+      age(f.metadata.creationTimestamp, now),
+    ],
+  };
+}
+
 const PRINTERS: Record<string, Printer> = {
   '/pods': {
     columns: [
@@ -285,46 +309,9 @@ const PRINTERS: Record<string, Printer> = {
       age(gs.metadata.creationTimestamp, now),
     ],
   },
-  'agones.dev/fleets': {
-    columns: [
-      ['Name', 'string', 0, 'name'],
-      ['Scheduling', 'string'],
-      ['Desired', 'integer'],
-      ['Current', 'integer'],
-      ['Allocated', 'integer'],
-      ['Ready', 'integer'],
-      ['Age', 'date'],
-    ],
-    row: (f, now) => [
-      f.metadata.name ?? '',
-      f.spec?.scheduling ?? '',
-      f.spec?.replicas ?? 0,
-      f.status?.replicas ?? 0,
-      f.status?.allocatedReplicas ?? 0,
-      f.status?.readyReplicas ?? 0,
-      age(f.metadata.creationTimestamp, now),
-    ],
-  },
-  'agones.dev/gameserversets': {
-    columns: [
-      ['Name', 'string', 0, 'name'],
-      ['Scheduling', 'string'],
-      ['Desired', 'integer'],
-      ['Current', 'integer'],
-      ['Allocated', 'integer'],
-      ['Ready', 'integer'],
-      ['Age', 'date'],
-    ],
-    row: (f, now) => [
-      f.metadata.name ?? '',
-      f.spec?.scheduling ?? '',
-      f.spec?.replicas ?? 0,
-      f.status?.replicas ?? 0,
-      f.status?.allocatedReplicas ?? 0,
-      f.status?.readyReplicas ?? 0,
-      age(f.metadata.creationTimestamp, now),
-    ],
-  },
+  // Fleets and GameServerSets print the same columns (Agones' CRDs declare the same printer columns).
+  'agones.dev/fleets': replicaSetTable(),
+  'agones.dev/gameserversets': replicaSetTable(),
 };
 
 /** The default table of a type without a printer: Name and Created At. */

@@ -317,7 +317,7 @@ describe('awsJson1_1 envelope', () => {
       'unknown operation',
       { headers: { 'x-amz-target': 'GameLift.CreateFleet' } as any },
       'UnknownOperationException',
-      /CreateFleet is not implemented/,
+      /CreateFleet is not served/,
     ],
     [
       'wrong content type',
