@@ -2,7 +2,7 @@
 // emulator with --nodes and --fleet shows the fleet's GameServers Ready on its nodes to the real
 // kubectl; bad flags fail before anything serves, naming the flag.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,30 +15,14 @@ import {
   parseSeed,
 } from '../../sandbox/cluster/cli-extension.js';
 import { ConfigError } from '../../shared/ops-server.js';
+import { runCli } from '../helpers/cli.js';
 
-const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
 const KUBECTL = '/usr/bin/kubectl';
 // tsx's shebang runs the first `node` on PATH: make it this (Node 24) one.
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, LOG_LEVEL: 'warn' };
 let dir: string;
 
-function run(args: string[]): {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<number | null>;
-} {
-  const child = spawn(TSX, ['cli/main.ts', 'emulator', 'kube', ...args], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exit };
-}
+const run = (args: string[]) => runCli(['emulator', 'kube', ...args], { env });
 
 function kubectl(
   kubeconfig: string,

@@ -1,34 +1,17 @@
 // `fleetiq-agones emulator kube` as a child process: ready line, kubeconfig, JSON logs, signals, flags.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { eventually } from './support.js';
+import { runCli } from '../helpers/cli.js';
 
-const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
 // tsx's shebang runs the first `node` on PATH: make it this (Node 24) one.
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, LOG_LEVEL: 'info' };
 let dir: string;
 
-function run(args: string[]): {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<number | null>;
-} {
-  const child = spawn(TSX, ['cli/main.ts', 'emulator', 'kube', ...args], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exit };
-}
+const run = (args: string[]) => runCli(['emulator', 'kube', ...args], { env });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kube-cli-'));

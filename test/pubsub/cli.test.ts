@@ -1,11 +1,11 @@
 // The `fleetiq-agones pubsub` process as a Deployment runs it: configuration from the file and the
 // environment (AWS_ENDPOINT_URL_GAMELIFT through the SDK's own chain), exit codes, SIGTERM.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
 import { ConfigFile, latest, silent, waitFor } from './helpers.js';
+import { runCli } from '../helpers/cli.js';
 
 let fleetiq: FleetIQEmulator;
 let redisServer: RedisServer;
@@ -26,21 +26,8 @@ afterAll(async () => {
   await fleetiq?.stop();
 });
 
-function run(
-  args: string[],
-  env: Record<string, string>,
-): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'pubsub', ...args], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit };
-}
+const run = (args: string[], env: Record<string, string>) =>
+  runCli(['pubsub', ...args], { env, cleanEnv: true });
 
 describe('fleetiq-agones pubsub', () => {
   it('runs from the seed ConfigMap content and env, and shuts down cleanly on SIGTERM', async () => {

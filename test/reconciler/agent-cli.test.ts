@@ -2,7 +2,6 @@
 // Kubernetes from KUBECONFIG (as the agent's ServiceAccount), FleetIQ through AWS_ENDPOINT_URL_GAMELIFT,
 // --help naming every setting, a clear error for a bad one, and SIGTERM: exit 0 without deregistering.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { runCli } from '../helpers/cli.js';
 
 const IDS = instanceIds('c', 2);
 let w: World;
@@ -38,21 +38,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(
-  args: string[],
-  env: Record<string, string>,
-): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'reconciler', ...args], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit };
-}
+const run = (args: string[], env: Record<string, string>) =>
+  runCli(['reconciler', ...args], { env, cleanEnv: true });
 
 describe('fleetiq-agones reconciler', () => {
   it('--help describes every setting with its environment variable', async () => {

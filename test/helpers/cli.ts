@@ -1,0 +1,37 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A `fleetiq-agones` child process started by a test, with what it printed so far. */
+export interface CliProcess {
+  child: ChildProcess;
+  out(): string;
+  err(): string;
+  /** stdout and stderr interleaved as they arrived. */
+  output(): string;
+  exit: Promise<number | null>;
+}
+
+/**
+ * Runs `fleetiq-agones <args>` from the sources on this test's Node (24), as an operator would run the
+ * CLI. `env` is added to the inherited environment, or with `cleanEnv` to PATH and HOME only, so a
+ * test of configuration errors is not influenced by the caller's AWS_* or REDIS_URL.
+ */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cleanEnv?: boolean } = {},
+): CliProcess {
+  const base = options.cleanEnv
+    ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }
+    : { ...process.env };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    cwd: process.cwd(),
+    env: { LOG_LEVEL: 'info', ...base, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  let output = '';
+  child.stdout!.on('data', (d) => ((out += d), (output += d)));
+  child.stderr!.on('data', (d) => ((err += d), (output += d)));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, output: () => output, exit };
+}
