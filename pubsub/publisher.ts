@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   latestStatusKey,
+  parseStatusMessage,
   signStatusMessage,
   statusChannel,
   type StatusMessage,
@@ -33,13 +34,14 @@ return redis.call('INCRBY', KEYS[1], ARGV[1])
  * finishing a cycle can never overwrite (or publish after) what its successor published.
  * KEYS: latest-status keys. ARGV[1]: expiry (ms); ARGV[2]: the first key's sequence (the others
  * follow consecutively); ARGV[3]: length of the key prefix before the instance id (the channel);
- * ARGV[3 + i]: message i. Returns how many were published.
+ * ARGV[3 + i]: message i. Returns how many were published, followed by the (1-based) positions of
+ * the keys it left alone.
  */
 const PUBLISH_LUA = `
 local ttl = ARGV[1]
 local first = tonumber(ARGV[2])
 local prefix = tonumber(ARGV[3])
-local published = 0
+local result = {0}
 for i, k in ipairs(KEYS) do
   local cur = redis.call('GET', k)
   local curSeq = cur and tonumber(string.match(cur, '"Sequence":(%d+)'))
@@ -47,10 +49,12 @@ for i, k in ipairs(KEYS) do
     local message = ARGV[3 + i]
     redis.call('SET', k, message, 'PX', ttl)
     redis.call('PUBLISH', string.sub(k, prefix + 1), message)
-    published = published + 1
+    result[1] = result[1] + 1
+  else
+    result[#result + 1] = i
   end
 end
-return published
+return result
 `;
 
 /** The latest-status key is this prefix followed by the channel (the instance id): the script relies on it. */
@@ -300,6 +304,7 @@ export class StatusPublisher {
     const secret = this.settings.signingSecret;
     const ttl = this.settings.statusTtlMs;
     const iso = new Map<number, string>(); // one page's instances share their observation time
+    const messages: string[] = [];
     const results = await this.perBatch(observed, (batch, start) => {
       const args: (string | number)[] = batch.map((o) => LATEST_KEY_PREFIX + o.instanceId);
       args.push(ttl, firstSequence + start, LATEST_KEY_PREFIX.length);
@@ -307,10 +312,52 @@ export class StatusPublisher {
         let observedAt = iso.get(o.observedAt);
         if (observedAt === undefined)
           iso.set(o.observedAt, (observedAt = new Date(o.observedAt).toISOString()));
-        args.push(JSON.stringify(buildStatusMessage(o, firstSequence + start + i, secret, observedAt)));
+        const message = JSON.stringify(buildStatusMessage(o, firstSequence + start + i, secret, observedAt));
+        messages[start + i] = message;
+        args.push(message);
       });
       return redis.fleetiqPublishStatus(batch.length, ...args);
     });
-    return results.reduce<number>((sum, n) => sum + Number(n), 0);
+    let published = 0;
+    const skipped: number[] = [];
+    results.forEach((reply, b) => {
+      const [count, ...positions] = reply as number[];
+      published += Number(count);
+      for (const p of positions) skipped.push(b * this.batchSize + Number(p) - 1);
+    });
+    if (secret !== undefined && skipped.length > 0) {
+      published += await this.replaceForged(
+        skipped.map((i) => ({ instanceId: observed[i]!.instanceId, message: messages[i]! })),
+        secret,
+      );
+    }
+    return published;
+  }
+
+  /**
+   * A key left alone because it holds a higher sequence is either a successor's publication or a
+   * forgery: Lua cannot check an HMAC, so the check is made here. A forged key (unsigned or wrongly
+   * signed) would otherwise block the instance's publications, and every refresh would keep it alive.
+   */
+  private async replaceForged(
+    candidates: { instanceId: string; message: string }[],
+    secret: string,
+  ): Promise<number> {
+    const keys = candidates.map((c) => LATEST_KEY_PREFIX + c.instanceId);
+    const stored = await this.redis.mget(...keys);
+    const tx = this.redis.multi();
+    let replaced = 0;
+    candidates.forEach((c, i) => {
+      const raw = stored[i];
+      if (raw === null || parseStatusMessage(raw, secret).ok) return;
+      tx.set(keys[i]!, c.message, 'PX', this.settings.statusTtlMs).publish(
+        statusChannel(c.instanceId),
+        c.message,
+      );
+      replaced++;
+    });
+    if (replaced > 0) await tx.exec();
+    else tx.discard();
+    return replaced;
   }
 }

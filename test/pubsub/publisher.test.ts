@@ -185,6 +185,45 @@ describe('StatusPublisher against a real Redis', () => {
     expect(parseStatusMessage(raw, 'other')).toEqual({ ok: false, error: 'bad signature' });
   });
 
+  it('with signing on, replaces a forged latest status that claims a higher sequence', async () => {
+    const publisher = new StatusPublisher(redis, {
+      republishMs: 30_000,
+      statusTtlMs: 30_000,
+      signingSecret: 's3cret',
+    });
+    const key = latestStatusKey(obs(1).instanceId);
+    // What someone with write access to Redis could plant: a plausible message, badly signed, far ahead.
+    const forged = {
+      InstanceId: obs(1).instanceId,
+      InstanceStatus: 'ACTIVE',
+      Sequence: 9e15,
+      Signature: 'ff',
+    };
+    await redis.set(key, JSON.stringify(forged));
+    const received: string[] = [];
+    await subscriber.subscribe(obs(1).instanceId);
+    subscriber.on('message', (_channel: string, message: string) => received.push(message));
+
+    expect((await publisher.sync('g1', [obs(1, 'DRAINING')], true)).published).toBe(1);
+    const stored = parseStatusMessage((await redis.get(key))!, 's3cret');
+    expect(stored.ok && stored.message.InstanceStatus).toBe('DRAINING');
+    await until(() => received.length === 1);
+    expect(parseStatusMessage(received[0]!, 's3cret').ok).toBe(true);
+    await subscriber.unsubscribe(obs(1).instanceId);
+
+    // A genuinely newer, correctly signed status (a successor's) is still left alone.
+    const successor = new StatusPublisher(redis, {
+      republishMs: 30_000,
+      statusTtlMs: 30_000,
+      signingSecret: 's3cret',
+    });
+    await successor.sync('g1', [obs(1, 'SPOT_TERMINATING')], true);
+    await redis.set(SEQUENCE_KEY, '1');
+    expect((await publisher.sync('g1', [obs(1, 'ACTIVE')], true)).superseded).toBe(1);
+    const latest = parseStatusMessage((await redis.get(key))!, 's3cret');
+    expect(latest.ok && latest.message.InstanceStatus).toBe('SPOT_TERMINATING');
+  });
+
   it('forgets instances that left the group after a complete poll, not after a partial one', async () => {
     const publisher = new StatusPublisher(redis, { republishMs: 30_000, statusTtlMs: 30_000 });
     await publisher.sync('g1', [obs(1), obs(2)], true);
