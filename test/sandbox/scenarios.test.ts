@@ -148,7 +148,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     await steady(sb);
     expect(sb.recorder.drains.started - drainsBefore.started).toBeGreaterThanOrEqual(1);
     expect(sb.recorder.drains.deregistered - drainsBefore.deregistered).toBeGreaterThanOrEqual(1);
-  }, 60_000);
+  }, 120_000);
 
   it('2. loses no session to an allocation storm while two nodes drain', async () => {
     await steady(sb);
@@ -186,7 +186,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
       expect(taintedAt).toBeDefined();
       expect(on(records, t.nodeName).filter((r) => r.allocatedAt > taintedAt!)).toEqual([]);
     }
-  }, 60_000);
+  }, 120_000);
 
   it('3. with the webhook unavailable and failurePolicy Fail, allocations fail but no session is lost', async () => {
     await steady(sb);
@@ -213,7 +213,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     const after = await startSessions(sb, 1, 20);
     await allEnded(sb, after);
     expect(lostOf(after)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('4a. an agent killed at each drain phase resumes the drain from what the node records', async () => {
     await steady(sb);
@@ -244,7 +244,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
       .events()
       .filter((e) => e.type === 'game-server-registered' && e.instanceId === target.instanceId);
     expect(registrations).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it('4b. the pubsub leader killed: the other replica takes over and a drain still happens', async () => {
     await steady(sb);
@@ -258,7 +258,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     expect(sb.components.leaderIndex()).toBeDefined();
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('4c. Redis restarted (empty) while an instance turns DRAINING: the drain still happens', async () => {
     await steady(sb);
@@ -270,7 +270,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     await waitForPhase(sb, target.nodeName, 'Tainted', 20_000);
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('4d. GameLift throttling and 5xx: retried, and the drain completes', async () => {
     await steady(sb);
@@ -314,7 +314,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     } finally {
       control.clearFaults();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('5. SPOT_TERMINATING: the sessions get their graceful end inside the 2-minute notice (interrupted, not lost)', async () => {
     await steady(sb);
@@ -338,7 +338,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     const others = records.filter((r) => r.nodeName !== target.nodeName);
     await allEnded(sb, others);
     expect(outcomes(sb, others).lost).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('6. DRAINING then ACTIVE again: the node is restored', async () => {
     await steady(sb);
@@ -365,7 +365,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
     expect(sb.topology.fleetiq.control.instance(target.instanceId)?.terminated).toBe(false);
-  }, 60_000);
+  }, 120_000);
 
   it('7. a forged Redis message (signing on) is ignored: no drain', async () => {
     await steady(sb);
@@ -412,7 +412,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     expect(node.spec.unschedulable).toBeFalsy();
     expect(node.metadata.labels?.[INSTANCE_STATUS_LABEL]).toBe('ACTIVE');
     expect(agent.phase()).toBe('Active');
-  }, 60_000);
+  }, 120_000);
 
   it('8a. Packed: a run with load and scripted interruptions reports no session lost', async () => {
     await steady(sb);
@@ -442,7 +442,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
           .entries()
           .filter((e) => e.code === 403 && e.user.includes(`fleetiq-agones-${c}`)),
       ).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('Distributed, failurePolicy Ignore', () => {
@@ -481,7 +481,7 @@ describe('Distributed, failurePolicy Ignore', () => {
       await sb.components.startWebhook(0);
       await sb.components.startWebhook(1);
     }
-  }, 60_000);
+  }, 120_000);
 
   it('8b. Distributed: the same drains to termination, no session lost', async () => {
     await steady(sb);
@@ -492,7 +492,7 @@ describe('Distributed, failurePolicy Ignore', () => {
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
     expect(sb.report().sessions.lost).toBe(0);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('fleetiq-agones sandbox (the CLI)', () => {
@@ -580,7 +580,7 @@ describe('fleetiq-agones sandbox (the CLI)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 120_000);
 
   it('names the flag of an invalid value and exits 2', async () => {
     const err: string[] = [];

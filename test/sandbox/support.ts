@@ -49,7 +49,7 @@ export async function startTestSandbox(
 export async function waitFor<T>(
   what: string,
   condition: () => T | Promise<T>,
-  timeoutMs = 15_000,
+  timeoutMs = 45_000,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -118,7 +118,7 @@ export function outcomes(sb: Sandbox, records: readonly SessionRecord[]): Sessio
 export async function allEnded(
   sb: Sandbox,
   records: readonly SessionRecord[],
-  timeoutMs = 20_000,
+  timeoutMs = 45_000,
 ): Promise<void> {
   await waitFor(
     `${records.length} sessions to end`,
@@ -135,7 +135,7 @@ export function lostOf(records: readonly SessionRecord[]): string[] {
 }
 
 /** The fleet is whole and every live node has a running, registered agent. */
-export async function steady(sb: Sandbox, timeoutMs = 20_000): Promise<void> {
+export async function steady(sb: Sandbox, timeoutMs = 45_000): Promise<void> {
   await sb.topology.sim.waitForFleetReady(FLEET_NAME, { timeoutMs });
   await waitFor(
     'an Active agent on every node, each registered with FleetIQ',
