@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The one CLI of the project: each component and emulator registers its subcommand here.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerPubsubCommand } from '../pubsub/cli.js';
 import { registerReconcilerCommand } from '../reconciler/cli.js';
@@ -27,7 +29,6 @@ export function buildCli(): Command {
   registerPubsubCommand(program);
   registerReconcilerCommand(program);
   registerSandboxCommand(program);
-  void emulator;
   return program;
 }
 
@@ -43,6 +44,15 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/main.ts')) {
-  void main();
+/** Run when executed (directly, through tsx, or through the package bin's symlink), not when imported. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
 }
+
+if (isEntryPoint()) void main();
