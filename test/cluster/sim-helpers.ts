@@ -7,6 +7,7 @@ import {
   type ClusterSimulationOptions,
 } from '../../sandbox/cluster/index.js';
 import type { KubeObject, LocalClient } from '../../sandbox/kube/types.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
 
 export interface TestCluster {
   emu: KubeEmulator;
@@ -41,26 +42,9 @@ export async function startTestCluster(
   }
 }
 
-/** Polls `check` until it returns a truthy value (returned), failing after `timeoutMs` of real time. */
-export async function until<T>(
-  what: string,
-  check: () => T | Promise<T>,
-  timeoutMs = 15_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for a condition (see ../helpers/wait.ts), 15_000 ms by default here. */
+export const until = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 15_000) =>
+  waitFor_(what, condition, timeoutMs);
 
 export const GS = { group: 'agones.dev', version: 'v1', resource: 'gameservers' } as const;
 export const PODS = { group: '', version: 'v1', resource: 'pods' } as const;

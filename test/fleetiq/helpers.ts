@@ -1,6 +1,7 @@
 import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamelift';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { createLogger } from '../../shared/logger.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
 
 export const silentLogger = createLogger('fleetiq-emulator-test', 'silent');
 
@@ -25,29 +26,9 @@ export function gameLift(
   });
 }
 
-/** Polls `condition` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(
-  what: string,
-  condition: () => T | Promise<T>,
-  timeoutMs = 5000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await condition();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for a condition (see ../helpers/wait.ts), 5000 ms by default here. */
+export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 5000) =>
+  waitFor_(what, condition, timeoutMs);
 
 /** The error an SDK call rejects with (fails the test if it resolves). */
 export async function errorOf(

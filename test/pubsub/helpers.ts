@@ -8,32 +8,13 @@ import { createLogger } from '../../shared/logger.js';
 import { loadConfigFile } from '../../pubsub/config.js';
 import { startPubsub, type PubsubOptions, type PubsubService } from '../../pubsub/service.js';
 import { latestStatusKey, parseStatusMessage, type StatusMessage } from '../../shared/status-message.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
 
 export const silent = createLogger('pubsub-test', 'silent');
 
-/** Polls `condition` until it returns a truthy value, or fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  condition: () => T | Promise<T>,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await condition();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Waits for a condition (see ../helpers/wait.ts), 10_000 ms by default here. */
+export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 10_000) =>
+  waitFor_(what, condition, timeoutMs);
 
 /** A config file in a temporary directory, rewritten atomically (as a ConfigMap update would be). */
 export class ConfigFile {

@@ -1,5 +1,6 @@
 import { GameLiftClient } from '@aws-sdk/client-gamelift';
 import { createLogger } from '../../shared/logger.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
 
 export const silent = createLogger('reconciler-test', 'silent');
 
@@ -13,25 +14,6 @@ export function gameLiftClient(url: string, maxAttempts = 1): GameLiftClient {
   });
 }
 
-/** Polls `condition` until it returns a truthy value, or fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  condition: () => T | Promise<T>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await condition();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for a condition (see ../helpers/wait.ts), 10_000 ms by default here. */
+export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 10_000) =>
+  waitFor_(what, condition, timeoutMs);

@@ -8,6 +8,7 @@ import { parseSandboxFlags, type SandboxFlags } from '../../sandbox/run/options.
 import { sessionOutcomes, type SessionOutcomes } from '../../sandbox/run/report.js';
 import { FLEET_NAME, startSandbox, type Sandbox, type SandboxInternals } from '../../sandbox/run/sandbox.js';
 import type { ComponentTimings } from '../../sandbox/run/components.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
 
 export const silent = createLogger('sandbox-test', 'silent');
 
@@ -46,27 +47,9 @@ export async function startTestSandbox(
   return startSandbox(options, { ...TEST_INTERNALS, ...internals });
 }
 
-export async function waitFor<T>(
-  what: string,
-  condition: () => T | Promise<T>,
-  timeoutMs = 45_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await condition();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Waits for a condition (see ../helpers/wait.ts), 45_000 ms by default here. */
+export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 45_000) =>
+  waitFor_(what, condition, timeoutMs);
 
 const NODES = { group: '', version: 'v1', resource: 'nodes' };
 const GAMESERVERS = { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' };
