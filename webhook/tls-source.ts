@@ -53,6 +53,30 @@ export function servingCertificateFrom(
   };
 }
 
+/**
+ * Installs a freshly read certificate unless it is the one already served (same certificate and key),
+ * reporting either way; returns what is served now.
+ */
+function adopt(
+  current: ServingCertificate | undefined,
+  next: ServingCertificate,
+  hooks: SourceHooks,
+  from: string,
+  onChange: (certificate: ServingCertificate) => void,
+): ServingCertificate {
+  if (next.fingerprint === current?.fingerprint && next.keyPem === current.keyPem) {
+    hooks.onLoad?.('unchanged');
+    return current;
+  }
+  hooks.onLoad?.('loaded');
+  hooks.logger.info(
+    { fingerprint: next.fingerprint, notAfter: new Date(next.notAfter).toISOString() },
+    `serving certificate reloaded from ${from}`,
+  );
+  onChange(next);
+  return next;
+}
+
 /** A fixed certificate that can be replaced by hand (tests, embedding). */
 export class StaticCertificateSource implements CertificateSource {
   private onChange: ((c: ServingCertificate) => void) | undefined;
@@ -110,17 +134,7 @@ export class FileCertificateSource implements CertificateSource {
       try {
         const next = await this.load();
         if (this.stopped) return;
-        if (next.fingerprint === this.current?.fingerprint && next.keyPem === this.current.keyPem) {
-          this.hooks.onLoad?.('unchanged');
-          return;
-        }
-        this.current = next;
-        this.hooks.onLoad?.('loaded');
-        this.hooks.logger.info(
-          { fingerprint: next.fingerprint, notAfter: new Date(next.notAfter).toISOString() },
-          'serving certificate reloaded from files',
-        );
-        onChange(next);
+        this.current = adopt(this.current, next, this.hooks, 'files', onChange);
       } catch (err) {
         this.hooks.onLoad?.('error');
         this.hooks.logger.warn(
@@ -193,17 +207,7 @@ export class BuiltinCertificateSource implements CertificateSource {
       try {
         const next = await this.once();
         if (this.stopped) return;
-        if (next.fingerprint === this.current?.fingerprint) {
-          this.hooks.onLoad?.('unchanged');
-          return;
-        }
-        this.current = next;
-        this.hooks.onLoad?.('loaded');
-        this.hooks.logger.info(
-          { fingerprint: next.fingerprint, notAfter: new Date(next.notAfter).toISOString() },
-          'serving certificate reloaded from the Secret',
-        );
-        onChange(next);
+        this.current = adopt(this.current, next, this.hooks, 'the Secret', onChange);
       } catch (err) {
         this.hooks.onLoad?.('error');
         this.hooks.logger.warn(
