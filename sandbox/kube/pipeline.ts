@@ -133,6 +133,12 @@ function successStatus(rt: ResourceType, obj?: KubeObject): KubeObject {
   };
 }
 
+/** What a subresource POST that creates nothing storable (eviction, binding) answers: 201 Success. */
+function createdStatusResult() {
+  const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+  return { value: new Stored(status as unknown as KubeObject), code: 201, warnings: [] as string[] };
+}
+
 function sameIgnoringVersion(a: KubeObject, b: KubeObject): boolean {
   const strip = (o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   return jsonEqual(strip(a), strip(b));
@@ -1098,17 +1104,7 @@ export class Pipeline {
       ...(deleteOptions.propagationPolicy ? { propagationPolicy: deleteOptions.propagationPolicy } : {}),
     };
     await this.deleteObject(podResolved, podRef, user, delOpts);
-    return {
-      value: new Stored({
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Success',
-        code: 201,
-      } as any),
-      code: 201,
-      warnings: [],
-    };
+    return createdStatusResult();
   }
 
   private async bind(
@@ -1168,17 +1164,7 @@ export class Pipeline {
       ],
     };
     if (!opts.dryRun) this.store.put(podResolved.collection, pod);
-    return {
-      value: new Stored({
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Success',
-        code: 201,
-      } as any),
-      code: 201,
-      warnings: [],
-    };
+    return createdStatusResult();
   }
 }
 
