@@ -2,6 +2,7 @@
 // optimistic concurrency on resourceVersion, expiry judged by the local time a record was last seen
 // to change (never by comparing clocks across pods), release by emptying holderIdentity.
 import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import { withConnectionReuse } from '../shared/kube-connection.js';
 import type { Logger } from '../shared/logger.js';
 import { ConfigError } from '../shared/ops-server.js';
 
@@ -104,7 +105,9 @@ export interface LeaseApi {
 }
 
 export function leaseApiFor(kubeConfig: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+  // Renewed every few seconds for as long as the process lives: one kept-alive connection, not a
+  // TLS handshake per renewal.
+  const api = withConnectionReuse(kubeConfig).makeApiClient(CoordinationV1Api);
   return {
     get: async () => {
       try {

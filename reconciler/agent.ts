@@ -16,6 +16,7 @@ import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamel
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RedisOptions } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { primeConnectionReuse, withConnectionReuse } from '../shared/kube-connection.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
 import { parseReconcilerConfig, type ReconcilerConfig } from './config.js';
@@ -34,14 +35,7 @@ import { backoffDelay, StepGate, type BackoffPolicy } from './backoff.js';
 import { NodeEventRecorder } from './events.js';
 import { imdsInstanceId, resolveInstanceId } from './identity.js';
 import { ScopedInformer, errorText } from './informer.js';
-import {
-  KubeApiError,
-  clientNodeKubeApi,
-  primeConnectionReuse,
-  statusCode,
-  withConnectionReuse,
-  type AgentKubeApi,
-} from './kube-api.js';
+import { KubeApiError, clientNodeKubeApi, statusCode, type AgentKubeApi } from './kube-api.js';
 import {
   GAME_SERVER_POD_SELECTOR,
   atLeastAsNew,

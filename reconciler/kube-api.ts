@@ -8,8 +8,6 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
-  RequestContext,
-  HttpMethod,
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
@@ -82,32 +80,6 @@ function toApiError(operation: string, err: unknown): KubeApiError {
 }
 
 const GS = { group: 'agones.dev', version: 'v1', plural: 'gameservers' } as const;
-
-/**
- * The KubeConfig, made to reuse its HTTPS connections. client-node 2.0 builds a new undici Agent for
- * every request (KubeConfig.applySecurityAuthentication → createDispatcher, uncached), so every call
- * and every watch opens a new TLS connection, and the old ones linger until their keep-alive ends:
- * a handshake per request on the API server, times every node. Here the first Agent built is kept and
- * set on every request; credentials (the bearer token, refreshed by client-node from the projected
- * ServiceAccount token file) are still applied per request.
- */
-export function withConnectionReuse(kc: KubeConfig): KubeConfig {
-  let shared: ReturnType<RequestContext['getDispatcher']> | 'none' | undefined;
-  const wrapped = Object.create(kc) as KubeConfig;
-  wrapped.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
-    await kc.applySecurityAuthentication(context);
-    if (shared === undefined) shared = context.getDispatcher() ?? 'none';
-    if (shared !== 'none') context.setDispatcher(shared);
-  };
-  return wrapped;
-}
-
-/** Builds the shared connection pool now (before the first request), so it is not raced by two calls. */
-export async function primeConnectionReuse(kc: KubeConfig): Promise<void> {
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) return;
-  await kc.applySecurityAuthentication(new RequestContext(server, HttpMethod.GET));
-}
 
 export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
   const core = kc.makeApiClient(CoreV1Api);

@@ -86,6 +86,8 @@ export interface KubeEmulator {
   setAllocationHandler(hook: CreateHook | undefined): void;
   /** Resolves when the garbage collector has nothing queued. */
   gcIdle(): Promise<void>;
+  /** TLS connections the HTTPS server has accepted so far (how well clients reuse connections). */
+  tlsConnections(): number;
   stop(): Promise<void>;
 }
 
@@ -240,6 +242,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     setAllocationHandler: (hook) =>
       pipeline.setCreateHook('allocation.agones.dev', 'gameserverallocations', hook),
     gcIdle: () => gc.idle(),
+    tlsConnections: () => http.tlsConnections(),
     async stop() {
       gc.stop();
       store.close();

@@ -50,6 +50,8 @@ export interface KubeHttpServer {
   close(): Promise<void>;
   /** Open HTTP watch streams (for tests and the benchmark). */
   openWatches(): number;
+  /** TLS connections accepted so far: a client that reuses its connections keeps this flat. */
+  tlsConnections(): number;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/version/']);
@@ -562,6 +564,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     res.on('error', close);
   }
 
+  let tlsConnections = 0;
+  server.on('secureConnection', () => tlsConnections++);
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.listen.port, opts.listen.host, () => resolve());
@@ -575,6 +580,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     host,
     port,
     openWatches: () => openWatches.size,
+    tlsConnections: () => tlsConnections,
     close: () =>
       new Promise<void>((resolve) => {
         for (const close of [...openWatches]) close();

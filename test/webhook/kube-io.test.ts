@@ -25,6 +25,7 @@ import { KubePodTolerator } from '../../webhook/pod-toleration.js';
 import { podTolerationPatch, type PodView } from '../../webhook/decide.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
+import { withConnectionReuse } from '../../shared/kube-connection.js';
 import { gameServerReview, httpsRequest } from './fixtures.js';
 
 const NS = 'games';
@@ -122,8 +123,10 @@ beforeAll(async () => {
   emu = await startKubeEmulator({ authorization: 'allow-all' });
   kc = new KubeConfig();
   kc.loadFromString(emu.kubeconfig());
-  core = kc.makeApiClient(CoreV1Api);
-  custom = kc.makeApiClient(CustomObjectsApi);
+  // The test's own calls over one pool too, so the emulator's connection count shows the webhook's.
+  const shared = withConnectionReuse(kc);
+  core = shared.makeApiClient(CoreV1Api);
+  custom = shared.makeApiClient(CustomObjectsApi);
   await core.createNamespace({ body: { metadata: { name: NS } } });
   await node('node-active', 'ACTIVE');
   await node('node-plain');
@@ -330,6 +333,31 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
         allowed: false,
         status: { code: 409, reason: 'Conflict' },
       });
+
+      // Each transition reads and patches a pod while the API server waits on the answer: over the
+      // connections already open, not two new TLS handshakes per transition.
+      const before = emu.tlsConnections();
+      for (let i = 0; i < 8; i++) {
+        const g = await gameServerWithPod(`gs-r${i}`, 'node-active');
+        expect(await drainTolerations(`gs-r${i}`)).toEqual([]);
+        const r = await httpsRequest(webhook.admissionUrl, {
+          body: JSON.stringify(
+            gameServerReview('Ready', 'Allocated', {
+              uid: `req-r${i}`,
+              name: `gs-r${i}`,
+              namespace: NS,
+              gameServerUid: g.uid,
+            }),
+          ),
+          headers: { 'content-type': 'application/json' },
+          ca: caBundle,
+          servername: 'fleetiq-agones-webhook.games.svc',
+        });
+        expect(r.json.response).toMatchObject({ uid: `req-r${i}`, allowed: true });
+        expect(await drainTolerations(`gs-r${i}`)).toEqual([DRAIN_TOLERATION]);
+      }
+      // Without reuse the webhook alone would have opened 16 (a GET and a PATCH each).
+      expect(emu.tlsConnections() - before).toBeLessThanOrEqual(1);
     } finally {
       await webhook.stop();
     }
