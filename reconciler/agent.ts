@@ -486,10 +486,14 @@ class NodeAgent {
     this.loop.trigger();
   }
 
-  /** Reads the GameServers that need it; false when any read failed (no decision on a partial view). */
-  private async refreshGameServers(pods: KubeObjectLike[]): Promise<boolean> {
+  /**
+   * Reads the GameServers that need it (`all`: every one); false when any read failed (no decision
+   * on a partial view).
+   */
+  private async refreshGameServers(pods: KubeObjectLike[], all = false): Promise<boolean> {
     const now = this.now();
     const due = pods.filter((pod) => {
+      if (all) return true;
       const e = this.gameServers.get(objectKey(pod));
       if (!e || e.invalid || e.fullGen < this.fullGen) return true;
       if (e.recheckAt !== undefined && now >= e.recheckAt) return true;
@@ -589,15 +593,24 @@ class NodeAgent {
     const fresh = isStatusFresh(status, now, this.config.decide.statusStaleAfterMs)
       ? status!.status
       : undefined;
+    let drainStarts = false;
     if (fresh !== this.lastFreshStatus) {
       this.lastFreshStatus = fresh;
-      // A new status may start a drain on game servers read long ago: read them again. Not needed
-      // on a node that is still schedulable: a drain cordons first, and the cordon makes every read
-      // stale anyway (the barrier above).
+      // A new status may start a drain on game servers read long ago: read them again.
       if (node.spec?.unschedulable === true) this.fullGen++;
+      else drainStarts = fresh === 'DRAINING' || fresh === 'SPOT_TERMINATING';
     }
 
     const pods = this.podInformer.values();
+    if (drainStarts) {
+      // Before the cordon, so this first decision sees every session: FleetIQ terminates a DRAINING
+      // instance once none of its game servers is UTILIZED, and a session allocated without the
+      // webhook (failurePolicy Ignore) may not be known yet. UTILIZED then goes out beside the
+      // cordon rather than after it. Best effort: the cordon needs no game server, and after it
+      // every read is required again (the barrier above).
+      await this.refreshGameServers(pods, true);
+      if (this.stopping) return 'idle';
+    }
     if (!(await this.refreshGameServers(pods))) {
       this.drainFailures++;
       this.loop.requeueAfter(backoffDelay(this.drainFailures, this.timings.drainBackoff, this.random()));

@@ -22,7 +22,7 @@ import {
   type World,
 } from './agent-support.js';
 
-const IDS = instanceIds('d', 8);
+const IDS = instanceIds('d', 9);
 let w: World;
 
 beforeAll(async () => {
@@ -209,6 +209,55 @@ describe('DRAINING', () => {
     expect((await getGameServer(w.admin, 'race-gs')).status.state).toBe('Allocated');
     expect((await getPod(w.admin, 'race-gs')).spec.tolerations).toContainEqual(DRAIN_TOLERATION);
     expect(registered(id)).toBeDefined();
+  });
+});
+
+describe('a session the agent has not heard of (allocated while the webhook was down)', () => {
+  it('is reported UTILIZED by the first decision on DRAINING, without waiting for the cordon', async () => {
+    const id = IDS[8];
+    const node = 'node-unheard';
+    await createNode(w.admin, node, id);
+    await createGameServer(w.admin, 'unheard-gs', node, 'Ready');
+    await w.publisher.publish(id, 'ACTIVE');
+    const agent = await w.startAgent(node);
+    await waitFor('registered AVAILABLE', () => registered(id)?.utilizationStatus === 'AVAILABLE');
+    await waitFor(
+      'settled, with the game server read as Ready',
+      () => agent.lastDecision()?.actions.length === 0 && agent.lastDecision()?.membership.length === 0,
+    );
+    // Agones allocates it; without the webhook nothing touches the pod, so the agent is not told.
+    await setGameServerState(w.admin, 'unheard-gs', 'Allocated');
+
+    // FleetIQ terminates a DRAINING instance once none of its game servers is UTILIZED: the report
+    // must not wait for the drain's node writes, held here until it has arrived.
+    const previous = w.emu.webhooks;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let heldNodeWrites = 0;
+    w.emu.setAdmission({
+      async admit(attrs: AdmissionAttributes): Promise<AdmissionResult> {
+        if (attrs.userInfo.username === AGENT_USER.username && attrs.resource.resource === 'nodes') {
+          heldNodeWrites++;
+          await released;
+        }
+        return { object: attrs.object, warnings: [] };
+      },
+    });
+    try {
+      w.fleetiq.control.setInstanceStatus(id, 'DRAINING');
+      await w.publisher.publish(id, 'DRAINING');
+      await waitFor('UTILIZED', () => registered(id)?.utilizationStatus === 'UTILIZED');
+      expect(heldNodeWrites).toBeGreaterThan(0); // the drain had started, and was still held
+      expect((await getNode(w.admin, node)).spec.unschedulable).toBeUndefined();
+    } finally {
+      release();
+      w.emu.setAdmission(previous);
+    }
+    await waitFor(
+      'phase Tainted',
+      async () => (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION] === 'Tainted',
+    );
+    expect((await getPod(w.admin, 'unheard-gs')).spec.tolerations).toContainEqual(DRAIN_TOLERATION);
   });
 });
 
