@@ -60,7 +60,10 @@ export interface SandboxInternals {
   pubsubReplicas?: number;
   /** Simulated seconds a game server takes to exit after SIGTERM (default 5). */
   exitOnSigtermSeconds?: number;
-  /** FleetIQ: a DRAINING instance with nothing UTILIZED is terminated after this (default 60). */
+  /**
+   * FleetIQ: a DRAINING instance with nothing UTILIZED is terminated after this (default 60; never
+   * less than six pubsub polls of simulated time).
+   */
   drainingTerminationDelaySeconds?: number;
   /** Real ms to wait for the system to be ready before the load (default scales with the size). */
   readyTimeoutMs?: number;
@@ -180,6 +183,14 @@ export async function startSandbox(
       180,
       Math.ceil((6 * timings.agentHealthIntervalMs * options.speed) / 1000),
     );
+    // FleetIQ terminates a DRAINING instance this long (simulated) after it last hosted a UTILIZED
+    // game server. The components learn of DRAINING on real time (pubsub polls), so keep at least
+    // production's proportions (a 60 s delay against a 10 s poll) at any speed: at speed 20 a 10 s
+    // delay is half a real second, less than one poll, and a race no agent can win on a busy machine.
+    const drainingTerminationDelaySeconds = Math.max(
+      internals.drainingTerminationDelaySeconds ?? 60,
+      Math.ceil(6 * timings.pubsubPollSeconds * options.speed),
+    );
     const topology = await startTopology({
       clock,
       seed: options.seed,
@@ -194,7 +205,7 @@ export async function startSandbox(
       failurePolicy: options.failurePolicy,
       exitOnSigtermSeconds: internals.exitOnSigtermSeconds ?? 5,
       fleetiq: {
-        drainingTerminationDelaySeconds: internals.drainingTerminationDelaySeconds ?? 60,
+        drainingTerminationDelaySeconds,
         healthCheckTimeoutSeconds,
       },
       logger: log,

@@ -46,19 +46,33 @@ async function waitForPhase(
   sb: Sandbox,
   nodeName: string,
   phase: string,
-  timeoutMs = 15_000,
+  timeoutMs?: number,
 ): Promise<KubeObject> {
-  return waitFor(
-    `node ${nodeName} in drain phase ${phase}`,
-    async () => {
-      const n = await getNode(sb, nodeName);
-      return drainPhase(n) === phase ? n : undefined;
-    },
-    timeoutMs,
-  );
+  try {
+    return await waitFor(
+      `node ${nodeName} in drain phase ${phase}`,
+      async () => {
+        const n = await getNode(sb, nodeName);
+        return drainPhase(n) === phase ? n : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    // Say where the drain stood, so a failure on a busy CI machine explains itself.
+    const node = await getNode(sb, nodeName).catch(() => undefined);
+    const agent = sb.components.agents.get(nodeName);
+    const instanceId = sb.topology.sim.nodes.instanceIdOf(nodeName);
+    const seen = {
+      node: node ? { labels: node.metadata.labels, annotations: node.metadata.annotations } : 'gone',
+      agent: agent ? { phase: agent.phase(), lastDecision: agent.lastDecision(), stats: agent.stats() } : 'none',
+      fleetiq: instanceId ? sb.topology.fleetiq.control.instance(instanceId) : undefined,
+      pubsubLeader: sb.components.leaderIndex(),
+    };
+    throw new Error(`${(err as Error).message}\n${JSON.stringify(seen, null, 1)}`);
+  }
 }
 
-async function waitForTermination(sb: Sandbox, instanceId: string, timeoutMs = 25_000): Promise<void> {
+async function waitForTermination(sb: Sandbox, instanceId: string, timeoutMs?: number): Promise<void> {
   await waitFor(
     `FleetIQ to terminate ${instanceId}`,
     () => sb.topology.fleetiq.control.instance(instanceId)?.terminated,

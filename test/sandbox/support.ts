@@ -27,7 +27,6 @@ export const TEST_INTERNALS: SandboxInternals = {
   logger: silent,
   timings: TEST_TIMINGS,
   exitOnSigtermSeconds: 2,
-  drainingTerminationDelaySeconds: 10,
   terminationGracePeriodSeconds: 30,
 };
 
