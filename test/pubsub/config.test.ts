@@ -10,6 +10,7 @@ import {
   watchConfigFile,
   type PubsubConfig,
 } from '../../pubsub/config.js';
+import { waitFor } from '../helpers/wait.js';
 
 function fieldErrors(fn: () => unknown): { field: string; message: string }[] {
   try {
@@ -19,14 +20,6 @@ function fieldErrors(fn: () => unknown): { field: string; message: string }[] {
     return (err as InvalidConfigFileError).fieldErrors;
   }
   throw new Error('expected an InvalidConfigFileError');
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('resolveConfig', () => {
@@ -151,12 +144,12 @@ describe('watchConfigFile', () => {
     stops.push(watcher.stop);
 
     volume.update('{"GameServerGroups": ["a", "b"], "PollIntervalSeconds": 5}');
-    await until(() => changes.length === 1);
+    await waitFor('one change', () => changes.length === 1);
     expect(changes[0]).toMatchObject({ gameServerGroups: ['a', 'b'], pollIntervalMs: 5000 });
     expect(watcher.current().gameServerGroups).toEqual(['a', 'b']);
 
     volume.update('{"GameServerGroups": ["a", "b"], "PollIntervalSeconds": -1}');
-    await until(() => invalid.length === 1);
+    await waitFor('one invalid change', () => invalid.length === 1);
     expect(invalid[0]!.fieldErrors).toEqual([
       { field: 'PollIntervalSeconds', message: 'Invalid value: -1: must be > 0' },
     ]);
@@ -167,7 +160,7 @@ describe('watchConfigFile', () => {
     expect(invalid).toHaveLength(1);
 
     volume.update('{"GameServerGroups": ["c"]}');
-    await until(() => changes.length === 2);
+    await waitFor('two changes', () => changes.length === 2);
     expect(valid).toBe(1);
     expect(watcher.lastError()).toBeUndefined();
     expect(watcher.current().gameServerGroups).toEqual(['c']);
@@ -185,7 +178,7 @@ describe('watchConfigFile', () => {
     stops.push(watcher.stop);
     // Rewritten in place (same inode, same size class): noticed by its content hash alone.
     writeFileSync(volume.path, '{"GameServerGroups": ["z"]}');
-    await until(() => changes.length === 1);
+    await waitFor('one change', () => changes.length === 1);
     expect(changes[0]!.gameServerGroups).toEqual(['z']);
   });
 
@@ -200,7 +193,7 @@ describe('watchConfigFile', () => {
     );
     stops.push(watcher.stop);
     rmSync(volume.path);
-    await until(() => invalid.length === 1);
+    await waitFor('one invalid change', () => invalid.length === 1);
     expect(invalid[0]!.message).toMatch(/cannot be read: ENOENT/);
     expect(watcher.current().gameServerGroups).toEqual(['a']);
   });

@@ -5,19 +5,12 @@ import { planPublication, SEQUENCE_KEY, StatusPublisher } from '../../pubsub/pub
 import type { ObservedInstance } from '../../pubsub/poller.js';
 import { latestStatusKey, parseStatusMessage } from '../../shared/status-message.js';
 import type { InstanceStatus } from '../../shared/contract.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ARN = 'arn:aws:gamelift:us-west-2:111122223333:gameservergroup/g1';
 
 function obs(n: number, status: InstanceStatus = 'ACTIVE', observedAt = Date.now()): ObservedInstance {
   return { group: 'g1', groupArn: ARN, instanceId: `i-${String(n).padStart(17, '0')}`, status, observedAt };
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('planPublication', () => {
@@ -69,7 +62,7 @@ describe('StatusPublisher against a real Redis', () => {
     const publisher = new StatusPublisher(redis, { republishMs: 30_000, statusTtlMs: 30_000 });
     const report = await publisher.sync('g1', [obs(1, 'DRAINING', Date.parse('2024-05-01T10:00:00Z'))], true);
     expect(report).toEqual({ published: 1, refreshed: 0, superseded: 0, restored: 0 });
-    await until(() => received.length === 1);
+    await waitFor('the message', () => received.length === 1);
     const stored = await redis.get(latestStatusKey(obs(1).instanceId));
     expect(stored).toBe(received[0]);
     const parsed = parseStatusMessage(stored!);
@@ -207,7 +200,7 @@ describe('StatusPublisher against a real Redis', () => {
     expect((await publisher.sync('g1', [obs(1, 'DRAINING')], true)).published).toBe(1);
     const stored = parseStatusMessage((await redis.get(key))!, 's3cret');
     expect(stored.ok && stored.message.InstanceStatus).toBe('DRAINING');
-    await until(() => received.length === 1);
+    await waitFor('the message', () => received.length === 1);
     expect(parseStatusMessage(received[0]!, 's3cret').ok).toBe(true);
     await subscriber.unsubscribe(obs(1).instanceId);
 
@@ -259,15 +252,15 @@ describe('StatusPublisher against a real Redis', () => {
       retryStrategy: () => 20,
     });
     client.on('error', () => undefined);
-    await until(() => client.status === 'ready');
+    await waitFor('the client ready', () => client.status === 'ready');
     const publisher = new StatusPublisher(client, { republishMs: 30_000, statusTtlMs: 30_000 });
     await server.stop();
-    await until(() => client.status !== 'ready');
+    await waitFor('the client disconnected', () => client.status !== 'ready');
     await expect(publisher.sync('g1', [obs(1)], true)).rejects.toThrow();
     await server.start();
-    await until(() => client.status === 'ready');
+    await waitFor('the client ready', () => client.status === 'ready');
     expect((await publisher.sync('g1', [obs(1)], true)).published).toBe(1);
     client.disconnect();
-    await until(() => redis.status === 'ready');
+    await waitFor('redis ready', () => redis.status === 'ready');
   });
 });

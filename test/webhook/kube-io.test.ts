@@ -27,6 +27,7 @@ import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
 import { withConnectionReuse } from '../../shared/kube-connection.js';
 import { gameServerReview, httpsRequest } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NS = 'games';
 let emu: KubeEmulator;
@@ -35,20 +36,6 @@ let core: CoreV1Api;
 let custom: CustomObjectsApi;
 const silent = createLogger('webhook-test', 'silent');
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function node(name: string, status?: string): Promise<void> {
   await core.createNode({
@@ -208,7 +195,7 @@ describe('KubePodTolerator', () => {
     const patch = podTolerationPatch(asRead as PodView);
     // The pod is deleted and re-created under the same name between our read and our patch.
     await core.deleteNamespacedPod({ name: 'gs-f', namespace: NS, gracePeriodSeconds: 0 });
-    await until(
+    await waitFor(
       'the pod to be gone',
       async () =>
         !(await core.listNamespacedPod({ namespace: NS })).items.some((p) => p.metadata?.name === 'gs-f'),
@@ -239,22 +226,22 @@ describe('WatchedNodeStatus', () => {
     expect(watched.ready()).not.toBe(true);
     watched.start();
     try {
-      await until('the first list', () => watched.ready() === true);
-      await until('the watch', () => watched.isWatching());
+      await waitFor('the first list', () => watched.ready() === true);
+      await waitFor('the watch', () => watched.isWatching());
       expect(await watched.statusOf('node-draining')).toBe('DRAINING');
       expect(await watched.statusOf('node-active')).toBeUndefined(); // not fenced: not cached at all
       await node('node-w');
       await setNodeStatus('node-w', 'SPOT_TERMINATING');
-      await until('SPOT_TERMINATING', async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING');
+      await waitFor('SPOT_TERMINATING', async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING');
       await setNodeStatus('node-w', 'ACTIVE');
-      await until(
+      await waitFor(
         'the node to leave the fenced set',
         async () => (await watched.statusOf('node-w')) === undefined,
       );
       await setNodeStatus('node-w', 'DRAINING');
-      await until('DRAINING', async () => (await watched.statusOf('node-w')) === 'DRAINING');
+      await waitFor('DRAINING', async () => (await watched.statusOf('node-w')) === 'DRAINING');
       await core.deleteNode({ name: 'node-w' });
-      await until('the deleted node to leave', async () => (await watched.statusOf('node-w')) === undefined);
+      await waitFor('the deleted node to leave', async () => (await watched.statusOf('node-w')) === undefined);
       expect(restarts[0]).toBe('start');
     } finally {
       await watched.stop();
@@ -280,7 +267,7 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
       { kubeConfig: kc, logger: silent },
     );
     try {
-      await until(
+      await waitFor(
         'readiness (certificate loaded, node watch listed)',
         async () => (await fetch(`${webhook.opsUrl}/readyz`)).status === 200,
       );

@@ -26,6 +26,7 @@ import { webhookConfig, DEFAULT_MAX_REQUEST_BYTES, type WebhookConfig } from '..
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { AdmissionRecord } from '../../webhook/http-admission.js';
 import { gameServerObject, gameServerReview, httpsRequest } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DAY = 86_400_000;
 
@@ -86,20 +87,6 @@ function kubeConfigFor(url: string): KubeConfig {
     currentContext: 'tripwire',
   });
   return kc;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function metricValue(opsUrl: string, line: RegExp): Promise<number> {
@@ -400,7 +387,7 @@ describe('a transition when the pod cannot be updated', () => {
       method: 'GET',
       path: '/api/v1/namespaces/games/pods/fleet-a-x7k2p-9qwzr',
     });
-    const event = await until('the Warning Event', () =>
+    const event = await waitFor('the Warning Event', () =>
       tripwire.requests.find((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/games/events'),
     );
     expect(JSON.parse(event.body)).toMatchObject({
@@ -424,7 +411,7 @@ describe('a transition when the pod cannot be updated', () => {
       ),
     ).toBe(1);
     expect(
-      await until(
+      await waitFor(
         'the event error metric',
         async () => (await metricValue(allowing.opsUrl, /^fleetiq_webhook_event_errors_total /)) === 1,
       ),
@@ -528,12 +515,12 @@ describe('certificate hot reload under live traffic', () => {
       }
     })();
 
-    await until('traffic', () => sent >= 20);
+    await waitFor('traffic', () => sent >= 20);
     await writeCertFiles(reloadDir, next);
     swapped = true;
-    await until('the new certificate on a new connection', () => sawNewOnFresh);
+    await waitFor('the new certificate on a new connection', () => sawNewOnFresh);
     const sentAtSwitch = sent;
-    await until('more traffic after the switch', () => sent >= sentAtSwitch + 20);
+    await waitFor('more traffic after the switch', () => sent >= sentAtSwitch + 20);
     running = false;
     await Promise.all([fresh, kept]);
     keepAlive.destroy();
@@ -562,7 +549,7 @@ describe('certificate hot reload under live traffic', () => {
     );
     await writeFile(join(reloadDir, 'tls.crt.tmp'), next.certPem);
     await rename(join(reloadDir, 'tls.crt.tmp'), join(reloadDir, 'tls.crt'));
-    await until(
+    await waitFor(
       'the mismatch to be noticed',
       async () =>
         (await metricValue(webhook.opsUrl, /^fleetiq_webhook_certificate_reloads_total\{result="error"\}/)) >
@@ -577,7 +564,7 @@ describe('certificate hot reload under live traffic', () => {
     expect(still.peerFingerprint).toBe(current);
     await writeFile(join(reloadDir, 'tls.key.tmp'), next.keyPem);
     await rename(join(reloadDir, 'tls.key.tmp'), join(reloadDir, 'tls.key'));
-    await until(
+    await waitFor(
       'the new pair',
       () => webhook.certificate().fingerprint === describeCertificate(next.certPem).fingerprint,
     );
@@ -601,13 +588,13 @@ describe('graceful shutdown', () => {
       ca: ca.certPem,
     });
     // The request is in flight once the webhook is waiting on the (hanging) API server.
-    await until('the request to reach the API', () =>
+    await waitFor('the request to reach the API', () =>
       tripwire.requests.some((r) => r.path.includes('/pods/')),
     );
     let stopResolved = false;
     const stopping = webhook.stop().then(() => (stopResolved = true));
 
-    await until('readiness to fail', async () => (await fetch(`${webhook.opsUrl}/readyz`)).status === 503);
+    await waitFor('readiness to fail', async () => (await fetch(`${webhook.opsUrl}/readyz`)).status === 503);
     await expect(
       httpsRequest(webhook.admissionUrl, {
         body,
@@ -644,7 +631,7 @@ describe('graceful shutdown', () => {
       () => 'answered',
       () => 'cut',
     );
-    await until('the request to reach the API', () =>
+    await waitFor('the request to reach the API', () =>
       tripwire.requests.some((r) => r.path.includes('/pods/')),
     );
     await webhook.stop();
