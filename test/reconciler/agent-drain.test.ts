@@ -33,8 +33,7 @@ afterAll(async () => {
   await w?.stop();
 });
 
-const registered = (id: string) =>
-  w.fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === id);
+const registered = (id: string) => w.registered(id);
 /** `expected` appears in `actual` in this order (other items may come in between). */
 function inOrder(expected: string[], actual: string[]): boolean {
   let i = 0;

@@ -15,7 +15,6 @@ import {
   type DrainRecord,
 } from '../../reconciler/node-state.js';
 import {
-  GROUP,
   createGameServer,
   createNode,
   getGameServer,
@@ -40,8 +39,7 @@ afterAll(async () => {
   await w?.stop();
 });
 
-const registered = (id: string) =>
-  w.fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === id);
+const registered = (id: string) => w.registered(id);
 const phaseOf = async (node: string) =>
   (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION];
 const registrations = (id: string) =>

@@ -129,6 +129,8 @@ export interface World {
   publisher: StatusPublisher;
   agents: RunningReconciler[];
   agentKubeConfig(): KubeConfig;
+  /** The game server FleetIQ holds for this instance in the test group, if any. */
+  registered(instanceId: string): ReturnType<FleetIQEmulator['control']['gameServers']>[number] | undefined;
   startAgent(
     nodeName: string,
     options?: {
@@ -169,6 +171,8 @@ export async function startWorld(o: {
   const agents: RunningReconciler[] = [];
   const gamelift = gameLiftClient(fleetiq.url, 2);
   const world: World = {
+    registered: (instanceId) =>
+      fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === instanceId),
     emu,
     admin,
     fleetiq,
