@@ -197,6 +197,16 @@ export class GameSessionDriver {
     return record;
   }
 
+  /**
+   * Ends a session now rather than at its planned end, as a game does when its players leave early:
+   * the game server shuts itself down. (Lets a scenario hold sessions for as long as it looks.)
+   */
+  async endNow(record: SessionRecord): Promise<void> {
+    this.timers.get(record.id)?.();
+    this.timers.delete(record.id);
+    await this.endSession(record);
+  }
+
   /** The session's planned end: the game server shuts itself down. */
   private async endSession(record: SessionRecord): Promise<void> {
     if (record.outcome !== 'active') return;

@@ -64,7 +64,9 @@ async function waitForPhase(
     const instanceId = sb.topology.sim.nodes.instanceIdOf(nodeName);
     const seen = {
       node: node ? { labels: node.metadata.labels, annotations: node.metadata.annotations } : 'gone',
-      agent: agent ? { phase: agent.phase(), lastDecision: agent.lastDecision(), stats: agent.stats() } : 'none',
+      agent: agent
+        ? { phase: agent.phase(), lastDecision: agent.lastDecision(), stats: agent.stats() }
+        : 'none',
       fleetiq: instanceId ? sb.topology.fleetiq.control.instance(instanceId) : undefined,
       pubsubLeader: sb.components.leaderIndex(),
     };
@@ -106,7 +108,9 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
 
   it('1. drains to termination: cordon, fence, taint, sessions finish, deregistered, terminated, node removed, a replacement joins', async () => {
     await steady(sb);
-    const records = await startSessions(sb, 4, 80);
+    // Held until the operator's view below has been checked (a loaded machine may take seconds to
+    // run kubectl), then ended.
+    const records = await startSessions(sb, 4, 3600);
     const target = await busiestNode(sb);
     const launchedBefore = sb.recorder.instancesLaunched;
     const drainsBefore = { ...sb.recorder.drains };
@@ -150,6 +154,8 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
       ),
     );
 
+    // The players leave; the drain then finishes.
+    for (const r of records) await sb.topology.sim.sessions.endNow(r);
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
     await waitForTermination(sb, target.instanceId);
