@@ -232,7 +232,10 @@ describe('WatchedNodeStatus', () => {
       expect(await watched.statusOf('node-active')).toBeUndefined(); // not fenced: not cached at all
       await node('node-w');
       await setNodeStatus('node-w', 'SPOT_TERMINATING');
-      await waitFor('SPOT_TERMINATING', async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING');
+      await waitFor(
+        'SPOT_TERMINATING',
+        async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING',
+      );
       await setNodeStatus('node-w', 'ACTIVE');
       await waitFor(
         'the node to leave the fenced set',
@@ -241,7 +244,10 @@ describe('WatchedNodeStatus', () => {
       await setNodeStatus('node-w', 'DRAINING');
       await waitFor('DRAINING', async () => (await watched.statusOf('node-w')) === 'DRAINING');
       await core.deleteNode({ name: 'node-w' });
-      await waitFor('the deleted node to leave', async () => (await watched.statusOf('node-w')) === undefined);
+      await waitFor(
+        'the deleted node to leave',
+        async () => (await watched.statusOf('node-w')) === undefined,
+      );
       expect(restarts[0]).toBe('start');
     } finally {
       await watched.stop();
