@@ -598,7 +598,7 @@ class NodeAgent {
       this.lastFreshStatus = fresh;
       // A new status may start a drain on game servers read long ago: read them again.
       if (node.spec?.unschedulable === true) this.fullGen++;
-      else drainStarts = fresh === 'DRAINING' || fresh === 'SPOT_TERMINATING';
+      else drainStarts = fresh === 'DRAINING';
     }
 
     const pods = this.podInformer.values();
@@ -607,7 +607,8 @@ class NodeAgent {
       // instance once none of its game servers is UTILIZED, and a session allocated without the
       // webhook (failurePolicy Ignore) may not be known yet. UTILIZED then goes out beside the
       // cordon rather than after it. Best effort: the cordon needs no game server, and after it
-      // every read is required again (the barrier above).
+      // every read is required again (the barrier above). Not on a Spot notice: the instance goes
+      // regardless of UTILIZED, and its taint should not wait for these reads.
       await this.refreshGameServers(pods, true);
       if (this.stopping) return 'idle';
     }
