@@ -1,8 +1,9 @@
 // The emulator's own certificate authority and a serving certificate for 127.0.0.1/localhost.
 // Generated once per process and shared by every emulator instance in it: key generation is the
 // slow part (RSA keys come from node:crypto, the certificates are built with node-forge).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
+import { randomSerialHex } from '../../certs/issue.js';
 
 export interface EmulatorTls {
   /** PEM of the CA certificate clients trust. */
@@ -29,13 +30,6 @@ function rsaKeyPair(): {
   return { privateKey: key, publicKey, pem: privateKey };
 }
 
-function serial(): string {
-  // Positive, 16 bytes: the high bit cleared so it is not read as negative.
-  const b = randomBytes(16);
-  b[0] &= 0x7f;
-  return b.toString('hex');
-}
-
 export function emulatorTls(): EmulatorTls {
   if (cached) return cached;
   const now = new Date();
@@ -45,7 +39,7 @@ export function emulatorTls(): EmulatorTls {
   const caKeys = rsaKeyPair();
   const ca = forge.pki.createCertificate();
   ca.publicKey = caKeys.publicKey;
-  ca.serialNumber = serial();
+  ca.serialNumber = randomSerialHex();
   ca.validity.notBefore = notBefore;
   ca.validity.notAfter = notAfter;
   const caSubject = [{ name: 'commonName', value: 'fleetiq-agones-kube-emulator-ca' }];
@@ -61,7 +55,7 @@ export function emulatorTls(): EmulatorTls {
   const serverKeys = rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = serverKeys.publicKey;
-  cert.serialNumber = serial();
+  cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   cert.setSubject([{ name: 'commonName', value: 'kube-apiserver' }]);

@@ -1,10 +1,11 @@
 // Test TLS material and a real HTTPS admission webhook server for the admission tests: a CA, serving
 // certificates signed by it for whatever names a test needs, and a server whose answer each test
 // decides.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import forge from 'node-forge';
+import { randomSerialHex } from '../../../certs/issue.js';
 
 const { pki } = forge;
 
@@ -33,17 +34,11 @@ function keyPair(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.
   };
 }
 
-function serial(): string {
-  const b = randomBytes(16);
-  b[0] = b[0]! & 0x7f || 0x01;
-  return b.toString('hex');
-}
-
 export function createTestCa(commonName = 'test-webhook-ca'): TestCa {
   const keys = keyPair();
   const cert = pki.createCertificate();
   cert.publicKey = keys.publicKey;
-  cert.serialNumber = serial();
+  cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = new Date(Date.now() - 60 * 60 * 1000);
   cert.validity.notAfter = new Date(Date.now() + 24 * 60 * 60 * 1000);
   const subject = [{ name: 'commonName', value: commonName }];
@@ -62,7 +57,7 @@ export function createTestCa(commonName = 'test-webhook-ca'): TestCa {
     const leafKeys = keyPair();
     const leaf = pki.createCertificate();
     leaf.publicKey = leafKeys.publicKey;
-    leaf.serialNumber = serial();
+    leaf.serialNumber = randomSerialHex();
     leaf.validity.notBefore = new Date(Date.now() - 60 * 60 * 1000);
     leaf.validity.notAfter = new Date(Date.now() + 24 * 60 * 60 * 1000);
     leaf.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ipAddresses[0] ?? 'webhook' }]);
