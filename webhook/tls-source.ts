@@ -115,10 +115,14 @@ export class FileCertificateSource implements CertificateSource {
   ) {}
 
   private async load(): Promise<ServingCertificate> {
-    const [certPem, keyPem] = await Promise.all([
-      readFile(this.certFile, 'utf8'),
-      readFile(this.keyFile, 'utf8'),
-    ]);
+    // Both files named whichever read fails first (both fail when the directory is missing).
+    const read = (path: string) =>
+      readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new Error(
+          `cannot read the serving certificate (${this.certFile}, ${this.keyFile}): ${path}: ${err.code ?? err.message}`,
+        );
+      });
+    const [certPem, keyPem] = await Promise.all([read(this.certFile), read(this.keyFile)]);
     try {
       return servingCertificateFrom(certPem, keyPem);
     } catch (err) {

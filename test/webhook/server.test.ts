@@ -713,6 +713,6 @@ describe('configuration', () => {
     const config = configFor(join(dir, 'missing'));
     await expect(
       startWebhook(config, { kubeConfig: kubeConfigFor(tripwire.url), logger: silent }),
-    ).rejects.toThrow(/tls\.crt/);
+    ).rejects.toThrow(/tls\.crt.*tls\.key/);
   });
 });
