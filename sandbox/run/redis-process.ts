@@ -83,8 +83,8 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
-/** Spawns redis-server (no persistence) on a free loopback port. */
-export async function startRedisProcess(): Promise<RedisProcess> {
+/** Spawns redis-server (no persistence) on a free loopback port; `requirePass` turns on AUTH. */
+export async function startRedisProcess(options: { requirePass?: string } = {}): Promise<RedisProcess> {
   ensureRedisServer();
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -104,6 +104,7 @@ export async function startRedisProcess(): Promise<RedisProcess> {
         'no',
         '--maxclients',
         '20000',
+        ...(options.requirePass ? ['--requirepass', options.requirePass] : []),
       ],
       { stdio: 'ignore' },
     );
