@@ -582,10 +582,13 @@ describe('graceful shutdown', () => {
       logger: silent,
     });
     const body = JSON.stringify(gameServerReview('Ready', 'Allocated', { uid: 'inflight' }));
+    // Kept alive, as the API server's connections are: only the webhook can ask for the close.
+    const keepAlive = new https.Agent({ keepAlive: true });
     const inFlight = httpsRequest(webhook.admissionUrl, {
       body,
       headers: { 'content-type': 'application/json' },
       ca: ca.certPem,
+      agent: keepAlive,
     });
     // The request is in flight once the webhook is waiting on the (hanging) API server.
     await waitFor('the request to reach the API', () =>
@@ -608,6 +611,7 @@ describe('graceful shutdown', () => {
     expect(answer.status).toBe(200);
     expect(answer.json.response).toMatchObject({ uid: 'inflight', allowed: true });
     expect(answer.headers.connection).toBe('close');
+    keepAlive.destroy();
     await stopping;
     expect(stopResolved).toBe(true);
     await expect(fetch(`${webhook.opsUrl}/healthz`)).rejects.toThrow();
