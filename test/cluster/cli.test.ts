@@ -16,6 +16,7 @@ import {
 } from '../../sandbox/cluster/cli-extension.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { runCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 const KUBECTL = '/usr/bin/kubectl';
 // tsx's shebang runs the first `node` on PATH: make it this (Node 24) one.
@@ -38,22 +39,8 @@ function kubectl(
   );
 }
 
-/** Polls until `fn` returns a truthy value or the deadline passes. */
-async function eventually<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = <T>(fn: () => Promise<T> | T, timeoutMs: number, what: string) =>
+  waitFor(what, fn, timeoutMs);
 
 /** The columns of a kubectl table, as objects keyed by header. */
 function table(out: string): Array<Record<string, string>> {

@@ -8,6 +8,7 @@ import {
   type KubeEmulatorOptions,
 } from '../../sandbox/kube/emulator.js';
 import type { UserInfo } from '../../sandbox/kube/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 export async function startEmulator(options: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
   return startKubeEmulator({ authorization: 'allow-all', ...options });
@@ -65,25 +66,13 @@ export async function expectStatus(
   return status;
 }
 
-/** Polls until `fn` returns a truthy value or the deadline passes. */
-export async function eventually<T>(
+/** Polls until `fn` returns a truthy value or the deadline passes (the shared waitFor, argument order kept). */
+export function eventually<T>(
   fn: () => T | Promise<T>,
   timeoutMs = 5000,
   what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+): Promise<NonNullable<T>> {
+  return waitFor(what, fn, timeoutMs);
 }
 
 export const POD_REF = { group: '', version: 'v1', resource: 'pods', namespace: 'default' };

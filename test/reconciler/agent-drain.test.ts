@@ -33,7 +33,6 @@ afterAll(async () => {
   await w?.stop();
 });
 
-const registered = (id: string) => w.registered(id);
 /** `expected` appears in `actual` in this order (other items may come in between). */
 function inOrder(expected: string[], actual: string[]): boolean {
   let i = 0;
@@ -56,9 +55,9 @@ describe('an ACTIVE node', () => {
       async () =>
         (await getNode(w.admin, 'node-active')).metadata.labels?.[INSTANCE_STATUS_LABEL] === 'ACTIVE',
     );
-    await waitFor('registration', () => registered(id)?.utilizationStatus === 'AVAILABLE');
-    const first = registered(id)!.lastHealthCheckTime;
-    await waitFor('a health report', () => registered(id)!.lastHealthCheckTime > first);
+    await waitFor('registration', () => w.registered(id)?.utilizationStatus === 'AVAILABLE');
+    const first = w.registered(id)!.lastHealthCheckTime;
+    await waitFor('a health report', () => w.registered(id)!.lastHealthCheckTime > first);
     await waitFor('ready', () => agent.ready() === true);
 
     const readyz = await fetch(`${agent.opsUrl}/readyz`);
@@ -102,7 +101,7 @@ describe('DRAINING', () => {
     await w.publisher.publish(id, 'ACTIVE');
     const agent = await w.startAgent(node);
     // allocated mode: sessions on the node make the game server UTILIZED.
-    await waitFor('UTILIZED while sessions run', () => registered(id)?.utilizationStatus === 'UTILIZED');
+    await waitFor('UTILIZED while sessions run', () => w.registered(id)?.utilizationStatus === 'UTILIZED');
 
     // FleetIQ decides the instance is no longer viable; pubsub publishes it.
     w.fleetiq.control.setInstanceStatus(id, 'DRAINING');
@@ -123,14 +122,14 @@ describe('DRAINING', () => {
     expect((await getPod(w.admin, 'drain-alloc-bare')).spec.tolerations).toContainEqual(DRAIN_TOLERATION);
     expect(agent.phase()).toBe('Tainted');
     expect(agent.lastDecision()?.sessions).toBe(2);
-    expect(registered(id)).toBeDefined();
+    expect(w.registered(id)).toBeDefined();
 
     // One session ends by shutdown, the other returns to Ready (reuse): the agent notices both,
     // shuts the Ready one down, and deregisters.
     await setGameServerState(w.admin, 'drain-alloc-tol', 'Shutdown');
-    expect(registered(id)).toBeDefined();
+    expect(w.registered(id)).toBeDefined();
     await setGameServerState(w.admin, 'drain-alloc-bare', 'Ready');
-    await waitFor('deregistration', () => registered(id) === undefined);
+    await waitFor('deregistration', () => w.registered(id) === undefined);
     await waitFor(
       'phase Deregistered',
       async () =>
@@ -207,7 +206,7 @@ describe('DRAINING', () => {
     // The allocation won; the agent then treated it as a session: kept, tolerating the taint.
     expect((await getGameServer(w.admin, 'race-gs')).status.state).toBe('Allocated');
     expect((await getPod(w.admin, 'race-gs')).spec.tolerations).toContainEqual(DRAIN_TOLERATION);
-    expect(registered(id)).toBeDefined();
+    expect(w.registered(id)).toBeDefined();
   });
 });
 
@@ -219,7 +218,7 @@ describe('a session the agent has not heard of (allocated while the webhook was 
     await createGameServer(w.admin, 'unheard-gs', node, 'Ready');
     await w.publisher.publish(id, 'ACTIVE');
     const agent = await w.startAgent(node);
-    await waitFor('registered AVAILABLE', () => registered(id)?.utilizationStatus === 'AVAILABLE');
+    await waitFor('registered AVAILABLE', () => w.registered(id)?.utilizationStatus === 'AVAILABLE');
     await waitFor(
       'settled, with the game server read as Ready',
       () => agent.lastDecision()?.actions.length === 0 && agent.lastDecision()?.membership.length === 0,
@@ -245,7 +244,7 @@ describe('a session the agent has not heard of (allocated while the webhook was 
     try {
       w.fleetiq.control.setInstanceStatus(id, 'DRAINING');
       await w.publisher.publish(id, 'DRAINING');
-      await waitFor('UTILIZED', () => registered(id)?.utilizationStatus === 'UTILIZED');
+      await waitFor('UTILIZED', () => w.registered(id)?.utilizationStatus === 'UTILIZED');
       expect(heldNodeWrites).toBeGreaterThan(0); // the drain had started, and was still held
       expect((await getNode(w.admin, node)).spec.unschedulable).toBeUndefined();
     } finally {
@@ -319,7 +318,7 @@ describe('when the API refuses', () => {
     const passes = agent.stats().passes;
     for (let i = 0; i < 5; i++) await w.publisher.publish(slow, 'ACTIVE');
     await waitFor('passes during the hang', () => agent.stats().passes >= passes + 3);
-    await waitFor('registered', () => registered(slow) !== undefined);
+    await waitFor('registered', () => w.registered(slow) !== undefined);
     expect(registerCalls() - before).toBe(1);
 
     // Failing: three refusals, paced, one Warning Event, then success.
@@ -336,7 +335,7 @@ describe('when the API refuses', () => {
     await w.startAgent('node-failing-fleetiq', {
       timings: { membershipBackoff: { initialMs: 100, maxMs: 400 } },
     });
-    await waitFor('registered after the refusals', () => registered(failing) !== undefined, 10_000);
+    await waitFor('registered after the refusals', () => w.registered(failing) !== undefined, 10_000);
     expect(registerCalls() - start).toBe(4);
     const reasons = await waitFor('the Warning Event', async () => {
       const r = await nodeEventReasons(w.admin, 'node-failing-fleetiq');
@@ -407,7 +406,7 @@ describe('ACTIVE again during a drain', () => {
         n.metadata.annotations?.[DRAIN_PHASE_ANNOTATION] === undefined
       );
     });
-    expect(registered(id)).toBeDefined();
+    expect(w.registered(id)).toBeDefined();
     await waitFor('DrainReverted event', async () =>
       (await nodeEventReasons(w.admin, node)).includes('DrainReverted'),
     );

@@ -39,7 +39,6 @@ afterAll(async () => {
   await w?.stop();
 });
 
-const registered = (id: string) => w.registered(id);
 const phaseOf = async (node: string) =>
   (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION];
 const registrations = (id: string) =>
@@ -73,20 +72,20 @@ describe('stopping the agent', () => {
     await createGameServer(w.admin, 'sigterm-alloc', node, 'Allocated', { tolerates: true });
     await w.publisher.publish(id, 'ACTIVE');
     const first = await w.startAgent(node);
-    await waitFor('registered and UTILIZED', () => registered(id)?.utilizationStatus === 'UTILIZED');
+    await waitFor('registered and UTILIZED', () => w.registered(id)?.utilizationStatus === 'UTILIZED');
     await w.publisher.publish(id, 'DRAINING');
     await waitFor('Tainted', async () => (await phaseOf(node)) === 'Tainted');
 
     await first.stop();
     expect(first.ready()).toBe('stopping');
-    expect(registered(id)).toBeDefined();
-    const lastReport = registered(id)!.lastHealthCheckTime;
+    expect(w.registered(id)).toBeDefined();
+    const lastReport = w.registered(id)!.lastHealthCheckTime;
 
     const second = await w.startAgent(node);
     await waitFor('resumed at Tainted', () => second.phase() === 'Tainted');
-    await waitFor('health reports again', () => registered(id)!.lastHealthCheckTime > lastReport);
+    await waitFor('health reports again', () => w.registered(id)!.lastHealthCheckTime > lastReport);
     await setGameServerState(w.admin, 'sigterm-alloc', 'Shutdown');
-    await waitFor('deregistered by the new agent', () => registered(id) === undefined);
+    await waitFor('deregistered by the new agent', () => w.registered(id) === undefined);
     const reasons = await nodeEventReasons(w.admin, node);
     expect(reasons.filter((r) => r === 'FleetIQDraining')).toHaveLength(1);
     expect(reasons.filter((r) => r === 'Cordoned')).toHaveLength(1);
@@ -154,7 +153,7 @@ describe('a new agent on a node left in each phase', () => {
     await w.publisher.publish(id, 'DRAINING');
     await w.startAgent(node);
     await waitFor('Deregistered', async () => (await phaseOf(node)) === 'Deregistered');
-    expect(registered(id)).toBeUndefined();
+    expect(w.registered(id)).toBeUndefined();
   });
 
   it('SpotEvicting: deletes the remaining game server pods within the notice, deregisters', async () => {
@@ -191,7 +190,7 @@ describe('a new agent on a node left in each phase', () => {
     expect(agent.phase()).toBe('Deregistered');
     expect(agent.lastDecision()?.membership).toEqual([]);
     expect(registrations(id)).toBe(0);
-    expect(registered(id)).toBeUndefined();
+    expect(w.registered(id)).toBeUndefined();
     expect((await getNode(w.admin, node)).spec.unschedulable).toBe(true);
   });
 });
@@ -237,7 +236,7 @@ describe('a Node without an AWS providerID', () => {
         extra: { imdsInstanceId: undefined },
       });
       expect(agent.instanceId()).toBe(id);
-      await waitFor('registered', () => registered(id) !== undefined);
+      await waitFor('registered', () => w.registered(id) !== undefined);
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -12,6 +12,7 @@ import {
   type ClusterState,
 } from '../../cli/fleetiq-status.js';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 
@@ -195,8 +196,7 @@ describe('the plugin against an API server', () => {
       controller.signal,
     );
     // Not a terminal: the table is printed once, then again only if it changes.
-    const deadline = Date.now() + 10_000;
-    while (c.out.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the first table', () => c.out.length > 0, 10_000);
     controller.abort();
     expect(await done).toBe(0);
     expect(c.out.join('')).toContain('SpotEvicting');
