@@ -7,6 +7,8 @@
 // observes again and calls decide() again; it never needs to remember a drain's progress itself.
 import { type InstanceStatus } from '../shared/contract.js';
 import {
+  DRAIN_PHASE_LABEL,
+  drainPhaseLabel,
   hasAnyDrainKeyTaint,
   hasDrainTaint,
   labelledStatus,
@@ -233,6 +235,13 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
   else if (fresh === 'DRAINING') drain = draining(ctx);
   else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
   else drain = record === null ? { phase: 'Active', actions: [] } : holdPhase(ctx, record);
+  // The phase label follows the record; a node whose drain was recorded without it (an older agent, or
+  // an operator removed it) gets it back now rather than at the drain's next step.
+  if (
+    !drain.actions.some((a) => a.kind === 'recordDrainState') &&
+    (obs.node.labels[DRAIN_PHASE_LABEL] ?? null) !== drainPhaseLabel(record)
+  )
+    drain.actions.unshift({ kind: 'recordDrainState', record });
 
   const member = membership(ctx, drain.phase, fresh);
   const wait = earliest(drain.wait, member.wait);
@@ -449,9 +458,9 @@ function spotTerminating(ctx: Ctx): DrainStep {
     if (labelledStatus(node) !== 'SPOT_TERMINATING')
       actions.push({ kind: 'label', status: 'SPOT_TERMINATING' });
     if (cordon) actions.push({ kind: 'cordon' });
-    const fence = fenceActions(ctx, false);
-    actions.push(...fence);
-    if (!hasDrainTaint(node)) actions.push({ kind: 'taint' });
+    // Each Event right after its step: the agent observes again after a cordon before it fences, so
+    // Events placed after the fence would be dropped with the rest of this decision, and the next
+    // decision no longer enters (the record already says SpotEvicting).
     if (entering)
       actions.push(
         event(
@@ -461,9 +470,13 @@ function spotTerminating(ctx: Ctx): DrainStep {
         ),
       );
     if (cordon) actions.push(cordonEvent(true));
-    if (fence.length) actions.push(fencingEvent(fence));
+    const fence = fenceActions(ctx, false);
+    if (fence.length) actions.push(...fence, fencingEvent(fence));
     if (!hasDrainTaint(node))
-      actions.push(event('Normal', 'Tainted', 'Tainted the node gamelift.status/draining=true:NoExecute'));
+      actions.push(
+        { kind: 'taint' },
+        event('Normal', 'Tainted', 'Tainted the node gamelift.status/draining=true:NoExecute'),
+      );
     return { phase: 'SpotEvicting', actions };
   }
   const actions = spotEvictionActions(ctx, record!);

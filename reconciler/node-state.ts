@@ -32,6 +32,29 @@ export const SPOT_NOTICE_AT_ANNOTATION = 'gamelift.status/spot-notice-at';
 /** RFC 3339 time the "drain exceeded its maximum wait" warning was raised (raised once per drain). */
 export const DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION = 'gamelift.status/drain-max-wait-warned-at';
 
+/**
+ * Label mirroring the drain phase annotation (same key, same value), so that `kubectl get nodes -L
+ * gamelift.status/drain-phase` shows it and `-l gamelift.status/drain-phase=Tainted` selects on it:
+ * Kubernetes selects on labels only. Every phase name is a valid label value. Absent, like the
+ * annotation, when no drain is in progress. The annotations stay: they carry the times.
+ */
+export const DRAIN_PHASE_LABEL = 'gamelift.status/drain-phase';
+
+/**
+ * The FleetIQ status the agent last observed for its instance (whether or not it acted on it), and
+ * the RFC 3339 time FleetIQ was observed saying so. Unlike the `instance-status` label (the status the
+ * agent last acted on: it stays DRAINING after deregistration, or while the status is stale), these
+ * say what FleetIQ itself says. Not drain state: a revert keeps them.
+ */
+export const FLEETIQ_STATUS_ANNOTATION = 'gamelift.status/fleetiq-status';
+export const FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION = 'gamelift.status/fleetiq-status-observed-at';
+/**
+ * While the status does not change, its observation time is rewritten at most this often: often enough
+ * that an old time means the agent no longer hears from FleetIQ, rarely enough that an idle node costs
+ * the API server almost nothing (one PATCH per node every 5 minutes).
+ */
+export const OBSERVED_STATUS_REFRESH_MS = 300_000;
+
 /** Every annotation the agent owns; a revert removes them all. */
 export const DRAIN_ANNOTATIONS = [
   DRAIN_PHASE_ANNOTATION,
@@ -152,6 +175,53 @@ export function withDrainRecord(
     else out[k] = v;
   }
   return out;
+}
+
+/** The drain phase label that goes with `record` (null: remove it). */
+export function drainPhaseLabel(record: DrainRecord | null): string | null {
+  return record === null ? null : record.phase;
+}
+
+/** Applies `drainPhaseLabel(record)` to a label map (what the node looks like afterwards). */
+export function withDrainPhaseLabel(
+  labels: Record<string, string>,
+  record: DrainRecord | null,
+): Record<string, string> {
+  const out = { ...labels };
+  const v = drainPhaseLabel(record);
+  if (v === null) delete out[DRAIN_PHASE_LABEL];
+  else out[DRAIN_PHASE_LABEL] = v;
+  return out;
+}
+
+/** What the agent recorded as FleetIQ's last observed status (undefined when absent or malformed). */
+export function readObservedStatus(
+  annotations: Record<string, string>,
+): { status: InstanceStatus; observedAt: number } | undefined {
+  const status = annotations[FLEETIQ_STATUS_ANNOTATION];
+  const observedAt = parseTime(annotations[FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION]);
+  if (!(FLEETIQ_STATUSES as readonly string[]).includes(status) || observedAt === undefined) return undefined;
+  return { status: status as InstanceStatus, observedAt };
+}
+
+/**
+ * The annotations to write so the node records `current` (the agent's latest FleetIQ status), or null
+ * when what it records is good enough: the same status, observed less than `refreshMs` before (an
+ * older observation never replaces a newer one of the same status).
+ */
+export function observedStatusAnnotations(
+  annotations: Record<string, string>,
+  current: { status: InstanceStatus; observedAt: number } | undefined,
+  refreshMs: number = OBSERVED_STATUS_REFRESH_MS,
+): Record<string, string> | null {
+  if (current === undefined) return null;
+  const recorded = readObservedStatus(annotations);
+  if (recorded?.status === current.status && current.observedAt - recorded.observedAt < refreshMs)
+    return null;
+  return {
+    [FLEETIQ_STATUS_ANNOTATION]: current.status,
+    [FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION]: new Date(current.observedAt).toISOString(),
+  };
 }
 
 /** The instance status the node's label says the agent last saw, if it is a valid one. */

@@ -12,7 +12,7 @@
 import { DRAIN_TAINT, DRAIN_TAINT_KEY, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import type { DrainAction } from './decide.js';
 import type { KubeObjectLike, Toleration } from './kube-objects.js';
-import { drainRecordAnnotations } from './node-state.js';
+import { DRAIN_PHASE_LABEL, drainPhaseLabel, drainRecordAnnotations } from './node-state.js';
 
 export type NodeAction = Extract<
   DrainAction,
@@ -80,6 +80,7 @@ export function nodeMergePatch(node: KubeObjectLike, actions: readonly NodeActio
     switch (a.kind) {
       case 'recordDrainState':
         Object.assign(annotations, drainRecordAnnotations(a.record));
+        labels[DRAIN_PHASE_LABEL] = drainPhaseLabel(a.record);
         break;
       case 'label':
         labels[INSTANCE_STATUS_LABEL] = a.status;

@@ -12,7 +12,7 @@ import {
   toleratesDrainTaint,
   type KubeObjectLike,
 } from '../../reconciler/kube-objects.js';
-import { DRAIN_ANNOTATIONS, DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { DRAIN_ANNOTATIONS, DRAIN_PHASE_ANNOTATION, DRAIN_PHASE_LABEL } from '../../reconciler/node-state.js';
 import { CONFIG, T0, fresh, gs, observation } from './world.js';
 
 const ev = (reason: string): DrainAction => ({
@@ -48,11 +48,12 @@ describe('planSteps', () => {
     expect(steps.map((s) => s.kind)).toEqual(['patchNode', 'fence', 'patchNode']);
     expect(steps[0].actions.map((a) => a.kind)).toEqual(['recordDrainState', 'label', 'cordon']);
     expect(steps[2].actions.map((a) => a.kind)).toEqual(['taint']);
-    expect(steps.at(-1)!.events.map((e) => e.reason)).toEqual([
-      'SpotTerminating',
-      'Cordoned',
-      'Fencing',
-      'Tainted',
+    // The agent observes again after the cordon step before fencing: the notice and the cordon are
+    // reported with the step that did them, or not at all.
+    expect(steps.map((s) => s.events.map((e) => e.reason))).toEqual([
+      ['SpotTerminating', 'Cordoned'],
+      ['Fencing'],
+      ['Tainted'],
     ]);
   });
 
@@ -100,7 +101,11 @@ describe('nodeMergePatch', () => {
       { kind: 'cordon' },
     ]);
     expect(p.metadata.resourceVersion).toBe('42');
-    expect(p.metadata.labels).toEqual({ [INSTANCE_STATUS_LABEL]: 'DRAINING' });
+    // The phase is a label too (kubectl -L / -l), beside the annotation that carries the times.
+    expect(p.metadata.labels).toEqual({
+      [INSTANCE_STATUS_LABEL]: 'DRAINING',
+      [DRAIN_PHASE_LABEL]: 'Cordoned',
+    });
     expect(p.metadata.annotations[DRAIN_PHASE_ANNOTATION]).toBe('Cordoned');
     expect(p.spec).toEqual({ unschedulable: true });
     expect(p.spec.taints).toBeUndefined();
@@ -119,6 +124,7 @@ describe('nodeMergePatch', () => {
       unschedulable: null,
     });
     for (const a of DRAIN_ANNOTATIONS) expect(q.metadata.annotations[a]).toBeNull();
+    expect(q.metadata.labels).toEqual({ [DRAIN_PHASE_LABEL]: null });
     const onlyDrain = nodeMergePatch(
       { metadata: { name: 'n', resourceVersion: '1' }, spec: { taints: [{ ...DRAIN_TAINT }] } },
       [{ kind: 'untaint' }],

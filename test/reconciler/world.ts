@@ -17,6 +17,7 @@ import {
 } from '../../reconciler/decide.js';
 import {
   hasDrainTaint,
+  withDrainPhaseLabel,
   withDrainRecord,
   type DrainRecord,
   type NodeView,
@@ -45,11 +46,15 @@ export function makeNode(
   } = {},
 ): NodeView {
   return {
-    labels: {
-      'kubernetes.io/hostname': 'node-a',
-      role: 'game-servers',
-      ...(opts.label ? { [INSTANCE_STATUS_LABEL]: opts.label } : {}),
-    },
+    // The phase label as the agent writes it beside the record.
+    labels: withDrainPhaseLabel(
+      {
+        'kubernetes.io/hostname': 'node-a',
+        role: 'game-servers',
+        ...(opts.label ? { [INSTANCE_STATUS_LABEL]: opts.label } : {}),
+      },
+      opts.record ?? null,
+    ),
     annotations: withDrainRecord(opts.annotations ?? {}, opts.record ?? null),
     unschedulable: opts.unschedulable ?? false,
     taints: opts.tainted ? [{ ...DRAIN_TAINT }] : [],
@@ -149,6 +154,7 @@ export class World {
     switch (a.kind) {
       case 'recordDrainState':
         this.node.annotations = withDrainRecord(this.node.annotations, a.record);
+        this.node.labels = withDrainPhaseLabel(this.node.labels, a.record);
         return true;
       case 'label':
         this.node.labels[INSTANCE_STATUS_LABEL] = a.status;
