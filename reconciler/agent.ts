@@ -47,7 +47,7 @@ import {
 } from './kube-objects.js';
 import { Membership, gameLiftGameServerApi } from './membership.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
-import type { DrainPhase } from './node-state.js';
+import { OBSERVED_STATUS_REFRESH_MS, observedStatusAnnotations, type DrainPhase } from './node-state.js';
 import {
   nodeMergePatch,
   planSteps,
@@ -82,6 +82,8 @@ export interface AgentTimings {
   failureEventIntervalMs: number;
   /** GameServer GETs in flight at once. */
   fetchConcurrency: number;
+  /** The FleetIQ status recorded on the Node is rewritten this often while it does not change. */
+  observedStatusRefreshMs: number;
 }
 
 export const DEFAULT_TIMINGS: AgentTimings = {
@@ -94,6 +96,7 @@ export const DEFAULT_TIMINGS: AgentTimings = {
   watchTimeoutSeconds: { min: 300, max: 600 },
   failureEventIntervalMs: 30_000,
   fetchConcurrency: 16,
+  observedStatusRefreshMs: OBSERVED_STATUS_REFRESH_MS,
 };
 
 export interface ReconcilerOptions {
@@ -656,6 +659,7 @@ class NodeAgent {
           return 'acted';
         }
         this.scheduleTimers(decision);
+        await this.recordObservedStatus();
         return 'idle';
       case 'changed':
         this.counters.changed++;
@@ -779,6 +783,34 @@ class NodeAgent {
       }
       for (const a of actions) this.count(a.kind, 'failed');
       return { result: { result: 'failed', action: mostSignificant(actions), error: err as Error } };
+    }
+  }
+
+  /**
+   * Records on the Node what FleetIQ last said (for `kubectl fleetiq status`). Only once a pass has
+   * nothing left to do, so it never delays a drain step; a failure is retried at the next pass.
+   */
+  private async recordObservedStatus(): Promise<void> {
+    const node = this.nodeInformer.get(this.config.nodeName);
+    const status = this.statusSource?.current();
+    if (!node || this.stopping) return;
+    const annotations = observedStatusAnnotations(
+      node.metadata.annotations ?? {},
+      status,
+      this.timings.observedStatusRefreshMs,
+    );
+    if (!annotations) return;
+    try {
+      // No resourceVersion: these keys are the agent's alone, and nothing is decided on them.
+      this.nodeInformer.noteWrite(
+        await this.api.patchNode(this.config.nodeName, { metadata: { annotations } }),
+      );
+      this.count('recordObservedStatus', 'ok');
+    } catch (err) {
+      this.apiError('patchNode', err);
+      this.count('recordObservedStatus', 'failed');
+      this.logger.warn({ err: errorText(err) }, 'reconciler: recording the observed FleetIQ status failed');
+      this.loop.requeueAfter(this.timings.drainBackoff.maxMs);
     }
   }
 
