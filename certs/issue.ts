@@ -70,7 +70,7 @@ export function randomSerialHex(random: (n: number) => Buffer = randomBytes): st
 
 const generateRsaPem = promisify(generateKeyPairCallback);
 
-interface GeneratedKey {
+export interface GeneratedKey {
   /** forge's view of the public key (goes into the certificate). */
   publicKey: forge.pki.PublicKey;
   /** PKCS#8 PEM; all private-key operations are native. */
@@ -78,7 +78,7 @@ interface GeneratedKey {
 }
 
 /** Native key generation on the libuv thread pool (never forge's pure-JS fallback, never on the event loop). */
-async function generateKeyPair(bits: RsaKeySize): Promise<GeneratedKey> {
+export async function generateKeyPair(bits: RsaKeySize): Promise<GeneratedKey> {
   const { publicKey, privateKey } = await generateRsaPem('rsa', {
     modulusLength: bits,
     publicExponent: 0x10001,
@@ -93,7 +93,7 @@ async function generateKeyPair(bits: RsaKeySize): Promise<GeneratedKey> {
  * big-number RSA is far slower (seconds per signature in some VMs) and would block the event loop.
  * Same steps as forge's cert.sign, with the signing swapped.
  */
-function signCertificate(cert: forge.pki.Certificate, privateKeyPem: string): void {
+export function signCertificate(cert: forge.pki.Certificate, privateKeyPem: string): void {
   const c = cert as forge.pki.Certificate & {
     tbsCertificate: forge.asn1.Asn1;
     md: forge.md.MessageDigest;

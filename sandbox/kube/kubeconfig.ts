@@ -9,27 +9,30 @@ export interface KubeconfigParams {
   /** Names the user and context entries (e.g. the identity's username). */
   user: string;
   namespace?: string;
+  /** Names the cluster entry (default `emulator`). */
+  cluster?: string;
 }
 
 export function renderKubeconfig(p: KubeconfigParams): string {
   const userName = p.user.replace(/[^A-Za-z0-9_.:-]/g, '-');
+  const cluster = p.cluster ?? 'emulator';
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
       {
-        name: 'emulator',
+        name: cluster,
         cluster: { server: p.server, 'certificate-authority-data': Buffer.from(p.caPem).toString('base64') },
       },
     ],
     users: [{ name: userName, user: { token: p.token } }],
     contexts: [
       {
-        name: `${userName}@emulator`,
-        context: { cluster: 'emulator', user: userName, ...(p.namespace ? { namespace: p.namespace } : {}) },
+        name: `${userName}@${cluster}`,
+        context: { cluster, user: userName, ...(p.namespace ? { namespace: p.namespace } : {}) },
       },
     ],
-    'current-context': `${userName}@emulator`,
+    'current-context': `${userName}@${cluster}`,
     preferences: {},
   });
 }
