@@ -17,6 +17,8 @@ export interface PubsubMetrics {
   configValid: Gauge;
   configReloads: Counter<'result'>;
   catchUps: Counter;
+  repairs: Counter<'what'>;
+  mismatches: Gauge<'group'>;
   /** Called by the gauge on every scrape: the last successful poll time per group (epoch ms). */
   setLastSuccessSource(source: () => Map<string, number>): void;
   /** Forget the per-group series (no longer the leader: they would be stale). */
@@ -114,12 +116,25 @@ export function createPubsubMetrics(registry: Registry): PubsubMetrics {
       help: 'Times every known status was published again after Redis came back.',
       registers,
     }),
+    repairs: new Counter({
+      name: 'fleetiq_pubsub_status_repairs_total',
+      help: 'Things in Redis pubsub found altered and repaired: latest_key (a latest-status key holding a status pubsub did not publish: planted, replayed, or above a lowered counter), sequence_counter (lowered, implausibly high or not a number).',
+      labelNames: ['what'],
+      registers,
+    }),
+    mismatches: new Gauge({
+      name: 'fleetiq_pubsub_status_mismatches',
+      help: 'Latest-status keys of a group found at the last publication holding a status pubsub did not publish (each was written again).',
+      labelNames: ['group'],
+      registers,
+    }),
     setLastSuccessSource(source) {
       lastSuccess = source;
     },
     clearLeaderSeries() {
       metrics.instances.reset();
       metrics.secondsSinceLastPoll.reset();
+      metrics.mismatches.reset();
     },
     setInstanceCounts(group, counts) {
       for (const status of FLEETIQ_STATUSES)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   latestStatusKey,
@@ -12,26 +13,64 @@ import type { ObservedInstance } from './poller.js';
 export const SEQUENCE_KEY = 'fleetiq:status-sequence';
 
 /**
- * Reserves `ARGV[1]` sequence numbers in one step and returns the last. One counter for every
- * instance: each instance's sequence still increases with every publication, across leaders (they
- * share the counter), and a batch costs one command instead of one per instance. A missing counter
- * starts from the Redis server's clock in microseconds instead of 0, so a Redis that restarted empty
- * still continues above every number published before (at fewer than a million publications per
- * second), and an agent comparing sequences never mistakes a fresh status for an old one.
- * KEYS[1]: the counter.
+ * How far ahead of the Redis server's clock (microseconds) the counter may plausibly be. Honest
+ * publications keep it within a burst of the clock (a reservation of n moves it n microseconds
+ * ahead); anything further was written by someone else, and following it would let a single SET push
+ * every later sequence towards 2^53, where agents reject them, or leave agents holding a high-water
+ * mark pubsub must then climb back above.
+ */
+export const MAX_SEQUENCE_AHEAD_US = 60_000_000;
+
+/**
+ * Reserves `ARGV[1]` sequence numbers in one step and returns the last, as a string, followed by the
+ * state the counter was found in and the server's clock (microseconds).
+ *
+ * The sequence is a hybrid logical clock: never below the Redis server's clock in microseconds, never
+ * below the caller's own high-water mark (`ARGV[2]`: every sequence it reserved or saw correctly
+ * signed), and above the counter. The counter is not authenticated — anyone who can write Redis can
+ * set it — so it only ever raises a sequence, within `ARGV[3]` microseconds of the clock: lowering it
+ * (`SET fleetiq:status-sequence 1`), deleting it, or making it junk or another type changes nothing a
+ * subscriber sees, and the script writes the healed value back. A Redis that restarted empty still
+ * continues above every number published before, from its clock.
+ * KEYS[1]: the counter. States: ok, missing, behind (below the caller's high-water mark: lowered, or
+ * lost in a failover), ahead (implausibly far ahead of the clock), invalid (not a number).
  */
 const RESERVE_SEQUENCES_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local floor = tonumber(ARGV[2])
+local raw = redis.pcall('GET', KEYS[1])
+local cur = nil
+local state = 'ok'
+if raw == false then
+  state = 'missing'
+elseif type(raw) ~= 'string' then
+  state = 'invalid'
+  redis.call('DEL', KEYS[1])
+else
+  cur = tonumber(raw)
+  if cur == nil or cur ~= cur or cur < 0 or cur ~= math.floor(cur) then
+    state = 'invalid'
+    cur = nil
+  elseif cur > now + tonumber(ARGV[3]) then
+    state = 'ahead'
+    cur = nil
+  elseif cur < floor then
+    state = 'behind'
+  end
 end
-return redis.call('INCRBY', KEYS[1], ARGV[1])
+local base = math.max(cur or 0, now, floor)
+local last = base + tonumber(ARGV[1])
+local text = string.format('%.0f', last)
+redis.call('SET', KEYS[1], text)
+return {text, state, string.format('%.0f', now)}
 `;
 
 /**
  * Stores each message as the instance's latest status and publishes it on its channel, in one atomic
  * step per instance, unless the stored one already carries a higher sequence: a deposed leader still
- * finishing a cycle can never overwrite (or publish after) what its successor published.
+ * finishing a cycle can never overwrite (or publish after) what its successor published. A key of
+ * another type (planted: GET would fail and abort the whole batch) is replaced.
  * KEYS: latest-status keys. ARGV[1]: expiry (ms); ARGV[2]: the first key's sequence (the others
  * follow consecutively); ARGV[3]: length of the key prefix before the instance id (the channel);
  * ARGV[3 + i]: message i. Returns how many were published, followed by the (1-based) positions of
@@ -43,7 +82,11 @@ local first = tonumber(ARGV[2])
 local prefix = tonumber(ARGV[3])
 local result = {0}
 for i, k in ipairs(KEYS) do
-  local cur = redis.call('GET', k)
+  local cur = redis.pcall('GET', k)
+  if type(cur) == 'table' then
+    redis.call('DEL', k)
+    cur = false
+  end
   local curSeq = cur and tonumber(string.match(cur, '"Sequence":(%d+)'))
   if not curSeq or curSeq < first + i - 1 then
     local message = ARGV[3 + i]
@@ -64,23 +107,40 @@ if (latestStatusKey('i-x') !== `${LATEST_KEY_PREFIX}${statusChannel('i-x')}`) {
 }
 
 /**
- * Refreshes the expiry of latest-status keys whose status did not change. Returns the (1-based)
- * positions of keys that no longer exist (expired, or Redis lost them), to be published again.
- * KEYS: latest-status keys. ARGV[1]: expiry (ms).
+ * Refreshes the expiry of latest-status keys whose status did not change, after reading each back: a
+ * key is refreshed only if it still holds exactly what this process published (its SHA-1), so a
+ * planted or replayed status is never kept alive by the refresh. Returns the (1-based) positions of
+ * keys that no longer exist (expired, or Redis lost them), then those holding something else; both
+ * are published again.
+ * KEYS: latest-status keys. ARGV[1]: expiry (ms); ARGV[1 + i]: SHA-1 (hex) of what key i should hold.
  */
 const REFRESH_LUA = `
 local missing = {}
+local mismatched = {}
 for i, k in ipairs(KEYS) do
-  if redis.call('PEXPIRE', k, ARGV[1]) == 0 then missing[#missing + 1] = i end
+  local cur = redis.pcall('GET', k)
+  if cur == false then
+    missing[#missing + 1] = i
+  elseif type(cur) ~= 'string' or redis.sha1hex(cur) ~= ARGV[1 + i] then
+    mismatched[#mismatched + 1] = i
+  else
+    redis.call('PEXPIRE', k, ARGV[1])
+  end
 end
-return missing
+return {missing, mismatched}
 `;
 
 /** The scripts, as ioredis exposes them once defined. */
 interface ScriptedRedis {
-  fleetiqReserveSequences(numKeys: 1, key: string, count: number): Promise<number | string>;
-  fleetiqPublishStatus(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  fleetiqRefreshStatus(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  fleetiqReserveSequences(
+    numKeys: 1,
+    key: string,
+    count: number,
+    floor: string,
+    maxAheadUs: number,
+  ): Promise<[string, string, string]>;
+  fleetiqPublishStatus(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  fleetiqRefreshStatus(numKeys: number, ...args: (string | number)[]): Promise<[number[], number[]]>;
 }
 
 export interface PublisherSettings {
@@ -95,10 +155,20 @@ export interface PublicationPlan {
   refresh: ObservedInstance[];
 }
 
+interface Publication {
+  status: string;
+  groupArn: string;
+  at: number;
+  /** SHA-1 (hex) of the exact message stored: the refresh reads the key back against it. */
+  digest: string;
+}
+
 interface InstanceState {
   observed: ObservedInstance;
   /** What this process last published successfully. */
-  published?: { status: string; groupArn: string; at: number };
+  published?: Publication;
+  /** Consecutive checks that found the key holding a status this process did not publish. */
+  mismatches: number;
 }
 
 /**
@@ -143,24 +213,59 @@ export function buildStatusMessage(
 export interface SyncReport {
   published: number;
   refreshed: number;
-  /** Skipped because Redis already held a newer sequence (another leader got there first). */
+  /** Skipped because Redis already held a newer, genuine status (another leader got there first). */
   superseded: number;
   /** Published because their key had vanished although unchanged. */
   restored: number;
+  /**
+   * Keys found holding a status this process did not publish and no other leader did either: planted
+   * (unsigned or wrongly signed while signing is on; not a status at all), replayed (an older genuine
+   * message written back), or a genuine one above a sequence counter someone lowered. Each was written
+   * again with a fresh status.
+   */
+  mismatched: number;
+  /** The sequence counter was found lowered, implausibly high or not a number, and healed. */
+  counterRepaired: boolean;
+  /** Instances whose key was found mismatched by this check and the one before: repairs do not hold. */
+  unrepaired: number;
 }
+
+/** A status this process is about to publish: the observation, its message and that message's digest. */
+interface Outgoing {
+  o: ObservedInstance;
+  message: string;
+  digest: string;
+}
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
 /**
  * Publishes observed statuses to Redis: latest-status key + channel message per instance, sent in
  * pipelined batches of Lua calls so ten thousand statuses take a handful of round trips.
+ *
+ * Nothing in Redis is trusted that could suppress, delay or reorder a status: the sequence counter
+ * only ever raises sequences (see RESERVE_SEQUENCES_LUA), a key is refreshed only while it holds
+ * exactly what was published, and a key left alone by the publish script is read back and checked —
+ * only a genuine status of another leader (correctly signed when signing is on, and not above the
+ * counter it was drawn from) is yielded to.
  */
 export class StatusPublisher {
   private readonly states = new Map<string, InstanceState>();
   private settings: PublisherSettings;
+  /** Every sequence this process reserved or saw in a genuine status: it never publishes below it. */
+  private highWater = 0;
+  /** The Redis server's clock (microseconds) at the last reservation: bounds what a stored sequence may claim. */
+  private redisClockUs = 0;
 
   constructor(
     private readonly redis: Redis,
     settings: PublisherSettings,
-    private readonly options: { batchSize?: number; now?: () => number } = {},
+    private readonly options: {
+      batchSize?: number;
+      now?: () => number;
+      /** Tests: runs between reserving sequences and publishing, to interleave another publisher. */
+      beforePublish?: () => Promise<void>;
+    } = {},
   ) {
     this.settings = { ...settings };
     redis.defineCommand('fleetiqReserveSequences', { lua: RESERVE_SEQUENCES_LUA });
@@ -189,7 +294,7 @@ export class StatusPublisher {
     for (const o of observed) {
       const state = this.states.get(o.instanceId);
       if (state) state.observed = o;
-      else this.states.set(o.instanceId, { observed: o });
+      else this.states.set(o.instanceId, { observed: o, mismatches: 0 });
     }
     if (complete) {
       const listed = new Set(observed.map((o) => o.instanceId));
@@ -226,33 +331,106 @@ export class StatusPublisher {
     for (const [id, state] of this.states) if (state.observed.group === group) this.states.delete(id);
   }
 
-  /** Forgets everything (this process stopped being the leader: its successor owns the statuses now). */
+  /**
+   * Forgets every instance (this process stopped being the leader: its successor owns the statuses
+   * now). The high-water mark stays: sequences never go back within a process.
+   */
   reset(): void {
     this.states.clear();
   }
 
   private async execute(plan: PublicationPlan): Promise<SyncReport> {
-    const report: SyncReport = { published: 0, refreshed: 0, superseded: 0, restored: 0 };
+    const report: SyncReport = {
+      published: 0,
+      refreshed: 0,
+      superseded: 0,
+      restored: 0,
+      mismatched: 0,
+      counterRepaired: false,
+      unrepaired: 0,
+    };
     const publish = [...plan.publish];
+    const suspicious = new Set<ObservedInstance>();
     if (plan.refresh.length > 0) {
-      const missing = await this.refresh(plan.refresh);
-      report.refreshed = plan.refresh.length - missing.length;
+      const { missing, mismatched } = await this.refresh(plan.refresh);
+      report.refreshed = plan.refresh.length - missing.length - mismatched.length;
       report.restored = missing.length;
-      publish.push(...missing);
+      publish.push(...missing, ...mismatched);
+      for (const o of mismatched) suspicious.add(o);
+      for (const o of plan.refresh) if (!missing.includes(o) && !mismatched.includes(o)) this.clean(o);
     }
-    if (publish.length === 0) return report;
-
-    const first = await this.reserveSequences(publish.length);
-    const published = await this.publishAll(publish, first);
-    report.published = published;
-    report.superseded = publish.length - published;
-    const at = this.now();
-    for (const o of publish) {
+    if (publish.length > 0) {
+      let outgoing = await this.prepare(publish, report);
+      await this.options.beforePublish?.();
+      const skipped = await this.publishAll(outgoing);
+      const done = new Set(outgoing);
+      for (const s of skipped) done.delete(s);
+      if (skipped.length > 0) {
+        const verdict = await this.examine(skipped);
+        report.superseded += verdict.superseded.length;
+        for (const s of verdict.superseded) {
+          this.forgetPublication(s.o);
+          suspicious.delete(s.o); // another leader's status, not a planted one
+        }
+        for (const s of [...verdict.replace, ...verdict.retry]) suspicious.add(s.o);
+        if (verdict.replace.length > 0) {
+          await this.replace(verdict.replace);
+          for (const s of verdict.replace) done.add(s);
+        }
+        if (verdict.retry.length > 0) {
+          // Above the genuine sequence just seen: the high-water mark has been raised to it.
+          outgoing = await this.prepare(
+            verdict.retry.map((s) => s.o),
+            report,
+          );
+          const again = await this.publishAll(outgoing);
+          for (const s of outgoing) if (!again.includes(s)) done.add(s);
+          report.superseded += again.length;
+        }
+      }
+      report.published = done.size;
+      const at = this.now();
+      for (const s of done) {
+        const state = this.states.get(s.o.instanceId);
+        // Only mark what is still the latest observation: a newer one arrived meanwhile is still due.
+        if (state && state.observed === s.o)
+          state.published = { status: s.o.status, groupArn: s.o.groupArn, at, digest: s.digest };
+        if (!suspicious.has(s.o)) this.clean(s.o);
+      }
+    }
+    report.mismatched = suspicious.size;
+    for (const o of suspicious) {
       const state = this.states.get(o.instanceId);
-      // Only mark what is still the latest observation: a newer one arrived meanwhile is still due.
-      if (state && state.observed === o) state.published = { status: o.status, groupArn: o.groupArn, at };
+      if (!state) continue;
+      state.mismatches++;
+      if (state.mismatches >= 2) report.unrepaired++;
     }
     return report;
+  }
+
+  private clean(o: ObservedInstance): void {
+    const state = this.states.get(o.instanceId);
+    if (state) state.mismatches = 0;
+  }
+
+  private forgetPublication(o: ObservedInstance): void {
+    const state = this.states.get(o.instanceId);
+    // Another leader's status stands: the next poll must not merely refresh a key that is not ours.
+    if (state && state.observed === o) state.published = undefined;
+  }
+
+  /** Reserves sequences for these observations and builds (and signs) their messages. */
+  private async prepare(observed: readonly ObservedInstance[], report: SyncReport): Promise<Outgoing[]> {
+    const first = await this.reserveSequences(observed.length, report);
+    const secret = this.settings.signingSecret;
+    const iso = new Map<number, string>(); // one page's instances share their observation time
+    return observed.map((o, i) => {
+      let observedAt = iso.get(o.observedAt);
+      if (observedAt === undefined)
+        iso.set(o.observedAt, (observedAt = new Date(o.observedAt).toISOString()));
+      const message = JSON.stringify(buildStatusMessage(o, first + i, secret, observedAt));
+      return { o, message, digest: sha1(message) };
+    });
   }
 
   private get batchSize(): number {
@@ -280,84 +458,125 @@ export class StatusPublisher {
     });
   }
 
-  private async refresh(observed: ObservedInstance[]): Promise<ObservedInstance[]> {
+  private async refresh(
+    observed: ObservedInstance[],
+  ): Promise<{ missing: ObservedInstance[]; mismatched: ObservedInstance[] }> {
     const redis = this.redis as unknown as ScriptedRedis;
     const ttl = this.settings.statusTtlMs;
     const results = await this.perBatch(observed, (batch) =>
-      redis.fleetiqRefreshStatus(batch.length, ...batch.map((o) => LATEST_KEY_PREFIX + o.instanceId), ttl),
+      redis.fleetiqRefreshStatus(
+        batch.length,
+        ...batch.map((o) => LATEST_KEY_PREFIX + o.instanceId),
+        ttl,
+        ...batch.map((o) => this.states.get(o.instanceId)?.published?.digest ?? ''),
+      ),
     );
     const missing: ObservedInstance[] = [];
-    results.forEach((positions, b) => {
-      for (const p of positions as number[]) missing.push(observed[b * this.batchSize + Number(p) - 1]!);
+    const mismatched: ObservedInstance[] = [];
+    results.forEach((reply, b) => {
+      const [gone, other] = reply as [number[], number[]];
+      for (const p of gone) missing.push(observed[b * this.batchSize + Number(p) - 1]!);
+      for (const p of other) mismatched.push(observed[b * this.batchSize + Number(p) - 1]!);
     });
-    return missing;
+    return { missing, mismatched };
   }
 
-  /** Reserves `count` consecutive sequence numbers; returns the first. */
-  private async reserveSequences(count: number): Promise<number> {
+  /** Reserves `count` consecutive sequence numbers above everything this process knows of; returns the first. */
+  private async reserveSequences(count: number, report: SyncReport): Promise<number> {
     const redis = this.redis as unknown as ScriptedRedis;
-    return Number(await redis.fleetiqReserveSequences(1, SEQUENCE_KEY, count)) - count + 1;
+    const [last, state, clock] = await redis.fleetiqReserveSequences(
+      1,
+      SEQUENCE_KEY,
+      count,
+      String(this.highWater),
+      MAX_SEQUENCE_AHEAD_US,
+    );
+    const lastSequence = Number(last);
+    if (!Number.isSafeInteger(lastSequence)) throw new Error(`sequence ${last} is beyond 2^53`);
+    this.highWater = Math.max(this.highWater, lastSequence);
+    this.redisClockUs = Number(clock);
+    if (state === 'behind' || state === 'ahead' || state === 'invalid') report.counterRepaired = true;
+    return lastSequence - count + 1;
   }
 
-  private async publishAll(observed: ObservedInstance[], firstSequence: number): Promise<number> {
+  /** Returns those the script left alone because their key holds a higher sequence. */
+  private async publishAll(outgoing: Outgoing[]): Promise<Outgoing[]> {
+    if (outgoing.length === 0) return [];
     const redis = this.redis as unknown as ScriptedRedis;
-    const secret = this.settings.signingSecret;
     const ttl = this.settings.statusTtlMs;
-    const iso = new Map<number, string>(); // one page's instances share their observation time
-    const messages: string[] = [];
-    const results = await this.perBatch(observed, (batch, start) => {
-      const args: (string | number)[] = batch.map((o) => LATEST_KEY_PREFIX + o.instanceId);
-      args.push(ttl, firstSequence + start, LATEST_KEY_PREFIX.length);
-      batch.forEach((o, i) => {
-        let observedAt = iso.get(o.observedAt);
-        if (observedAt === undefined)
-          iso.set(o.observedAt, (observedAt = new Date(o.observedAt).toISOString()));
-        const message = JSON.stringify(buildStatusMessage(o, firstSequence + start + i, secret, observedAt));
-        messages[start + i] = message;
-        args.push(message);
-      });
+    const first = JSON.parse(outgoing[0]!.message).Sequence as number;
+    const results = await this.perBatch(outgoing, (batch, start) => {
+      const args: (string | number)[] = batch.map((s) => LATEST_KEY_PREFIX + s.o.instanceId);
+      args.push(ttl, first + start, LATEST_KEY_PREFIX.length);
+      for (const s of batch) args.push(s.message);
       return redis.fleetiqPublishStatus(batch.length, ...args);
     });
-    let published = 0;
-    const skipped: number[] = [];
+    const skipped: Outgoing[] = [];
     results.forEach((reply, b) => {
-      const [count, ...positions] = reply as number[];
-      published += Number(count);
-      for (const p of positions) skipped.push(b * this.batchSize + Number(p) - 1);
+      const [, ...positions] = reply as number[];
+      for (const p of positions) skipped.push(outgoing[b * this.batchSize + Number(p) - 1]!);
     });
-    if (secret !== undefined && skipped.length > 0) {
-      published += await this.replaceForged(
-        skipped.map((i) => ({ instanceId: observed[i]!.instanceId, message: messages[i]! })),
-        secret,
-      );
-    }
-    return published;
+    return skipped;
   }
 
   /**
-   * A key left alone because it holds a higher sequence is either a successor's publication or a
-   * forgery: Lua cannot check an HMAC, so the check is made here. A forged key (unsigned or wrongly
-   * signed) would otherwise block the instance's publications, and every refresh would keep it alive.
+   * Reads back keys the publish script left alone because they claim a higher sequence, and decides
+   * for each. Lua cannot check an HMAC, so the check is made here:
+   * - not a genuine status (unparseable; unsigned or wrongly signed while signing is on; a sequence
+   *   implausibly far ahead of the Redis clock): replaced;
+   * - genuine, but above the counter it must have been drawn from: the counter was lowered (or lost
+   *   in a failover) after that status was published, and yielding to it would silence the instance
+   *   for good. Published again above it;
+   * - genuine and within the counter: another leader's newer status; left alone.
    */
-  private async replaceForged(
-    candidates: { instanceId: string; message: string }[],
-    secret: string,
-  ): Promise<number> {
-    const keys = candidates.map((c) => LATEST_KEY_PREFIX + c.instanceId);
-    const stored = await this.redis.mget(...keys);
-    const tx = this.redis.multi();
-    let replaced = 0;
-    candidates.forEach((c, i) => {
+  private async examine(
+    skipped: Outgoing[],
+  ): Promise<{ superseded: Outgoing[]; replace: Outgoing[]; retry: Outgoing[] }> {
+    const keys = skipped.map((s) => LATEST_KEY_PREFIX + s.o.instanceId);
+    const replies = await this.redis
+      .multi()
+      .mget(...keys)
+      .get(SEQUENCE_KEY)
+      .exec();
+    if (!replies) throw new Error('reading back latest statuses: transaction aborted');
+    for (const [err] of replies) if (err) throw err;
+    const stored = replies[0]![1] as (string | null)[];
+    const counter = Number(replies[1]![1]);
+    const verdict = { superseded: [] as Outgoing[], replace: [] as Outgoing[], retry: [] as Outgoing[] };
+    const secret = this.settings.signingSecret;
+    skipped.forEach((s, i) => {
       const raw = stored[i];
-      if (raw === null || parseStatusMessage(raw, secret).ok) return;
-      tx.set(keys[i]!, c.message, 'PX', this.settings.statusTtlMs).publish(
-        statusChannel(c.instanceId),
-        c.message,
-      );
-      replaced++;
+      if (raw === null || raw === undefined) {
+        verdict.retry.push(s); // expired meanwhile
+        return;
+      }
+      const parsed = parseStatusMessage(raw, secret);
+      if (!parsed.ok || parsed.message.InstanceId !== s.o.instanceId) {
+        verdict.replace.push(s);
+        return;
+      }
+      const sequence = parsed.message.Sequence;
+      if (sequence > this.redisClockUs + MAX_SEQUENCE_AHEAD_US) {
+        verdict.replace.push(s);
+      } else if (!(sequence <= counter)) {
+        this.highWater = Math.max(this.highWater, sequence);
+        verdict.retry.push(s);
+      } else {
+        verdict.superseded.push(s);
+      }
     });
-    if (replaced > 0) await tx.exec();
-    else tx.discard();
-    return replaced;
+    return verdict;
+  }
+
+  /** Overwrites keys that hold no genuine status, and publishes the true one on their channels. */
+  private async replace(outgoing: Outgoing[]): Promise<void> {
+    const tx = this.redis.multi();
+    for (const s of outgoing) {
+      tx.set(LATEST_KEY_PREFIX + s.o.instanceId, s.message, 'PX', this.settings.statusTtlMs).publish(
+        statusChannel(s.o.instanceId),
+        s.message,
+      );
+    }
+    await tx.exec();
   }
 }

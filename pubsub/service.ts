@@ -10,7 +10,7 @@ import { watchConfigFile, type ConfigWatcher, type PubsubConfig } from './config
 import { LeaderElector, leaseApiFor, type LeaderElectionSettings, type LeaseApi } from './leader-election.js';
 import { createPubsubMetrics } from './metrics.js';
 import { classifyError, describeInstancesWith, pollGroup, type DescribeInstances } from './poller.js';
-import { StatusPublisher } from './publisher.js';
+import { SEQUENCE_KEY, StatusPublisher, type SyncReport } from './publisher.js';
 import { TokenBucket } from './rate-limiter.js';
 import { describeRedis, parseRedisUrl } from './redis-url.js';
 import { backoffPolicy, initialDueTimes, nextDueAt, type PollOutcome } from './schedule.js';
@@ -175,12 +175,7 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
         const report = await publisher.sync(group, result.instances, result.complete);
         metrics.publishDuration.observe({ group }, (performance.now() - started) / 1000);
         metrics.published.inc({ group }, report.published);
-        if (report.superseded > 0) {
-          logger.warn(
-            { group, superseded: report.superseded },
-            'publish: newer statuses were already in Redis (another leader)',
-          );
-        }
+        noteIntegrity(group, report);
       } catch (err) {
         published = false;
         metrics.errors.inc({ group, kind: 'redis' });
@@ -200,6 +195,36 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     return 'ok';
   };
 
+  // Instances per group whose latest-status key keeps being overwritten with statuses pubsub did not
+  // publish: its repairs do not hold, so subscribers may be reading someone else's statuses.
+  const unrepaired = new Map<string, number>();
+  const noteIntegrity = (group: string | undefined, report: SyncReport) => {
+    if (group !== undefined) metrics.mismatches.set({ group }, report.mismatched);
+    if (report.mismatched > 0) {
+      metrics.repairs.inc({ what: 'latest_key' }, report.mismatched);
+      logger.error(
+        { group, mismatched: report.mismatched, unrepaired: report.unrepaired },
+        'publish: latest-status keys held statuses pubsub did not publish (planted, replayed, or above a lowered sequence counter); wrote the true ones again',
+      );
+    }
+    if (report.counterRepaired) {
+      metrics.repairs.inc({ what: 'sequence_counter' });
+      logger.error(
+        { group, key: SEQUENCE_KEY },
+        'publish: the sequence counter in Redis was lowered, implausibly high or not a number; healed it',
+      );
+    }
+    if (report.superseded > 0) {
+      logger.warn(
+        { group, superseded: report.superseded },
+        'publish: newer genuine statuses were already in Redis (another leader)',
+      );
+    }
+    if (group === undefined) return; // a catch-up: the group's next poll tells whether repairs hold
+    if (report.unrepaired > 0) unrepaired.set(group, report.unrepaired);
+    else unrepaired.delete(group);
+  };
+
   const startLeading = (signal: AbortSignal) => {
     metrics.isLeader.set(1);
     leadingSince = Date.now();
@@ -213,6 +238,7 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     leadership = undefined;
     publisher.reset();
     lastSuccess.clear();
+    unrepaired.clear();
     metrics.clearLeaderSeries();
   };
 
@@ -221,6 +247,7 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     try {
       const report = await publisher.republishAll();
       metrics.catchUps.inc();
+      noteIntegrity(undefined, report);
       logger.info({ published: report.published }, 'redis: back; published every known status again');
     } catch (err) {
       // The statuses are marked unpublished: the next polls publish them all anyway.
@@ -304,6 +331,16 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     readiness: [
       { name: 'redis', check: () => redisReady || 'not connected to Redis' },
       { name: 'config', check: () => true },
+      {
+        name: 'status-integrity',
+        check: () => {
+          const count = [...unrepaired.values()].reduce((a, b) => a + b, 0);
+          return (
+            count === 0 ||
+            `${count} latest-status keys in Redis keep being overwritten with statuses pubsub did not publish (groups ${[...unrepaired.keys()].join(', ')}): something else writes Redis`
+          );
+        },
+      },
     ],
   });
 
@@ -329,6 +366,12 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     },
     'pubsub: started',
   );
+  if (!options.signingSecret) {
+    logger.warn(
+      { signing: 'off' },
+      'pubsub: STATUS SIGNING IS OFF: messages are unsigned, so anything that can write Redis can drain any node; set STATUS_SIGNING_SECRET or --signing-secret-file',
+    );
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = async ({ release = true }: { release?: boolean } = {}) => {
@@ -352,7 +395,7 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     opsUrl: ops.url,
     registry,
     isLeader: () => leadership !== undefined,
-    isReady: () => redisReady,
+    isReady: () => redisReady && unrepaired.size === 0,
     config: () => config,
     stop: (o) => (stopping ??= stop(o)),
   };

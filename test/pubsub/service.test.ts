@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import type { PubsubService } from '../../pubsub/service.js';
-import { latestStatusKey } from '../../shared/status-message.js';
+import { latestStatusKey, signStatusMessage } from '../../shared/status-message.js';
 import {
   ConfigFile,
   latest,
@@ -236,6 +236,64 @@ describe('pubsub service with a signing secret', () => {
     } finally {
       await service.stop();
       subscriber.stop();
+      config.remove();
+    }
+  });
+
+  it('is not ready while something keeps overwriting a latest-status key, counts the repairs, and recovers', async () => {
+    await redis.flushall();
+    const config = new ConfigFile({ GameServerGroups: ['small'], PollIntervalSeconds: 0.2 });
+    const service = await startService({
+      fleetiqUrl: emulator.url,
+      redisUrl: redisServer.url,
+      config,
+      signingSecret: 'shared-secret',
+    });
+    const id = ids('small')[0]!;
+    // A genuine but old DRAINING, written back over and over by anything that can write Redis.
+    const replay = JSON.stringify(
+      signStatusMessage(
+        {
+          GameServerGroupName: 'small',
+          GameServerGroupArn: 'small',
+          InstanceId: id,
+          InstanceStatus: 'DRAINING',
+          ObservedAt: new Date().toISOString(),
+          Sequence: 1,
+        },
+        'shared-secret',
+      ),
+    );
+    let attacking = true;
+    const attacker = (async () => {
+      while (attacking) {
+        await redis.set(latestStatusKey(id), replay);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const readyz = async () => {
+      const res = await fetch(`${service.opsUrl}/readyz`);
+      return { status: res.status, text: await res.text() };
+    };
+    try {
+      await waitFor('not ready for status integrity', async () =>
+        /status-integrity: 1 latest-status keys .* small/.test((await readyz()).text),
+      );
+      expect(service.isReady()).toBe(false);
+      expect(
+        await metricSum(service.registry, 'fleetiq_pubsub_status_repairs_total', { what: 'latest_key' }),
+      ).toBeGreaterThan(1);
+      attacking = false;
+      await attacker;
+      await waitFor('ready again', async () => (await readyz()).status === 200);
+      expect((await latest(redis, id, 'shared-secret'))!.InstanceStatus).toBe('ACTIVE');
+      expect(
+        await metricValue(service.registry, 'fleetiq_pubsub_status_mismatches', { group: 'small' }),
+      ).toBe(0);
+    } finally {
+      attacking = false;
+      await attacker;
+      await service.stop();
       config.remove();
     }
   });
