@@ -1,12 +1,26 @@
 // `kubectl fleetiq status`: per game server node (role=game-servers), its instance (from the
-// providerID), the FleetIQ status the node agent last labelled it with, the drain phase it recorded and
-// since when, and the Allocated and Ready game servers on it (its game server pods joined with their
-// GameServers by name). Read from the cluster alone: it works the same against a real cluster and the
-// sandbox. buildStatusRows and formatStatusTable are pure; fetchClusterState does the reading.
+// providerID), the FleetIQ status the node agent last observed and how long ago, the drain phase it
+// recorded and since when, and the Allocated and Ready game servers on it (its game server pods joined
+// with their GameServers by name). Read from the cluster alone: it works the same against a real
+// cluster and the sandbox. buildStatusRows, formatStatusTable and formatStatusDocument are pure;
+// fetchClusterState does the reading.
+//
+// Exit codes, as documented in the README: 0 done, 1 the cluster or the kubeconfig could not be read
+// (or an unsupported Node.js), 2 a usage error (unknown flag, invalid value).
+import { delimiter } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Command } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
 import { DRAIN_TAINT_KEY, GAME_SERVER_NODE_LABEL, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
-import { DRAIN_PHASE_ANNOTATION, DRAIN_STARTED_AT_ANNOTATION } from '../reconciler/node-state.js';
+import {
+  DRAIN_PHASE_ANNOTATION,
+  DRAIN_STARTED_AT_ANNOTATION,
+  readObservedStatus,
+} from '../reconciler/node-state.js';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
 
 /** The few fields read from each object (client-node's models and plain JSON both fit). */
 export interface ObjectLike {
@@ -23,11 +37,18 @@ export interface ObjectLike {
 export interface NodeStatusRow {
   node: string;
   instanceId: string;
-  /** The node label (the agent's view of FleetIQ), or '-' when the agent has not labelled it. */
+  /**
+   * What the node agent last observed from FleetIQ (annotation gamelift.status/fleetiq-status), or
+   * '-' when it recorded nothing (no agent yet, or one older than this plugin).
+   */
   fleetiqStatus: string;
+  /** Epoch ms FleetIQ was observed saying so. */
+  fleetiqStatusObservedAt?: number;
+  /** The gamelift.status/instance-status label: the status the agent last acted on ('-' when none). */
+  instanceStatusLabel: string;
   drainPhase: string;
-  /** Ms since the drain started (drain-started-at), when draining. */
-  drainingForMs?: number;
+  /** Epoch ms the drain started (drain-started-at), when draining. */
+  drainStartedAt?: number;
   cordoned: boolean;
   tainted: boolean;
   allocated: number;
@@ -47,7 +68,13 @@ export function instanceIdFromProviderId(providerID: string | undefined): string
   return m?.[1] ?? '-';
 }
 
-export function buildStatusRows(state: ClusterState, now: number): NodeStatusRow[] {
+const naturalOrder = new Intl.Collator('en', { numeric: true });
+/** Node names in the order a person counts them: ip-10-0-0-4 before ip-10-0-0-10. */
+export function compareNodeNames(a: string, b: string): number {
+  return naturalOrder.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+export function buildStatusRows(state: ClusterState): NodeStatusRow[] {
   const gsState = new Map<string, string | undefined>();
   for (const gs of state.gameServers)
     gsState.set(`${gs.metadata?.namespace ?? 'default'}/${gs.metadata?.name}`, gs.status?.state);
@@ -68,11 +95,13 @@ export function buildStatusRows(state: ClusterState, now: number): NodeStatusRow
       const annotations = n.metadata?.annotations ?? {};
       const phase = annotations[DRAIN_PHASE_ANNOTATION] ?? 'Active';
       const startedAt = Date.parse(annotations[DRAIN_STARTED_AT_ANNOTATION] ?? '');
+      const observed = readObservedStatus(annotations);
       const c = perNode.get(name) ?? { allocated: 0, ready: 0, total: 0 };
       const row: NodeStatusRow = {
         node: name,
         instanceId: instanceIdFromProviderId(n.spec?.providerID),
-        fleetiqStatus: n.metadata?.labels?.[INSTANCE_STATUS_LABEL] ?? '-',
+        fleetiqStatus: observed?.status ?? '-',
+        instanceStatusLabel: n.metadata?.labels?.[INSTANCE_STATUS_LABEL] ?? '-',
         drainPhase: phase,
         cordoned: Boolean(n.spec?.unschedulable),
         tainted: (n.spec?.taints ?? []).some((t) => t.key === DRAIN_TAINT_KEY),
@@ -80,15 +109,16 @@ export function buildStatusRows(state: ClusterState, now: number): NodeStatusRow
         ready: c.ready,
         gameServers: c.total,
       };
-      if (phase !== 'Active' && !Number.isNaN(startedAt)) row.drainingForMs = Math.max(0, now - startedAt);
+      if (observed) row.fleetiqStatusObservedAt = observed.observedAt;
+      if (phase !== 'Active' && !Number.isNaN(startedAt)) row.drainStartedAt = startedAt;
       return row;
     })
-    .sort((a, b) => a.node.localeCompare(b.node));
+    .sort((a, b) => compareNodeNames(a.node, b.node));
 }
 
 /** 3725000 → "1h2m", 95000 → "1m35s", 4000 → "4s" (kubectl's AGE style). */
 export function formatAge(ms: number): string {
-  const s = Math.floor(ms / 1000);
+  const s = Math.floor(Math.max(0, ms) / 1000);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
   if (s < 86400)
@@ -96,30 +126,40 @@ export function formatAge(ms: number): string {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600) ? `${Math.floor((s % 86400) / 3600)}h` : ''}`;
 }
 
-/** A kubectl-style table (columns padded to their widest cell, three spaces apart). */
-export function formatStatusTable(rows: NodeStatusRow[]): string {
-  const header = [
-    'NODE',
-    'INSTANCE',
-    'FLEETIQ-STATUS',
-    'DRAIN-PHASE',
-    'DRAINING-FOR',
-    'ALLOCATED',
-    'READY',
-    'SCHEDULING',
+export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'wide', 'json', 'yaml'];
+
+const age = (since: number | undefined, now: number) => (since === undefined ? '-' : formatAge(now - since));
+
+/**
+ * A kubectl-style table (columns padded to their widest cell, three spaces apart). `wide` adds the
+ * node label the agent acted on, the game server pod count and the scheduling state.
+ */
+export function formatStatusTable(rows: NodeStatusRow[], now: number, wide = false): string {
+  const columns: Array<[string, (r: NodeStatusRow) => string]> = [
+    ['NODE', (r) => r.node],
+    ['INSTANCE', (r) => r.instanceId],
+    ['FLEETIQ-STATUS', (r) => r.fleetiqStatus],
+    ['SEEN', (r) => age(r.fleetiqStatusObservedAt, now)],
+    ['DRAIN-PHASE', (r) => r.drainPhase],
+    ['DRAINING-FOR', (r) => age(r.drainStartedAt, now)],
+    ['ALLOCATED', (r) => String(r.allocated)],
+    ['READY', (r) => String(r.ready)],
   ];
-  const body = rows.map((r) => [
-    r.node,
-    r.instanceId,
-    r.fleetiqStatus,
-    r.drainPhase,
-    r.drainingForMs === undefined ? '-' : formatAge(r.drainingForMs),
-    String(r.allocated),
-    String(r.ready),
-    [r.cordoned ? 'Cordoned' : 'Schedulable', r.tainted ? 'DrainTaint' : ''].filter(Boolean).join(','),
-  ]);
-  if (body.length === 0)
+  if (wide)
+    columns.push(
+      ['NODE-LABEL', (r) => r.instanceStatusLabel],
+      ['GAME-SERVERS', (r) => String(r.gameServers)],
+      [
+        'SCHEDULING',
+        (r) =>
+          [r.cordoned ? 'Cordoned' : 'Schedulable', r.tainted ? 'DrainTaint' : ''].filter(Boolean).join(','),
+      ],
+    );
+  if (rows.length === 0)
     return `No game server nodes (label ${GAME_SERVER_NODE_LABEL.key}=${GAME_SERVER_NODE_LABEL.value}) found.`;
+  const header = columns.map(([h]) => h);
+  const body = rows.map((r) => columns.map(([, cell]) => cell(r)));
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -129,20 +169,58 @@ export function formatStatusTable(rows: NodeStatusRow[]): string {
   return [line(header), ...body.map(line)].join('\n');
 }
 
-export async function fetchClusterState(kc: KubeConfig): Promise<ClusterState> {
+/** The rows as a kubectl-style List for -o json / -o yaml (times as RFC 3339, no ages). */
+export function formatStatusDocument(rows: NodeStatusRow[], format: 'json' | 'yaml'): string {
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: rows.map((r) => ({
+      node: r.node,
+      instanceId: r.instanceId === '-' ? null : r.instanceId,
+      fleetiqStatus: r.fleetiqStatus === '-' ? null : r.fleetiqStatus,
+      fleetiqStatusObservedAt: iso(r.fleetiqStatusObservedAt),
+      instanceStatusLabel: r.instanceStatusLabel === '-' ? null : r.instanceStatusLabel,
+      drainPhase: r.drainPhase,
+      drainStartedAt: iso(r.drainStartedAt),
+      cordoned: r.cordoned,
+      tainted: r.tainted,
+      allocated: r.allocated,
+      ready: r.ready,
+      gameServers: r.gameServers,
+    })),
+  };
+  return format === 'json' ? JSON.stringify(doc, null, 2) : toYaml(doc).trimEnd();
+}
+
+export interface FetchOptions {
+  /** Extra label selector for the nodes (ANDed with role=game-servers). */
+  selector?: string;
+  /** Count only the game servers of this namespace (default: every namespace). */
+  namespace?: string;
+}
+
+export async function fetchClusterState(kc: KubeConfig, o: FetchOptions = {}): Promise<ClusterState> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const [nodes, pods, gameServers] = await Promise.all([
-    core.listNode({ labelSelector: `${GAME_SERVER_NODE_LABEL.key}=${GAME_SERVER_NODE_LABEL.value}` }),
-    core.listPodForAllNamespaces({ labelSelector: 'agones.dev/role=gameserver' }),
-    custom.listClusterCustomObject({ group: 'agones.dev', version: 'v1', plural: 'gameservers' }) as Promise<{
-      items?: ObjectLike[];
-    }>,
+  const nodeSelector = [`${GAME_SERVER_NODE_LABEL.key}=${GAME_SERVER_NODE_LABEL.value}`, o.selector]
+    .filter(Boolean)
+    .join(',');
+  const podSelector = 'agones.dev/role=gameserver';
+  const gameServers = { group: 'agones.dev', version: 'v1', plural: 'gameservers' };
+  const [nodes, pods, gss] = await Promise.all([
+    core.listNode({ labelSelector: nodeSelector }),
+    o.namespace
+      ? core.listNamespacedPod({ namespace: o.namespace, labelSelector: podSelector })
+      : core.listPodForAllNamespaces({ labelSelector: podSelector }),
+    (o.namespace
+      ? custom.listNamespacedCustomObject({ ...gameServers, namespace: o.namespace })
+      : custom.listClusterCustomObject(gameServers)) as Promise<{ items?: ObjectLike[] }>,
   ]);
   return {
     nodes: nodes.items as ObjectLike[],
     pods: pods.items as ObjectLike[],
-    gameServers: gameServers.items ?? [],
+    gameServers: gss.items ?? [],
   };
 }
 
@@ -152,11 +230,37 @@ export interface PluginIo {
   env: Record<string, string | undefined>;
 }
 
-function loadKubeConfig(path: string | undefined, env: PluginIo['env']): KubeConfig {
+/** kubectl's order: --kubeconfig, else KUBECONFIG (its files merged), else ~/.kube/config, else in-cluster. */
+function loadKubeConfig(
+  path: string | undefined,
+  context: string | undefined,
+  env: PluginIo['env'],
+): KubeConfig {
   const kc = new KubeConfig();
-  const file = path ?? env.KUBECONFIG?.split(':').find(Boolean);
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
+  const files = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  if (path) kc.loadFromFile(path);
+  else if (files.length) {
+    // As kubectl merges them: the first file's current context wins.
+    kc.loadFromFile(files[0]!);
+    for (const file of files.slice(1)) {
+      const other = new KubeConfig();
+      other.loadFromFile(file);
+      kc.mergeConfig(other, true);
+    }
+  } else kc.loadFromDefault();
+  if (context !== undefined) {
+    if (!kc.getContextObject(context))
+      throw new Error(
+        `context "${context}" not found (the kubeconfig has: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
+    kc.setCurrentContext(context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('no cluster: the kubeconfig has no current context');
   return kc;
 }
 
@@ -175,12 +279,27 @@ function describeError(err: unknown): string {
   return e.message ?? String(err);
 }
 
+interface StatusFlags {
+  watch?: boolean;
+  interval: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  selector?: string;
+  output: OutputFormat;
+}
+
 /**
  * Runs the plugin with kubectl's arguments (after `kubectl fleetiq`). Resolves with the exit code;
  * with --watch it runs until `signal` aborts.
  */
 export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: AbortSignal): Promise<number> {
-  let code = 0;
+  let code = EXIT_OK;
+  const usage = (message: string) => {
+    io.stderr.write(`error: ${message}\n`);
+    code = EXIT_USAGE;
+  };
   const program = new Command('kubectl fleetiq')
     .description('FleetIQ drain status of game server nodes (fleetiq-agones)')
     .exitOverride()
@@ -188,7 +307,8 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
   program
     .command('status')
     .description(
-      'per game server node: instance, FleetIQ status, drain phase and since when, allocated/ready game servers',
+      'per game server node: instance, the FleetIQ status its agent last observed and how long ago, ' +
+        'drain phase and since when, allocated and ready game servers',
     )
     .option('-w, --watch', 'keep printing the table as it changes')
     .option('--interval <seconds>', 'with --watch, seconds between reads', '2')
@@ -196,44 +316,75 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
       '--kubeconfig <path>',
       'kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster)',
     )
-    .action(async (flags: { watch?: boolean; interval: string; kubeconfig?: string }) => {
+    .option('--context <name>', 'the kubeconfig context to use (default: its current context)')
+    .option('-n, --namespace <namespace>', 'count only the game servers of this namespace (default: all)')
+    .option('-A, --all-namespaces', 'count the game servers of every namespace (the default)')
+    .option('-l, --selector <selector>', 'label selector for the nodes, added to role=game-servers')
+    .addOption(
+      new Option('-o, --output <format>', 'table (default), wide, json or yaml')
+        .choices(OUTPUT_FORMATS)
+        .default('table'),
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done; 1 the cluster or the kubeconfig could not be read; 2 a usage error.\n' +
+        'FLEETIQ-STATUS is what the node agent last observed from FleetIQ, SEEN how long ago FleetIQ said it.\n',
+    )
+    .action(async (flags: StatusFlags) => {
       const interval = Number(flags.interval);
-      if (!(interval > 0)) {
-        io.stderr.write(`error: --interval must be a positive number of seconds, got "${flags.interval}"\n`);
-        code = 1;
-        return;
-      }
+      if (!(interval > 0))
+        return usage(`--interval must be a positive number of seconds, got "${flags.interval}"`);
+      if (flags.namespace !== undefined && flags.allNamespaces)
+        return usage('--namespace and --all-namespaces cannot be combined');
       let kc: KubeConfig;
       try {
-        kc = loadKubeConfig(flags.kubeconfig, io.env);
+        kc = loadKubeConfig(flags.kubeconfig ?? undefined, flags.context, io.env);
       } catch (err) {
         io.stderr.write(`error: cannot load the kubeconfig: ${(err as Error).message}\n`);
-        code = 1;
+        code = EXIT_ERROR;
         return;
       }
+      const fetch: FetchOptions = {
+        ...(flags.selector ? { selector: flags.selector } : {}),
+        ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      };
+      const render = (rows: NodeStatusRow[]) =>
+        flags.output === 'json' || flags.output === 'yaml'
+          ? formatStatusDocument(rows, flags.output)
+          : formatStatusTable(rows, Date.now(), flags.output === 'wide');
+      // What the watch compares: the rows without ages, so a table is printed again only on a change.
+      let lastRows = '';
       let last = '';
       for (;;) {
-        let table: string;
+        let out: string;
+        let rowsKey: string;
         try {
-          table = formatStatusTable(buildStatusRows(await fetchClusterState(kc), Date.now()));
+          const rows = buildStatusRows(await fetchClusterState(kc, fetch));
+          out = render(rows);
+          rowsKey = JSON.stringify(rows);
         } catch (err) {
           io.stderr.write(
             `error: cannot read the cluster (${kc.getCurrentCluster()?.server ?? 'no server'}): ${describeError(err)}\n`,
           );
-          code = 1;
+          code = EXIT_ERROR;
           if (!flags.watch) return;
-          table = last;
+          out = last;
+          rowsKey = lastRows;
         }
         if (!flags.watch) {
-          io.stdout.write(`${table}\n`);
+          io.stdout.write(`${out}\n`);
           return;
         }
-        if (io.stdout.isTTY)
+        if (io.stdout.isTTY && flags.output !== 'json' && flags.output !== 'yaml')
           io.stdout.write(
-            `\x1b[H\x1b[2J${new Date().toISOString()}  (every ${interval}s, Ctrl-C to stop)\n\n${table}\n`,
+            `\x1b[H\x1b[2J${new Date().toISOString()}  (every ${interval}s, Ctrl-C to stop)\n\n${out}\n`,
           );
-        else if (table !== last) io.stdout.write(`${table}\n\n`);
-        last = table;
+        else if (rowsKey !== lastRows)
+          io.stdout.write(
+            `${flags.output === 'yaml' && last ? '---\n' : ''}${out}\n${flags.output === 'yaml' ? '' : '\n'}`,
+          );
+        last = out;
+        lastRows = rowsKey;
         if (signal?.aborted) return;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, interval * 1000);
@@ -248,8 +399,13 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (err) {
-    const exitCode = (err as { exitCode?: number }).exitCode;
-    return typeof exitCode === 'number' ? exitCode : 1;
+    if (err instanceof CommanderError) {
+      // --help and --version are not errors; everything else commander rejects is a usage error.
+      if (err.exitCode === 0) return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`error: ${(err as Error).message}\n`);
+    return EXIT_ERROR;
   }
   return code;
 }

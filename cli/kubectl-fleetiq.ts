@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 // The kubectl plugin: `kubectl fleetiq status [--watch]` (kubectl runs `kubectl-fleetiq status ...`
-// from PATH, with its environment, KUBECONFIG included). The logic lives in fleetiq-status.ts.
-import { runFleetIQPlugin } from './fleetiq-status.js';
+// from PATH, with its environment, KUBECONFIG included). The logic lives in fleetiq-status.ts, loaded
+// only once the Node version is known to be supported (see node-version.ts).
+import { unsupportedNodeMessage } from './node-version.js';
 
+const problem = unsupportedNodeMessage(process.versions.node, 'kubectl fleetiq');
+if (problem) {
+  process.stderr.write(`error: ${problem}`);
+  process.exit(1);
+}
+const { runFleetIQPlugin } = await import('./fleetiq-status.js');
+// `kubectl fleetiq status | head`: a reader that went away is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
 const controller = new AbortController();
 process.on('SIGINT', () => controller.abort());
 process.on('SIGTERM', () => controller.abort());
