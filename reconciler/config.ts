@@ -26,6 +26,8 @@ export interface ReconcilerConfig {
   fleetiqFallbackIntervalMs: number;
   imdsEndpoint: string;
   imdsTimeoutMs: number;
+  /** Between two polls of the instance's Spot interruption notice in instance metadata; 0: off. */
+  spotNoticePollIntervalMs: number;
   opsListen: { host: string; port: number };
   /** SIGTERM: how long the step in flight may take before the agent exits anyway (it never deregisters). */
   shutdownGraceMs: number;
@@ -105,6 +107,24 @@ export const SETTINGS = [
     help: 'instance metadata endpoint',
   },
   { env: 'IMDS_TIMEOUT', flag: 'imdsTimeout', default: '2s', help: 'per IMDS request' },
+  {
+    env: 'SPOT_NOTICE_POLL_INTERVAL',
+    flag: 'spotNoticePollInterval',
+    default: '2s',
+    help: 'poll the Spot interruption notice in instance metadata this often (0: off)',
+  },
+  {
+    env: 'DRAINING_STABLE_FOR',
+    flag: 'drainingStableFor',
+    default: '15s',
+    help: 'deregister an empty node only once FleetIQ still says DRAINING this long after the drain began',
+  },
+  {
+    env: 'STRANDED_AFTER',
+    flag: 'strandedAfter',
+    default: '10m',
+    help: 'report a node still alive this long after its deregistration (NodeStranded)',
+  },
   { env: 'OPS_LISTEN', flag: 'opsListen', default: ':8080', help: '/healthz /readyz /metrics address' },
   {
     env: 'SHUTDOWN_GRACE',
@@ -186,7 +206,16 @@ export function parseReconcilerConfig(
     forceAfterMaxWait: bool('drainForceAfterMaxWait'),
     forceGraceSeconds: duration('drainForceGrace', 1_000, 3_600_000) / 1000,
     spotGraceSeconds: duration('spotGrace', 1_000, spotMax) / 1000,
+    drainingStableMs: duration('drainingStableFor', 0, 600_000),
+    strandedAfterMs: duration('strandedAfter', 60_000, 7 * 86_400_000),
   };
+  const spotPoll = get('spotNoticePollInterval');
+  const spotNoticePollIntervalMs = parseDuration(spotPoll.value!, spotPoll.setting);
+  if (spotNoticePollIntervalMs !== 0 && (spotNoticePollIntervalMs < 500 || spotNoticePollIntervalMs > 60_000))
+    throw new ConfigError(
+      spotPoll.setting,
+      `must be 0 (off) or between 500ms and 1m, got "${spotPoll.value}" (the notice comes 2 minutes ahead)`,
+    );
   return {
     nodeName: node.value,
     gameServerGroup: group.value,
@@ -201,6 +230,7 @@ export function parseReconcilerConfig(
     ),
     imdsEndpoint: imds.value!.replace(/\/$/, ''),
     imdsTimeoutMs: duration('imdsTimeout', 100, 30_000),
+    spotNoticePollIntervalMs,
     opsListen: parseListen(listen.value!, listen.setting),
     shutdownGraceMs: duration('shutdownGrace', 1_000, 120_000),
     decide,
@@ -235,6 +265,7 @@ export function parseBoolean(value: string, setting: string): boolean {
 }
 
 function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;

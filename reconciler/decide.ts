@@ -12,6 +12,7 @@ import {
   hasAnyDrainKeyTaint,
   hasDrainTaint,
   labelledStatus,
+  readActedOnObservedAt,
   readDrainRecord,
   type DrainPhase,
   type DrainRecord,
@@ -27,14 +28,22 @@ export const SPOT_NOTICE_MS = 120_000;
  */
 export const SPOT_NOTICE_MARGIN_SECONDS = 15;
 
-/** Where the status came from: pubsub through Redis, or the agent's own (rate-limited) FleetIQ call. */
-export type StatusSource = 'redis' | 'fleetiq';
+/**
+ * Where the status came from: pubsub through Redis, the agent's own (rate-limited) FleetIQ call, or
+ * the instance's own Spot interruption notice in instance metadata (always SPOT_TERMINATING).
+ */
+export type StatusSource = 'redis' | 'fleetiq' | 'imds';
 
 export interface ObservedStatus {
   status: InstanceStatus;
   /** Epoch ms at which this status was observed in FleetIQ. */
   observedAt: number;
   source: StatusSource;
+  /**
+   * false for a status nobody vouches for: a Redis message read with signing off. Such a status may
+   * drain (erring towards protecting sessions) but never brings a deregistered node back.
+   */
+  authenticated?: boolean;
 }
 
 /** A game server on this node, as seen through its pod and a GET of the GameServer. */
@@ -82,6 +91,14 @@ export interface DecideConfig {
   forceGraceSeconds: number;
   /** Upper bound of the grace period given to game server pods on a Spot notice. */
   spotGraceSeconds: number;
+  /**
+   * An empty node is deregistered only once FleetIQ was observed still saying DRAINING this long after
+   * the drain began: a DRAINING that flips back to ACTIVE within it leaves the instance registered.
+   * 0: deregister as soon as the node is empty.
+   */
+  drainingStableMs: number;
+  /** A node still alive this long after its deregistration, and not brought back, is reported stranded. */
+  strandedAfterMs: number;
 }
 
 export interface Observation {
@@ -120,6 +137,8 @@ export type DrainAction =
   | { kind: 'deletePod'; namespace: string; name: string; graceSeconds: number }
   /** DeregisterGameServer (NotFound counts as done); then no more health reports. */
   | { kind: 'deregister' }
+  /** Record the replay high-water mark: the observation time of the status acted on. */
+  | { kind: 'recordActedOn'; observedAt: number }
   | { kind: 'emitEvent'; type: 'Normal' | 'Warning'; reason: EventReason; message: string };
 
 /** FleetIQ registration steps, independent of the drain steps (a failing one must not hold up a drain). */
@@ -146,7 +165,9 @@ export type EventReason =
   | 'DrainForced'
   | 'DeletingGameServerPods'
   | 'Deregistered'
-  | 'DrainReverted';
+  | 'DrainReverted'
+  | 'Reregistered'
+  | 'NodeStranded';
 
 export interface Decision {
   /** The node's drain phase once `actions` have succeeded. */
@@ -166,12 +187,19 @@ export interface Decision {
   statusFresh: boolean;
   /** Game servers on the node in a session state (Allocated, and Reserved when protected). */
   sessions: number;
+  /** The status was refused: observed before one the agent already acted on (a replay). */
+  replayed: boolean;
+  /** A drain has waited longer than drainMaxWaitMs for sessions that do not end. */
+  drainOverdue: boolean;
+  /** Deregistered longer than strandedAfterMs ago and still here: not brought back. */
+  stranded: boolean;
 }
 
 /** The Event reason the agent raises when an action fails. */
 export function failureReason(action: Action): string {
   switch (action.kind) {
     case 'recordDrainState':
+    case 'recordActedOn':
       return 'RecordDrainStateFailed';
     case 'label':
       return 'LabelFailed';
@@ -224,13 +252,17 @@ export function isStatusFresh(
 
 export function decide(obs: Observation, config: DecideConfig): Decision {
   const record = readDrainRecord(obs.node.annotations, obs.now);
-  const statusFresh = isStatusFresh(obs.status, obs.now, config.statusStaleAfterMs);
+  const actedOn = readActedOnObservedAt(obs.node.annotations);
+  // A status observed before one already acted on is a replay (or hopelessly late): refused, as if
+  // there were none. The mark lives on the Node, so this holds across restarts.
+  const replayed = obs.status !== undefined && actedOn !== undefined && obs.status.observedAt < actedOn;
+  const statusFresh = !replayed && isStatusFresh(obs.status, obs.now, config.statusStaleAfterMs);
   const fresh = statusFresh ? obs.status!.status : undefined;
   const sessions = obs.gameServers.filter((gs) => isSessionState(gs.state, config));
   const ctx: Ctx = { obs, config, record, sessions };
 
   let drain: DrainStep;
-  if (record?.phase === 'Deregistered') drain = { phase: 'Deregistered', actions: [] };
+  if (record?.phase === 'Deregistered') drain = deregistered(ctx, record, fresh);
   else if (fresh === 'ACTIVE') drain = active(ctx);
   else if (fresh === 'DRAINING') drain = draining(ctx);
   else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
@@ -243,6 +275,13 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
   )
     drain.actions.unshift({ kind: 'recordDrainState', record });
 
+  // The high-water mark rides on the first Node write made on a fresh status: no extra request, and
+  // every transition (drain, Spot, revert, deregistration, re-registration) writes the Node.
+  const observedAt = obs.status?.observedAt;
+  const firstNodeWrite = drain.actions.findIndex((a) => a.kind === 'recordDrainState' || a.kind === 'label');
+  if (statusFresh && firstNodeWrite >= 0 && (actedOn === undefined || observedAt! > actedOn))
+    drain.actions.splice(firstNodeWrite, 0, { kind: 'recordActedOn', observedAt: observedAt! });
+
   const member = membership(ctx, drain.phase, fresh);
   const wait = earliest(drain.wait, member.wait);
   return {
@@ -253,6 +292,9 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
     ...(member.idleSince !== undefined ? { idleSince: member.idleSince } : {}),
     statusFresh,
     sessions: sessions.length,
+    replayed,
+    drainOverdue: drain.overdue ?? false,
+    stranded: drain.stranded ?? false,
   };
 }
 
@@ -267,6 +309,8 @@ interface DrainStep {
   phase: DrainPhase;
   actions: DrainAction[];
   wait?: { reason: string; requeueAfterMs: number };
+  overdue?: boolean;
+  stranded?: boolean;
 }
 
 const event = (type: 'Normal' | 'Warning', reason: EventReason, message: string): DrainAction => ({
@@ -432,7 +476,18 @@ function draining(ctx: Ctx): DrainStep {
       if (fence.length) actions.push(...fence, fencingEvent(fence));
       if (actions.length) return { phase: 'Tainted', actions };
       if (ctx.sessions.length) return { phase: 'Tainted', ...waitForSessions(ctx, record) };
-      return deregistration(record, 'All sessions on the node have ended');
+      // Empty: deregister only on evidence that DRAINING held, i.e. an observation made at least
+      // drainingStableMs after the drain began (a newer observation wakes the agent when it arrives).
+      const stableFrom = record.startedAt + ctx.config.drainingStableMs;
+      if (ctx.config.drainingStableMs > 0 && obs.status!.observedAt < stableFrom)
+        return {
+          phase: 'Tainted',
+          actions: [],
+          ...(stableFrom > obs.now
+            ? { wait: { reason: 'DrainingNotStableYet', requeueAfterMs: stableFrom - obs.now } }
+            : {}),
+        };
+      return deregistration(ctx, record, 'All sessions on the node have ended');
     }
   }
 }
@@ -482,6 +537,7 @@ function spotTerminating(ctx: Ctx): DrainStep {
   const actions = spotEvictionActions(ctx, record!);
   if (actions.length) return { phase: 'SpotEvicting', actions };
   return deregistration(
+    ctx,
     record!,
     'Every game server pod on the node has been asked to terminate (Spot notice)',
   );
@@ -551,6 +607,7 @@ function waitForSessions(ctx: Ctx, record: DrainRecord): Omit<DrainStep, 'phase'
   if (obs.now < overdueAt)
     return { actions: [], wait: { reason: 'SessionsRemaining', requeueAfterMs: overdueAt - obs.now } };
   const actions: DrainAction[] = [];
+  const overdue = { overdue: true } as const;
   if (record.maxWaitWarnedAt === undefined) {
     actions.push(
       { kind: 'recordDrainState', record: { ...record, maxWaitWarnedAt: obs.now } },
@@ -579,16 +636,70 @@ function waitForSessions(ctx: Ctx, record: DrainRecord): Omit<DrainStep, 'phase'
         ),
       );
   }
-  return { actions };
+  return { actions, ...overdue };
 }
 
-function deregistration(record: DrainRecord, why: string): DrainStep {
+/**
+ * Deregistered is not a dead end while the instance lives: FleetIQ saying ACTIVE again (fresh,
+ * authenticated, and newer than the status the deregistration acted on, which the high-water mark
+ * guarantees) brings the node back: the drain is undone and, the phase being Active again, the
+ * instance is registered anew. A node still here long after its deregistration is reported once.
+ */
+function deregistered(ctx: Ctx, record: DrainRecord, fresh: InstanceStatus | undefined): DrainStep {
+  const { obs, config } = ctx;
+  const authentic = obs.status?.authenticated !== false;
+  const since = record.deregisteredAt ?? record.startedAt;
+  // Newer than the deregistration too (the high-water mark may be missing on a node an older agent drained).
+  if (fresh === 'ACTIVE' && authentic && obs.status!.observedAt > since) {
+    const step = active(ctx);
+    step.actions = step.actions.map((a) =>
+      a.kind === 'emitEvent' && a.reason === 'DrainReverted'
+        ? event(
+            'Normal',
+            'Reregistered',
+            `FleetIQ reports the instance ACTIVE again after its deregistration: registering it again and reverting the drain (${a.message.replace(/^[^:]*: /, '')})`,
+          )
+        : a,
+    );
+    return step;
+  }
+  const strandedAt = since + config.strandedAfterMs;
+  if (obs.now < strandedAt)
+    return {
+      phase: 'Deregistered',
+      actions: [],
+      wait: { reason: 'StrandedCheck', requeueAfterMs: strandedAt - obs.now },
+    };
+  const actions: DrainAction[] = [];
+  if (record.strandedWarnedAt === undefined) {
+    const s = obs.status;
+    const why =
+      fresh === 'ACTIVE'
+        ? 'FleetIQ says ACTIVE, but through an unsigned status that cannot bring a node back'
+        : fresh !== undefined
+          ? `FleetIQ still says ${fresh} but has not terminated the instance`
+          : s === undefined
+            ? 'no FleetIQ status is known'
+            : `the FleetIQ status (${s.status}) is stale or refused`;
+    actions.push(
+      { kind: 'recordDrainState', record: { ...record, strandedWarnedAt: obs.now } },
+      event(
+        'Warning',
+        'NodeStranded',
+        `Deregistered ${Math.round((obs.now - since) / 1000)}s ago and still running: ${why}. The node stays cordoned and tainted; terminate the instance, or restore FleetIQ's status (the agent re-registers on a fresh ACTIVE)`,
+      ),
+    );
+  }
+  return { phase: 'Deregistered', actions, stranded: true };
+}
+
+function deregistration(ctx: Ctx, record: DrainRecord, why: string): DrainStep {
   return {
     phase: 'Deregistered',
     actions: [
       { kind: 'deregister' },
       // After the call: a crash in between only repeats an idempotent deregistration.
-      { kind: 'recordDrainState', record: { ...record, phase: 'Deregistered' } },
+      { kind: 'recordDrainState', record: { ...record, phase: 'Deregistered', deregisteredAt: ctx.obs.now } },
       event(
         'Normal',
         'Deregistered',
@@ -615,7 +726,9 @@ function sameRecord(a: DrainRecord | null, b: DrainRecord | null): boolean {
     a.startedAt === b.startedAt &&
     a.cordonedByAgent === b.cordonedByAgent &&
     a.spotNoticeAt === b.spotNoticeAt &&
-    a.maxWaitWarnedAt === b.maxWaitWarnedAt
+    a.maxWaitWarnedAt === b.maxWaitWarnedAt &&
+    a.deregisteredAt === b.deregisteredAt &&
+    a.strandedWarnedAt === b.strandedWarnedAt
   );
 }
 

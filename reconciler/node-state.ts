@@ -55,6 +55,19 @@ export const FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION = 'gamelift.status/fleetiq-st
  */
 export const OBSERVED_STATUS_REFRESH_MS = 300_000;
 
+/** RFC 3339 time the agent deregistered the instance (a node still alive long after is stranded). */
+export const DEREGISTERED_AT_ANNOTATION = 'gamelift.status/deregistered-at';
+/** RFC 3339 time the `NodeStranded` warning was raised (raised once per deregistration). */
+export const STRANDED_WARNED_AT_ANNOTATION = 'gamelift.status/stranded-warned-at';
+
+/**
+ * The high-water mark against replays: the RFC 3339 observation time (milliseconds) of the newest
+ * status the agent acted on. A status observed earlier is refused, also by an agent restarted since,
+ * so a genuine, signed DRAINING captured before a revert cannot drain the node again. Not drain
+ * state: a revert keeps it (that is when it matters).
+ */
+export const ACTED_ON_OBSERVED_AT_ANNOTATION = 'gamelift.status/acted-on-observed-at';
+
 /** Every annotation the agent owns; a revert removes them all. */
 export const DRAIN_ANNOTATIONS = [
   DRAIN_PHASE_ANNOTATION,
@@ -62,6 +75,8 @@ export const DRAIN_ANNOTATIONS = [
   CORDONED_BY_AGENT_ANNOTATION,
   SPOT_NOTICE_AT_ANNOTATION,
   DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION,
+  DEREGISTERED_AT_ANNOTATION,
+  STRANDED_WARNED_AT_ANNOTATION,
 ] as const;
 
 /**
@@ -108,6 +123,10 @@ export interface DrainRecord {
   spotNoticeAt?: number;
   /** Epoch ms the max-wait warning was raised, once it was. */
   maxWaitWarnedAt?: number;
+  /** Epoch ms of the deregistration (phase Deregistered). */
+  deregisteredAt?: number;
+  /** Epoch ms the stranded-node warning was raised, once it was. */
+  strandedWarnedAt?: number;
 }
 
 /** The parts of a Node the agent reads. */
@@ -144,6 +163,10 @@ export function readDrainRecord(
   if (spotNoticeAt !== undefined) record.spotNoticeAt = spotNoticeAt;
   const warnedAt = parseTime(annotations[DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION]);
   if (warnedAt !== undefined) record.maxWaitWarnedAt = warnedAt;
+  const deregisteredAt = parseTime(annotations[DEREGISTERED_AT_ANNOTATION]);
+  if (deregisteredAt !== undefined) record.deregisteredAt = deregisteredAt;
+  const strandedWarnedAt = parseTime(annotations[STRANDED_WARNED_AT_ANNOTATION]);
+  if (strandedWarnedAt !== undefined) record.strandedWarnedAt = strandedWarnedAt;
   return record;
 }
 
@@ -161,6 +184,10 @@ export function drainRecordAnnotations(record: DrainRecord | null): Record<strin
     out[SPOT_NOTICE_AT_ANNOTATION] = new Date(record.spotNoticeAt).toISOString();
   if (record.maxWaitWarnedAt !== undefined)
     out[DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION] = new Date(record.maxWaitWarnedAt).toISOString();
+  if (record.deregisteredAt !== undefined)
+    out[DEREGISTERED_AT_ANNOTATION] = new Date(record.deregisteredAt).toISOString();
+  if (record.strandedWarnedAt !== undefined)
+    out[STRANDED_WARNED_AT_ANNOTATION] = new Date(record.strandedWarnedAt).toISOString();
   return out;
 }
 
@@ -222,6 +249,14 @@ export function observedStatusAnnotations(
     [FLEETIQ_STATUS_ANNOTATION]: current.status,
     [FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION]: new Date(current.observedAt).toISOString(),
   };
+}
+
+/**
+ * The replay high-water mark recorded on the node (undefined: none, or not a time: a mark someone
+ * else garbled cannot be trusted to refuse anything, and the agent writes a good one at its next act).
+ */
+export function readActedOnObservedAt(annotations: Record<string, string>): number | undefined {
+  return parseTime(annotations[ACTED_ON_OBSERVED_AT_ANNOTATION]);
 }
 
 /** The instance status the node's label says the agent last saw, if it is a valid one. */

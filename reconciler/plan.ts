@@ -12,11 +12,16 @@
 import { DRAIN_TAINT, DRAIN_TAINT_KEY, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import type { DrainAction } from './decide.js';
 import type { KubeObjectLike, Toleration } from './kube-objects.js';
-import { DRAIN_PHASE_LABEL, drainPhaseLabel, drainRecordAnnotations } from './node-state.js';
+import {
+  ACTED_ON_OBSERVED_AT_ANNOTATION,
+  DRAIN_PHASE_LABEL,
+  drainPhaseLabel,
+  drainRecordAnnotations,
+} from './node-state.js';
 
 export type NodeAction = Extract<
   DrainAction,
-  { kind: 'recordDrainState' | 'label' | 'cordon' | 'uncordon' | 'taint' | 'untaint' }
+  { kind: 'recordDrainState' | 'recordActedOn' | 'label' | 'cordon' | 'uncordon' | 'taint' | 'untaint' }
 >;
 export type FenceAction = Extract<DrainAction, { kind: 'shutdownGameServer' | 'addToleration' }>;
 export type DeletePodAction = Extract<DrainAction, { kind: 'deletePod' }>;
@@ -34,7 +39,15 @@ export type Step = (
   events: EventAction[];
 };
 
-const NODE_KINDS = new Set(['recordDrainState', 'label', 'cordon', 'uncordon', 'taint', 'untaint']);
+const NODE_KINDS = new Set([
+  'recordDrainState',
+  'recordActedOn',
+  'label',
+  'cordon',
+  'uncordon',
+  'taint',
+  'untaint',
+]);
 const FENCE_KINDS = new Set(['shutdownGameServer', 'addToleration']);
 
 /** Groups the actions into steps; events attach to the step before them. */
@@ -81,6 +94,9 @@ export function nodeMergePatch(node: KubeObjectLike, actions: readonly NodeActio
       case 'recordDrainState':
         Object.assign(annotations, drainRecordAnnotations(a.record));
         labels[DRAIN_PHASE_LABEL] = drainPhaseLabel(a.record);
+        break;
+      case 'recordActedOn':
+        annotations[ACTED_ON_OBSERVED_AT_ANNOTATION] = new Date(a.observedAt).toISOString();
         break;
       case 'label':
         labels[INSTANCE_STATUS_LABEL] = a.status;

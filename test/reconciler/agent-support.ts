@@ -146,6 +146,9 @@ export interface World {
 export const TEST_DECIDE: Partial<DecideConfig> = {
   statusStaleAfterMs: 60_000,
   idlePeriodMs: 60_000,
+  // Tests publish a status once: an empty node is deregistered without waiting for a newer DRAINING
+  // (the tests of that wait set it themselves).
+  drainingStableMs: 0,
 };
 
 export async function startWorld(o: {

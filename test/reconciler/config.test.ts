@@ -30,6 +30,7 @@ describe('reconciler configuration', () => {
       fleetiqFallbackIntervalMs: 240_000,
       imdsEndpoint: 'http://169.254.169.254',
       imdsTimeoutMs: 2_000,
+      spotNoticePollIntervalMs: 2_000,
       opsListen: { host: '0.0.0.0', port: 8080 },
       decide: {
         utilizationMode: 'allocated',
@@ -40,6 +41,8 @@ describe('reconciler configuration', () => {
         forceAfterMaxWait: false,
         forceGraceSeconds: 30,
         spotGraceSeconds: 90,
+        drainingStableMs: 15_000,
+        strandedAfterMs: 600_000,
       },
     });
     expect(c.statusSigningSecret).toBeUndefined();
@@ -63,12 +66,16 @@ describe('reconciler configuration', () => {
       SPOT_GRACE: '60s',
       IMDS_ENDPOINT: 'http://127.0.0.1:1338/',
       IMDS_TIMEOUT: '500ms',
+      SPOT_NOTICE_POLL_INTERVAL: '0',
+      DRAINING_STABLE_FOR: '30s',
+      STRANDED_AFTER: '1h',
       OPS_LISTEN: '127.0.0.1:9102',
     };
     const c = parseReconcilerConfig(env, {
       healthInterval: '10s',
       utilizationMode: 'allocated',
       drainForceAfterMaxWait: false,
+      strandedAfter: '20m',
     });
     expect(c).toMatchObject({
       gameServerGroup: env.GAME_SERVER_GROUP,
@@ -85,6 +92,7 @@ describe('reconciler configuration', () => {
       fleetiqFallbackIntervalMs: 300_000,
       imdsEndpoint: 'http://127.0.0.1:1338',
       imdsTimeoutMs: 500,
+      spotNoticePollIntervalMs: 0,
       opsListen: { host: '127.0.0.1', port: 9102 },
       decide: {
         utilizationMode: 'allocated',
@@ -95,6 +103,8 @@ describe('reconciler configuration', () => {
         forceAfterMaxWait: false,
         forceGraceSeconds: 45,
         spotGraceSeconds: 60,
+        drainingStableMs: 30_000,
+        strandedAfterMs: 1_200_000,
       },
     });
   });
@@ -124,6 +134,16 @@ describe('reconciler configuration', () => {
     [{ SPOT_GRACE: '2m' }, {}, 'SPOT_GRACE', /between 1s and 1m45s|between 1s and 105s/],
     [{ IMDS_ENDPOINT: '169.254.169.254' }, {}, 'IMDS_ENDPOINT', /http\(s\) URL/],
     [{ IMDS_TIMEOUT: '1m' }, {}, 'IMDS_TIMEOUT', /between 100ms and 30s/],
+    [
+      { SPOT_NOTICE_POLL_INTERVAL: '100ms' },
+      {},
+      'SPOT_NOTICE_POLL_INTERVAL',
+      /0 \(off\) or between 500ms and 1m/,
+    ],
+    [{}, { spotNoticePollInterval: '2m' }, '--spot-notice-poll-interval', /0 \(off\) or between/],
+    [{ SPOT_NOTICE_POLL_INTERVAL: 'often' }, {}, 'SPOT_NOTICE_POLL_INTERVAL', /expected a duration/],
+    [{ DRAINING_STABLE_FOR: '11m' }, {}, 'DRAINING_STABLE_FOR', /between 0s and 10m/],
+    [{ STRANDED_AFTER: '30s' }, {}, 'STRANDED_AFTER', /between 1m and 7d/],
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
     [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],

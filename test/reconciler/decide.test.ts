@@ -10,7 +10,9 @@ import {
   type DrainAction,
   type Observation,
 } from '../../reconciler/decide.js';
+import { planSteps } from '../../reconciler/plan.js';
 import {
+  ACTED_ON_OBSERVED_AT_ANNOTATION,
   CORDONED_BY_AGENT_ANNOTATION,
   DRAIN_ANNOTATIONS,
   DRAIN_PHASE_ANNOTATION,
@@ -21,9 +23,11 @@ import {
 } from '../../reconciler/node-state.js';
 import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
 
-const kinds = (d: Decision) => d.actions.map((a) => a.kind);
+// The replay high-water mark rides along with most transitions; it has tests of its own below.
+const drainActions = (d: Decision) => d.actions.filter((a) => a.kind !== 'recordActedOn');
+const kinds = (d: Decision) => drainActions(d).map((a) => a.kind);
 const reasons = (d: Decision) => d.actions.flatMap((a) => (a.kind === 'emitEvent' ? [a.reason] : []));
-const nodeActions = (d: Decision) => d.actions.filter((a) => a.kind !== 'emitEvent');
+const nodeActions = (d: Decision) => drainActions(d).filter((a) => a.kind !== 'emitEvent');
 const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
   phase,
   startedAt: T0 - 60_000,
@@ -275,7 +279,7 @@ describe('decide: waiting for sessions, then deregistering', () => {
     expect(d.phase).toBe('Deregistered');
     expect(nodeActions(d)).toEqual([
       { kind: 'deregister' },
-      { kind: 'recordDrainState', record: rec('Deregistered') },
+      { kind: 'recordDrainState', record: rec('Deregistered', { deregisteredAt: T0 }) },
     ]);
     expect(reasons(d)).toEqual(['Deregistered']);
   });
@@ -292,22 +296,27 @@ describe('decide: waiting for sessions, then deregistering', () => {
     expect(kinds(d)).toEqual(['shutdownGameServer', 'emitEvent']);
   });
 
-  it.each([undefined, fresh('ACTIVE'), fresh('DRAINING'), fresh('SPOT_TERMINATING'), stale('ACTIVE')])(
-    'does nothing more after deregistration (status %j)',
-    (status) => {
-      const d = decide(
-        observation({
-          ...(status ? { status } : {}),
-          node: drainingNode('Deregistered'),
-          gameServers: [gs('r', 'Ready')],
-          registration: { state: 'absent' },
-        }),
-        CONFIG,
-      );
-      expect(d).toMatchObject({ phase: 'Deregistered', actions: [], membership: [] });
-      expect(d.wait).toBeUndefined();
-    },
-  );
+  it.each([
+    undefined,
+    fresh('DRAINING'),
+    fresh('SPOT_TERMINATING'),
+    stale('ACTIVE'),
+    { ...fresh('ACTIVE'), authenticated: false },
+    // Observed before the deregistration: not news.
+    { status: 'ACTIVE' as const, observedAt: T0 - 31_000, source: 'redis' as const },
+  ])('does nothing more after deregistration but watch for stranding (status %j)', (status) => {
+    const d = decide(
+      observation({
+        ...(status ? { status } : {}),
+        node: drainingNode('Deregistered', { deregisteredAt: T0 - 30_000 }),
+        gameServers: [gs('r', 'Ready')],
+        registration: { state: 'absent' },
+      }),
+      CONFIG,
+    );
+    expect(d).toMatchObject({ phase: 'Deregistered', actions: [], membership: [], stranded: false });
+    expect(d.wait).toEqual({ reason: 'StrandedCheck', requeueAfterMs: CONFIG.strandedAfterMs - 30_000 });
+  });
 });
 
 describe('decide: maximum drain wait', () => {
@@ -797,6 +806,382 @@ describe('decide: registration and utilization', () => {
       { kind: 'reregisterAvailable' },
     ];
     for (const a of all) expect(failureReason(a)).toMatch(/^[A-Z][A-Za-z]+Failed$/);
+  });
+});
+
+const phaseOf = (w: World) => readDrainRecord(w.node.annotations, T0)?.phase ?? 'Active';
+const mark = (observedAt: number) => ({
+  [ACTED_ON_OBSERVED_AT_ANNOTATION]: new Date(observedAt).toISOString(),
+});
+
+describe('decide: back from Deregistered (no stranded nodes)', () => {
+  const deregistered = (cordonedByAgent: boolean, extra: Partial<DrainRecord> = {}) =>
+    makeNode({
+      label: 'DRAINING',
+      unschedulable: true,
+      tainted: true,
+      record: rec('Deregistered', { cordonedByAgent, deregisteredAt: T0 - 30_000, ...extra }),
+      annotations: mark(T0 - 45_000),
+    });
+
+  it.each([true, false])(
+    'reverts the node and registers again on a fresh, authenticated ACTIVE (cordoned by agent: %s)',
+    (byAgent) => {
+      const d = decide(
+        observation({
+          status: fresh('ACTIVE'),
+          node: deregistered(byAgent),
+          registration: { state: 'absent' },
+        }),
+        CONFIG,
+      );
+      expect(d.phase).toBe('Active');
+      expect(nodeActions(d)).toEqual([
+        { kind: 'untaint' },
+        ...(byAgent ? [{ kind: 'uncordon' }] : []),
+        { kind: 'label', status: 'ACTIVE' },
+        { kind: 'recordDrainState', record: null },
+      ]);
+      expect(reasons(d)).toEqual(['Reregistered']);
+      expect(d.membership).toEqual([{ kind: 'register' }]);
+      // The ACTIVE acted on becomes the high-water mark, in the same Node write.
+      expect(d.actions.find((a) => a.kind === 'recordActedOn')).toEqual({
+        kind: 'recordActedOn',
+        observedAt: T0 - 1000,
+      });
+      expect(planSteps(d.actions).filter((st) => st.kind === 'patchNode')).toHaveLength(1);
+    },
+  );
+
+  it('comes back fully in a modelled world: the node ends ACTIVE, uncordoned, untainted and registered', () => {
+    const w = new World({
+      node: deregistered(true),
+      registration: { state: 'absent' },
+      gameServers: [],
+    });
+    w.status = fresh('ACTIVE');
+    w.settle(CONFIG);
+    expect(w.node.unschedulable).toBe(false);
+    expect(hasDrainTaint(w.node)).toBe(false);
+    expect(w.node.labels[INSTANCE_STATUS_LABEL]).toBe('ACTIVE');
+    expect(readDrainRecord(w.node.annotations, T0)).toBeNull();
+    expect(w.registration).toMatchObject({ state: 'registered' });
+    expect(w.node.annotations[ACTED_ON_OBSERVED_AT_ANNOTATION]).toBe(new Date(T0 - 1000).toISOString());
+  });
+
+  it('does not come back on an ACTIVE older than the status it acted on (a replay)', () => {
+    const d = decide(
+      observation({
+        status: fresh('ACTIVE'),
+        node: makeNode({
+          label: 'DRAINING',
+          unschedulable: true,
+          tainted: true,
+          record: rec('Deregistered', { deregisteredAt: T0 - 60_000 }),
+          annotations: mark(T0 - 500),
+        }),
+        registration: { state: 'absent' },
+      }),
+      CONFIG,
+    );
+    expect(d).toMatchObject({ phase: 'Deregistered', actions: [], membership: [], replayed: true });
+  });
+
+  it('reports a node still alive long after its deregistration, once, with the reason', () => {
+    const node = deregistered(true, { deregisteredAt: T0 - CONFIG.strandedAfterMs });
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node, registration: { state: 'absent' } }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Deregistered');
+    expect(d.stranded).toBe(true);
+    expect(nodeActions(d)).toEqual([
+      {
+        kind: 'recordDrainState',
+        record: rec('Deregistered', { deregisteredAt: T0 - CONFIG.strandedAfterMs, strandedWarnedAt: T0 }),
+      },
+    ]);
+    const ev = d.actions.find((a) => a.kind === 'emitEvent');
+    expect(ev).toMatchObject({ type: 'Warning', reason: 'NodeStranded' });
+    expect(ev!.kind === 'emitEvent' && ev!.message).toContain('FleetIQ still says DRAINING');
+    expect(d.membership).toEqual([]);
+
+    const again = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: deregistered(true, { deregisteredAt: T0 - CONFIG.strandedAfterMs, strandedWarnedAt: T0 - 1 }),
+      }),
+      CONFIG,
+    );
+    expect(again).toMatchObject({ actions: [], stranded: true });
+    expect(again.wait).toBeUndefined();
+  });
+
+  it.each([
+    [undefined, 'no FleetIQ status is known'],
+    [stale('ACTIVE'), 'stale or refused'],
+    [{ ...fresh('ACTIVE'), authenticated: false }, 'unsigned'],
+  ])('says why a stranded node was not brought back (status %j)', (status, why) => {
+    const d = decide(
+      observation({
+        ...(status ? { status } : {}),
+        // An older agent's record without deregistered-at: counted from the drain's start.
+        node: makeNode({
+          label: 'DRAINING',
+          unschedulable: true,
+          tainted: true,
+          record: rec('Deregistered', { startedAt: T0 - CONFIG.strandedAfterMs - 1 }),
+        }),
+      }),
+      CONFIG,
+    );
+    expect(d.stranded).toBe(true);
+    const ev = d.actions.find((a) => a.kind === 'emitEvent');
+    expect(ev!.kind === 'emitEvent' && ev!.message).toContain(why);
+  });
+
+  it('a stranded node that FleetIQ reports ACTIVE again still comes back', () => {
+    const d = decide(
+      observation({
+        status: fresh('ACTIVE'),
+        node: deregistered(true, {
+          deregisteredAt: T0 - CONFIG.strandedAfterMs * 2,
+          strandedWarnedAt: T0 - 5_000,
+        }),
+        registration: { state: 'absent' },
+      }),
+      CONFIG,
+    );
+    expect(d).toMatchObject({ phase: 'Active', stranded: false, membership: [{ kind: 'register' }] });
+    expect(nodeActions(d).at(-1)).toEqual({ kind: 'recordDrainState', record: null });
+  });
+});
+
+describe('decide: an empty node is deregistered only once DRAINING held', () => {
+  const STABLE: DecideConfig = { ...CONFIG, drainingStableMs: 15_000 };
+  const tainted = (startedAgo: number) =>
+    makeNode({
+      label: 'DRAINING',
+      unschedulable: true,
+      tainted: true,
+      record: rec('Tainted', { startedAt: T0 - startedAgo }),
+    });
+  const at = (observedAgo: number) => ({
+    status: 'DRAINING' as const,
+    observedAt: T0 - observedAgo,
+    source: 'redis' as const,
+  });
+
+  it('waits for the rest of the period when the drain began less than it ago', () => {
+    const d = decide(observation({ status: at(1_000), node: tainted(10_000) }), STABLE);
+    expect(d).toMatchObject({ phase: 'Tainted', actions: [] });
+    expect(d.wait).toEqual({ reason: 'DrainingNotStableYet', requeueAfterMs: 5_000 });
+  });
+
+  it('waits for a newer observation when the latest one was made within the period', () => {
+    // Begun 20 s ago, but FleetIQ was last heard 10 s ago: 5 s into the period. The next status wakes the agent.
+    const d = decide(observation({ status: at(10_000), node: tainted(20_000) }), STABLE);
+    expect(d).toMatchObject({ phase: 'Tainted', actions: [] });
+    expect(d.wait).toBeUndefined();
+  });
+
+  it('deregisters on an observation made at least the period after the drain began', () => {
+    expect(decide(observation({ status: at(5_000), node: tainted(20_000) }), STABLE).phase).toBe(
+      'Deregistered',
+    );
+    expect(decide(observation({ status: at(1_000), node: tainted(60_000) }), STABLE).phase).toBe(
+      'Deregistered',
+    );
+  });
+
+  it('does not hold up a Spot drain (the instance goes regardless)', () => {
+    const node = drainingNode('SpotEvicting', { startedAt: T0 - 1_000 });
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node,
+        gameServers: [gs('a', 'Allocated', { podTerminating: true })],
+      }),
+      STABLE,
+    );
+    expect(d.phase).toBe('Deregistered');
+  });
+
+  it('a DRAINING that flips back to ACTIVE within the period leaves the instance registered', () => {
+    const w = new World({ node: makeNode({ label: 'ACTIVE' }), gameServers: [] });
+    w.status = fresh('DRAINING');
+    w.settle(STABLE);
+    expect(phaseOf(w)).toBe('Tainted');
+    w.status = fresh('ACTIVE');
+    w.settle(STABLE);
+    expect(phaseOf(w)).toBe('Active');
+    expect(w.executed.some((a) => a.kind === 'deregister')).toBe(false);
+  });
+});
+
+describe('decide: the replay high-water mark', () => {
+  it('is recorded with the first Node write of a drain: the observation time of the status acted on', () => {
+    const d = decide(observation({ status: fresh('DRAINING'), node: makeNode({ label: 'ACTIVE' }) }), CONFIG);
+    expect(d.actions[0]).toEqual({ kind: 'recordActedOn', observedAt: T0 - 1000 });
+    expect(planSteps(d.actions)[0].actions.map((a) => a.kind)).toContain('recordDrainState');
+  });
+
+  it('refuses a status observed before the mark: a DRAINING captured before a revert drains nothing', () => {
+    const node = makeNode({ label: 'ACTIVE', annotations: mark(T0 - 10_000) });
+    const replay = { status: 'DRAINING' as const, observedAt: T0 - 20_000, source: 'redis' as const };
+    const d = decide(observation({ status: replay, node }), CONFIG);
+    expect(d).toMatchObject({ phase: 'Active', actions: [], replayed: true, statusFresh: false });
+  });
+
+  it('refuses a replayed SPOT_TERMINATING or ACTIVE the same way, holding a drain in progress', () => {
+    const node = makeNode({
+      label: 'DRAINING',
+      unschedulable: true,
+      tainted: true,
+      record: rec('Tainted'),
+      annotations: mark(T0 - 10_000),
+    });
+    for (const status of ['ACTIVE', 'SPOT_TERMINATING'] as const) {
+      const d = decide(
+        observation({
+          status: { status, observedAt: T0 - 10_001, source: 'redis' },
+          node,
+          gameServers: [gs('a', 'Allocated')],
+        }),
+        CONFIG,
+      );
+      expect(d).toMatchObject({ phase: 'Tainted', actions: [], replayed: true });
+    }
+  });
+
+  it('accepts the very status it acted on (a restarted agent re-reads it) and does not rewrite the mark', () => {
+    const node = makeNode({
+      label: 'DRAINING',
+      unschedulable: true,
+      tainted: true,
+      record: rec('Tainted'),
+      annotations: mark(T0 - 1000),
+    });
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node, gameServers: [gs('a', 'Allocated')] }),
+      CONFIG,
+    );
+    expect(d).toMatchObject({ phase: 'Tainted', replayed: false, statusFresh: true });
+    const d2 = decide(observation({ status: fresh('DRAINING'), node }), CONFIG);
+    expect(d2.phase).toBe('Deregistered');
+    expect(d2.actions.some((a) => a.kind === 'recordActedOn')).toBe(false);
+  });
+
+  it('is not written on a stale status, nor when nothing is written to the Node', () => {
+    const held = decide(
+      observation({
+        status: stale('DRAINING'),
+        node: drainingNode('Tainted', { startedAt: T0 }),
+        gameServers: [gs('r', 'Ready')],
+      }),
+      CONFIG,
+    );
+    expect(held.actions.length).toBeGreaterThan(0);
+    expect(held.actions.some((a) => a.kind === 'recordActedOn')).toBe(false);
+    const idle = decide(
+      observation({ status: fresh('ACTIVE'), node: makeNode({ label: 'ACTIVE' }) }),
+      CONFIG,
+    );
+    expect(idle.actions).toEqual([]);
+  });
+
+  it('survives the revert that follows (it is not drain state), and a later replay is refused', () => {
+    const w = new World({ node: makeNode({ label: 'ACTIVE' }), gameServers: [gs('a', 'Allocated')] });
+    const draining = { status: 'DRAINING' as const, observedAt: T0 - 5_000, source: 'redis' as const };
+    w.status = draining;
+    w.settle(CONFIG);
+    expect(phaseOf(w)).toBe('Tainted');
+    w.status = fresh('ACTIVE');
+    w.settle(CONFIG);
+    expect(phaseOf(w)).toBe('Active');
+    expect(w.node.annotations[ACTED_ON_OBSERVED_AT_ANNOTATION]).toBe(new Date(T0 - 1000).toISOString());
+    w.status = draining;
+    w.settle(CONFIG);
+    expect(phaseOf(w)).toBe('Active');
+    expect(w.node.unschedulable).toBe(false);
+  });
+
+  it('ignores a garbled mark rather than refusing everything', () => {
+    const node = makeNode({
+      label: 'ACTIVE',
+      annotations: { [ACTED_ON_OBSERVED_AT_ANNOTATION]: 'yesterday' },
+    });
+    const d = decide(observation({ status: fresh('DRAINING'), node }), CONFIG);
+    expect(d).toMatchObject({ phase: 'Cordoned', replayed: false });
+  });
+});
+
+describe('decide: sessions that never end (bad faith)', () => {
+  const node = (warned?: number) =>
+    drainingNode('Tainted', {
+      startedAt: T0 - CONFIG.drainMaxWaitMs - 1,
+      ...(warned ? { maxWaitWarnedAt: warned } : {}),
+    });
+
+  it.each(['Allocated', 'Reserved'])(
+    'reports a drain held past the maximum wait by a %s game server as overdue',
+    (state) => {
+      const before = decide(
+        observation({
+          status: fresh('DRAINING'),
+          node: drainingNode('Tainted'),
+          gameServers: [gs('a', state, { podTolerates: true })],
+        }),
+        CONFIG,
+      );
+      expect(before.drainOverdue).toBe(false);
+      const d = decide(
+        observation({
+          status: fresh('DRAINING'),
+          node: node(),
+          gameServers: [gs('a', state, { podTolerates: true })],
+        }),
+        CONFIG,
+      );
+      expect(d.drainOverdue).toBe(true);
+      expect(reasons(d)).toEqual(['DrainMaxWaitExceeded']);
+      const later = decide(
+        observation({
+          status: fresh('DRAINING'),
+          node: node(T0 - 1),
+          gameServers: [gs('a', state, { podTolerates: true })],
+        }),
+        CONFIG,
+      );
+      expect(later).toMatchObject({ drainOverdue: true, actions: [] });
+      // Overdue under a stale status too: the drain is held, the session still holds the node.
+      const held = decide(
+        observation({
+          status: stale('DRAINING'),
+          node: node(T0 - 1),
+          gameServers: [gs('a', state, { podTolerates: true })],
+        }),
+        CONFIG,
+      );
+      expect(held.drainOverdue).toBe(true);
+    },
+  );
+
+  it('a Spot notice still ends an overdue session gracefully, within the notice', () => {
+    const d = decide(
+      observation({
+        status: { ...fresh('SPOT_TERMINATING'), source: 'imds' },
+        node: { ...node(T0 - 1), labels: { ...node().labels } },
+        gameServers: [gs('a', 'Reserved', { podTolerates: true })],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('SpotEvicting');
+    const w = new World({ node: node(T0 - 1), gameServers: [gs('a', 'Reserved', { podTolerates: true })] });
+    w.status = { ...fresh('SPOT_TERMINATING'), source: 'imds' };
+    w.settle(CONFIG);
+    const deletion = w.executed.find((a) => a.kind === 'deletePod');
+    expect(deletion).toMatchObject({ name: 'a', graceSeconds: CONFIG.spotGraceSeconds });
   });
 });
 

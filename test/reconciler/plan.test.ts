@@ -12,7 +12,12 @@ import {
   toleratesDrainTaint,
   type KubeObjectLike,
 } from '../../reconciler/kube-objects.js';
-import { DRAIN_ANNOTATIONS, DRAIN_PHASE_ANNOTATION, DRAIN_PHASE_LABEL } from '../../reconciler/node-state.js';
+import {
+  ACTED_ON_OBSERVED_AT_ANNOTATION,
+  DRAIN_ANNOTATIONS,
+  DRAIN_PHASE_ANNOTATION,
+  DRAIN_PHASE_LABEL,
+} from '../../reconciler/node-state.js';
 import { CONFIG, T0, fresh, gs, observation } from './world.js';
 
 const ev = (reason: string): DrainAction => ({
@@ -46,7 +51,13 @@ describe('planSteps', () => {
     );
     const steps = planSteps(d.actions);
     expect(steps.map((s) => s.kind)).toEqual(['patchNode', 'fence', 'patchNode']);
-    expect(steps[0].actions.map((a) => a.kind)).toEqual(['recordDrainState', 'label', 'cordon']);
+    // The replay high-water mark rides in the same Node patch as the drain record.
+    expect(steps[0].actions.map((a) => a.kind)).toEqual([
+      'recordActedOn',
+      'recordDrainState',
+      'label',
+      'cordon',
+    ]);
     expect(steps[2].actions.map((a) => a.kind)).toEqual(['taint']);
     // The agent observes again after the cordon step before fencing: the notice and the cordon are
     // reported with the step that did them, or not at all.
@@ -109,6 +120,15 @@ describe('nodeMergePatch', () => {
     expect(p.metadata.annotations[DRAIN_PHASE_ANNOTATION]).toBe('Cordoned');
     expect(p.spec).toEqual({ unschedulable: true });
     expect(p.spec.taints).toBeUndefined();
+  });
+
+  it('writes the replay high-water mark as an RFC 3339 annotation that a revert keeps', () => {
+    const p = nodeMergePatch(node, [
+      { kind: 'recordActedOn', observedAt: T0 + 123 },
+      { kind: 'recordDrainState', record: null },
+    ]);
+    expect(p.metadata.annotations[ACTED_ON_OBSERVED_AT_ANNOTATION]).toBe(new Date(T0 + 123).toISOString());
+    expect(p.metadata.annotations[DRAIN_PHASE_ANNOTATION]).toBeNull();
   });
 
   it('replaces the whole taint list: exactly one drain taint, other taints kept', () => {

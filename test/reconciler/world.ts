@@ -17,6 +17,7 @@ import {
 } from '../../reconciler/decide.js';
 import {
   hasDrainTaint,
+  ACTED_ON_OBSERVED_AT_ANNOTATION,
   withDrainPhaseLabel,
   withDrainRecord,
   type DrainRecord,
@@ -33,6 +34,8 @@ export const CONFIG: DecideConfig = {
   drainMaxWaitMs: 3_600_000,
   forceAfterMaxWait: false,
   forceGraceSeconds: 30,
+  drainingStableMs: 0,
+  strandedAfterMs: 600_000,
   spotGraceSeconds: 90,
 };
 
@@ -158,6 +161,12 @@ export class World {
         return true;
       case 'label':
         this.node.labels[INSTANCE_STATUS_LABEL] = a.status;
+        return true;
+      case 'recordActedOn':
+        this.node.annotations = {
+          ...this.node.annotations,
+          [ACTED_ON_OBSERVED_AT_ANNOTATION]: new Date(a.observedAt).toISOString(),
+        };
         return true;
       case 'cordon':
         this.node.unschedulable = true;
