@@ -34,7 +34,7 @@ function parseHostPortForm(raw: string, setting: string): RedisConnectionOptions
   if (!m) {
     throw new ConfigError(
       setting,
-      `expected host:port, redis://host:port or rediss://host:port, got "${raw}"`,
+      `expected host:port, redis://host:port or rediss://host:port, got "${redact(raw)}"`,
     );
   }
   const host = m[1] ?? m[2]!;
@@ -60,7 +60,7 @@ function parseUrlForm(raw: string, setting: string): RedisConnectionOptions {
   if (url.search !== '') {
     throw new ConfigError(
       setting,
-      `query parameters are not supported ("${url.search}"); use rediss:// for TLS`,
+      `query parameters are not supported ("${redact(url.search)}"); use rediss:// for TLS`,
     );
   }
   if (url.hash !== '') throw new ConfigError(setting, 'a URL fragment (#...) is not allowed');
@@ -83,7 +83,8 @@ function parseUrlForm(raw: string, setting: string): RedisConnectionOptions {
   const path = url.pathname;
   if (path !== '' && path !== '/') {
     const db = /^\/(\d{1,5})\/?$/.exec(path);
-    if (!db) throw new ConfigError(setting, `the path must be a database number like /0, got "${path}"`);
+    if (!db)
+      throw new ConfigError(setting, `the path must be a database number like /0, got "${redact(path)}"`);
     options.db = Number(db[1]);
   }
   if (scheme === 'rediss') {
@@ -117,9 +118,21 @@ function isValidHostname(host: string): boolean {
   );
 }
 
-/** REDIS_URL for logs: the password replaced, so a secret never lands in a log line. */
+/**
+ * REDIS_URL (or any part of it) for messages: everything before the last `@` is credentials, in every
+ * form — `scheme://user:password@`, `scheme://password@` (a lone token is the password),
+ * `user:password@host:port` without a scheme — and is replaced, keeping only a user name that is
+ * followed by `:`. The last `@`, not the first: a password may contain an unencoded `@`, and a value
+ * that failed to parse is exactly the one whose parts cannot be trusted to be where they belong.
+ */
 export function redact(raw: string): string {
-  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+  const at = raw.lastIndexOf('@');
+  if (at < 0) return raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0] ?? '';
+  const userinfo = raw.slice(scheme.length, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon > 0 && !userinfo.slice(0, colon).includes('/') ? userinfo.slice(0, colon) + ':' : '';
+  return `${scheme}${user}***${raw.slice(at)}`;
 }
 
 /** A short description of where we connect, for logs (no secrets). */

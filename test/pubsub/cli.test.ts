@@ -83,4 +83,21 @@ describe('fleetiq-agones pubsub', () => {
       config.remove();
     }
   });
+
+  it('never prints a REDIS_URL password, in any form, when it refuses REDIS_URL', async () => {
+    const config = new ConfigFile({ GameServerGroups: ['agones-game-servers'] });
+    try {
+      const forms = ['redis://S3cr3tP4ss@host:notaport', 'user:S3cr3tP4ss@host:6379'];
+      const procs = forms.map((REDIS_URL) =>
+        run(['--config', config.path], { REDIS_URL, AWS_REGION: 'us-east-1' }),
+      );
+      for (const p of procs) {
+        expect(await p.exit).toBe(1);
+        expect(p.output()).toContain('invalid configuration REDIS_URL');
+        expect(p.output()).not.toContain('S3cr3tP4ss');
+      }
+    } finally {
+      config.remove();
+    }
+  });
 });

@@ -60,6 +60,35 @@ describe('parseRedisUrl', () => {
     expect(() => parseRedisUrl(value)).toThrow(pattern);
   });
 
+  it.each([
+    'redis://S3cr3tP4ss@host:notaport',
+    'rediss://default:S3cr3tP4ss@host:notaport',
+    'redis://:S3cr3tP4ss@ho st:6379',
+    'redis://u:S3cr3t@P4ss@host:1/x',
+    'redis://u:1234/S3cr3tP4ss@host:1',
+    'user:S3cr3tP4ss@host:6379',
+    'user:S3cr3tP4ss@host:notaport',
+    'S3cr3tP4ss@host:6379',
+    ':S3cr3tP4ss@host',
+  ])('%j: the error names REDIS_URL and no part of the password', (value) => {
+    let message = '';
+    try {
+      parseRedisUrl(value);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^invalid configuration REDIS_URL: /);
+    for (const part of ['S3cr3t', 'P4ss']) expect(message).not.toContain(part);
+  });
+
+  it('redacts credentials in every form, keeping a user name', () => {
+    expect(redact('redis://S3cr3tP4ss@host:notaport')).toBe('redis://***@host:notaport');
+    expect(redact('user:S3cr3tP4ss@host:6379')).toBe('user:***@host:6379');
+    expect(redact('redis://u:a@b@host')).toBe('redis://u:***@host');
+    expect(redact('/S3cr3tP4ss@host')).toBe('***@host');
+    expect(redact('redis://host:6379/0')).toBe('redis://host:6379/0');
+  });
+
   it('never puts the password in an error or a log line', () => {
     expect(() => parseRedisUrl('redis://u:topsecret@cache/x')).toThrow(/database number/);
     for (const bad of [

@@ -66,6 +66,17 @@ describe('fleetiq-agones reconciler', () => {
     expect(q.output()).toContain('invalid configuration --idle-period');
   });
 
+  it('never prints a REDIS_URL password, in any form, when it refuses REDIS_URL', async () => {
+    const procs = ['redis://S3cr3tP4ss@host:notaport', 'user:S3cr3tP4ss@host:6379'].map((REDIS_URL) =>
+      run(['--node-name', 'n1'], { GAME_SERVER_GROUP: GROUP, REDIS_URL, AWS_REGION: 'us-east-1' }),
+    );
+    for (const p of procs) {
+      expect(await p.exit).toBe(1);
+      expect(p.output()).toContain('invalid configuration REDIS_URL');
+      expect(p.output()).not.toContain('S3cr3tP4ss');
+    }
+  });
+
   it('runs as the ServiceAccount, becomes ready, and on SIGTERM exits 0 leaving the instance registered', async () => {
     const id = IDS[0];
     await createNode(w.admin, 'node-cli', id);
