@@ -286,6 +286,7 @@ class NodeAgent {
         return { status: s.status, observedAt: s.observedAt, source: s.source, fresh };
       },
       counts: () => this.counts(),
+      ready: () => this.ready() === true,
     });
     this.events = new NodeEventRecorder({
       api: this.api,

@@ -10,6 +10,8 @@ export interface MetricSources {
   /** Epoch ms this agent saw the current phase begin. */
   phaseSince(): number | undefined;
   status(): { status: string; observedAt: number; source: string; fresh: boolean } | undefined;
+  /** What /readyz answers: true when ready (the agent's own view; alerts read it as a gauge). */
+  ready?(): boolean;
   /** Cumulative counts kept by the parts (status source, membership, informers, the Kubernetes client). */
   counts(): {
     statusMessages: Record<string, number>;
@@ -83,6 +85,14 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
       this.reset();
       const s = src.status();
       if (s) this.set({ source: s.source }, Math.max(0, (src.now() - s.observedAt) / 1000));
+    },
+  });
+  new Gauge({
+    name: `${P}ready`,
+    help: '1 when the agent is ready (what /readyz answers), 0 while it is starting, stopping or cannot act',
+    registers,
+    collect() {
+      this.set(src.ready?.() ? 1 : 0);
     },
   });
   const sessions = new Gauge({
