@@ -178,8 +178,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     try {
       return await startOnce(binDir, options);
     } catch (err) {
-      if (!(err instanceof PortInUse) || attempt >= 3) throw err;
-      options.log?.(`control plane: ${err.message}; retrying on other ports`);
+      if (!(err instanceof PortInUse)) throw err;
+      if (attempt >= 3)
+        throw new SetupError(
+          `control plane did not start: a port stayed in use over 3 attempts. ${err.message}`,
+        );
+      options.log?.(`control plane: ${err.message.split('\n')[0]}; retrying on other ports`);
     }
   }
 }
@@ -194,6 +198,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
   installExitHooks();
   let failure: Error | undefined;
   let stopped = false;
+  let ready = false;
 
   const file = async (name: string, content: string, mode = 0o600) => {
     const path = join(dir, name);
@@ -212,7 +217,8 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
   const onUnexpectedExit = (p: ManagedProcess, _info: ExitInfo) => {
     if (stopped || failure) return;
     failure = new Error(`control plane: ${p.describeExit()}`);
-    process.stderr.write(`${failure.message}\n`);
+    // While starting, the failure is what start throws; afterwards nobody may be asking.
+    if (ready) process.stderr.write(`${failure.message}\n`);
     // Without it the others are useless, and an API server without etcd makes clients hang.
     for (const other of procs) if (other !== p) other.killNow();
   };
@@ -226,7 +232,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
     for (;;) {
       if (failure) {
         const tail = p.running() ? failure.message : p.describeExit();
-        if (/address already in use/.test(tail)) throw new PortInUse(`${p.name}: a port was taken`);
+        if (/address already in use/.test(tail)) throw new PortInUse(`${p.name} could not listen: ${tail}`);
         throw new SetupError(`control plane did not start: ${tail}`);
       }
       if (await check()) return;
@@ -375,6 +381,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
         ca: pki.ca.certPem,
       }),
     );
+    ready = true;
     const startSeconds = (Date.now() - started) / 1000;
     log(`control plane: ready at ${server} in ${startSeconds.toFixed(1)} s`);
     return {
