@@ -2,7 +2,12 @@
 # Installs what the tests need beyond npm packages, so `npm test` passes on a fresh machine.
 # - redis-server: tests start their own real Redis on a free loopback port.
 # - kubectl: tests drive the Kubernetes emulator with the real kubectl.
+# - the real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+#   kube-scheduler, kubectl of one release), built once from the Go modules pinned in testbed/
+#   (scripts/build-testbed.sh; KUBEBUILDER_ASSETS to use binaries you have).
 set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bash "$here/build-testbed.sh" >/dev/null
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
