@@ -132,7 +132,10 @@ export class Membership {
   execute(action: MembershipAction | { kind: 'deregister' }): Promise<void> {
     switch (action.kind) {
       case 'register':
-        return this.enqueue(() => this.register());
+        return this.enqueue(async () => {
+          await this.register();
+          this.revive();
+        });
       case 'markUtilized':
         return this.enqueue(() => this.markUtilized(action.claim));
       case 'reregisterAvailable':
@@ -182,6 +185,17 @@ export class Membership {
         .finally(() => this.schedule(nextHealthDelay(this.o.healthIntervalMs, this.random())));
     }, delayMs);
     this.timer.unref?.();
+  }
+
+  /**
+   * Registered again after the deregistration that finished a drain (FleetIQ said ACTIVE again: the
+   * instance lives on), so the health reports that keep it registered resume.
+   */
+  private revive(): void {
+    if (!this.finished) return;
+    this.finished = false;
+    this.o.logger.info('membership: registered again after deregistration; health reports resume');
+    if (this.running) this.schedule(nextHealthDelay(this.o.healthIntervalMs, this.random()));
   }
 
   private async register(): Promise<void> {

@@ -70,6 +70,14 @@ export interface StatusSourceOptions {
      * N agents make N / intervalMs calls per ms on average.
      */
     intervalMs: number;
+    /**
+     * When the status goes stale, Redis is lost, or no status came at start, one check is made at
+     * once, after a wait drawn from [0, urgentJitterMs] (default 10 s) so that agents that lost Redis
+     * together spread out; then the background interval resumes. Never two calls within
+     * minGapMs (default 10 s, FleetIQ's advice for this call).
+     */
+    urgentJitterMs?: number;
+    minGapMs?: number;
   };
   /** Called with every status accepted as current (also a mere refresh of observedAt). */
   onStatus: (status: CurrentStatus) => void;
@@ -92,6 +100,8 @@ export interface StatusSourceStats {
   latestReads: number;
   fallbackCalls: number;
   fallbackErrors: number;
+  /** Fallback checks made at once (stale, Redis lost, nothing at start) rather than on the background timer. */
+  urgentChecks: number;
 }
 
 export class RedisStatusSource {
@@ -106,6 +116,10 @@ export class RedisStatusSource {
   private fallbackTimer?: NodeJS.Timeout;
   private staleTimer?: NodeJS.Timeout;
   private fallbackInFlight = false;
+  private lastFallbackCallAt?: number;
+  private fallbackDueAt?: number;
+  /** Statuses observed before this were already superseded by one the agent acted on. */
+  private floor?: number;
   readonly stats: StatusSourceStats = {
     accepted: 0,
     rejected: {},
@@ -113,6 +127,7 @@ export class RedisStatusSource {
     latestReads: 0,
     fallbackCalls: 0,
     fallbackErrors: 0,
+    urgentChecks: 0,
   };
 
   constructor(options: StatusSourceOptions) {
@@ -166,8 +181,10 @@ export class RedisStatusSource {
       });
       conn.on('close', () => {
         if (conn === sub) this.subscribed = false;
-        if (!down && !this.stopped)
+        if (!down && !this.stopped) {
           this.o.logger.warn({ connection: name }, 'status source: Redis connection lost');
+          this.checkSoon('Redis connection lost');
+        }
         down = true;
       });
       conn.on('ready', () => {
@@ -178,7 +195,47 @@ export class RedisStatusSource {
         // Reported through 'error'; ioredis keeps retrying.
       });
     }
-    this.scheduleFallback(this.o.random() * this.o.fallback.intervalMs);
+    // A status normally arrives from Redis within milliseconds; if none has by then, FleetIQ is asked.
+    this.scheduleFallback(this.o.random() * this.urgentJitterMs());
+  }
+
+  /**
+   * The status acted on was observed at `observedAt` (the agent's high-water mark, from its Node): an
+   * older one is refused from now on, and one already held that is older is dropped, so that the
+   * fallback takes over rather than a replay sitting there as "fresh".
+   */
+  refuseOlderThan(observedAt: number | undefined): void {
+    if (observedAt === undefined || (this.floor !== undefined && observedAt <= this.floor)) return;
+    this.floor = observedAt;
+    const c = this.currentStatus;
+    if (c && c.observedAt < observedAt) {
+      this.o.logger.warn(
+        { status: c.status, observedAt: new Date(c.observedAt).toISOString() },
+        'status source: dropping a status older than the one already acted on',
+      );
+      this.currentStatus = undefined;
+      clearTimeout(this.staleTimer);
+      this.checkSoon('status older than the one acted on');
+    }
+  }
+
+  private urgentJitterMs(): number {
+    return this.o.fallback.urgentJitterMs ?? 10_000;
+  }
+
+  /** One FleetIQ check soon (jittered, and never within minGapMs of the last call), if still needed then. */
+  private checkSoon(why: string): void {
+    if (this.stopped) return;
+    const now = this.o.now();
+    const gap = this.o.fallback.minGapMs ?? 10_000;
+    const earliest = this.lastFallbackCallAt === undefined ? now : this.lastFallbackCallAt + gap;
+    const delay = Math.max(0, earliest - now) + this.o.random() * this.urgentJitterMs();
+    this.o.logger.info({ why, inMs: Math.round(delay) }, 'status source: asking FleetIQ soon');
+    // Never later than a check already due.
+    if (this.fallbackDueAt !== undefined && this.fallbackDueAt <= now + delay) return;
+    this.stats.urgentChecks++;
+    clearTimeout(this.fallbackTimer);
+    this.scheduleFallback(delay);
   }
 
   async stop(): Promise<void> {
@@ -224,6 +281,8 @@ export class RedisStatusSource {
     if (!sameGroup(m, this.o.gameServerGroup))
       return this.reject(`message about group ${m.GameServerGroupName}`, via);
     const observedAt = Date.parse(m.ObservedAt);
+    if (this.floor !== undefined && observedAt < this.floor)
+      return this.reject('observed before the status already acted on (a replay?)', via);
     const last = this.lastMessage;
     if (last && m.Sequence <= last.sequence) {
       // pubsub's counter never goes back, but should it (a Redis restored from an old snapshot), a
@@ -242,7 +301,17 @@ export class RedisStatusSource {
       );
     }
     this.lastMessage = { sequence: m.Sequence, observedAt };
-    this.offer({ status: m.InstanceStatus, observedAt, source: 'redis', sequence: m.Sequence }, via);
+    this.offer(
+      {
+        status: m.InstanceStatus,
+        observedAt,
+        source: 'redis',
+        sequence: m.Sequence,
+        // Signature verified by parseStatusMessage; without a secret, nothing vouches for the message.
+        authenticated: this.o.signingSecret !== undefined,
+      },
+      via,
+    );
   }
 
   private reject(reason: string, via: string): void {
@@ -275,6 +344,8 @@ export class RedisStatusSource {
           'status source: the instance status is stale',
         );
         this.o.onStale?.(s);
+        // Only for pubsub's status: one from the fallback going stale is the background rate's business.
+        if (s.source === 'redis') this.checkSoon('status from Redis went stale');
       },
       Math.max(0, staleInMs),
     );
@@ -284,7 +355,11 @@ export class RedisStatusSource {
 
   private scheduleFallback(delayMs: number): void {
     if (this.stopped) return;
-    this.fallbackTimer = setTimeout(() => void this.fallbackTick(), delayMs);
+    this.fallbackDueAt = this.o.now() + delayMs;
+    this.fallbackTimer = setTimeout(() => {
+      this.fallbackDueAt = undefined;
+      void this.fallbackTick();
+    }, delayMs);
     this.fallbackTimer.unref?.();
   }
 
@@ -293,6 +368,7 @@ export class RedisStatusSource {
     if (this.needsFallback() && !this.fallbackInFlight) {
       this.fallbackInFlight = true;
       const askedAt = this.o.now();
+      this.lastFallbackCallAt = askedAt;
       this.stats.fallbackCalls++;
       try {
         const status = await this.o.fallback.lookup.lookup();
@@ -300,7 +376,10 @@ export class RedisStatusSource {
           this.o.logger.warn('status source: FleetIQ does not list this instance in its game server group');
         } else if (!this.stopped) {
           // Observed no later than when we asked: the conservative time for freshness and ordering.
-          this.offer({ status, observedAt: askedAt, source: 'fleetiq' satisfies StatusSource }, 'fallback');
+          this.offer(
+            { status, observedAt: askedAt, source: 'fleetiq' satisfies StatusSource, authenticated: true },
+            'fallback',
+          );
         }
       } catch (err) {
         this.stats.fallbackErrors++;

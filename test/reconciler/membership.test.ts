@@ -157,6 +157,21 @@ describe('membership against the FleetIQ emulator', () => {
     expect(m.reporting()).toBe(false);
     await m.execute({ kind: 'deregister' }); // NotFound: already done
   });
+
+  it('registers again after deregistration (the instance lived on) and its health reports resume', async () => {
+    const id = IDS[3];
+    const { m } = membership(id, 30);
+    await m.execute({ kind: 'register' });
+    m.start();
+    await m.execute({ kind: 'deregister' });
+    expect(m.reporting()).toBe(false);
+    const before = m.stats.healthReports;
+    await m.execute({ kind: 'register' });
+    expect(inFleetIQ(id)).toMatchObject({ utilizationStatus: 'AVAILABLE' });
+    expect(m.reporting()).toBe(true);
+    await waitFor('health reports again', () => m.stats.healthReports >= before + 2);
+    await m.stop();
+  });
 });
 
 describe('nextHealthDelay', () => {

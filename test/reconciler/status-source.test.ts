@@ -123,6 +123,7 @@ describe('status source: Redis', () => {
       status: 'DRAINING',
       observedAt: Date.parse(m.ObservedAt),
       source: 'redis',
+      authenticated: false,
       sequence: m.Sequence,
     });
     expect(source.stats.latestReads).toBeGreaterThanOrEqual(1);
@@ -230,6 +231,81 @@ describe('status source: Redis', () => {
     await waitFor('DRAINING from FleetIQ', () => source.current()?.source === 'fleetiq');
     expect(source.current()?.status).toBe('DRAINING');
     fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    await stopSource(source);
+  });
+
+  it('asks FleetIQ at once (jittered) when the status from Redis goes stale, not a whole interval later', async () => {
+    fleetiq.control.setInstanceStatus(INSTANCE, 'DRAINING');
+    await publish(message('ACTIVE', { ObservedAt: new Date(Date.now() - 1_000).toISOString() }));
+    const { source } = startSource({
+      staleAfterMs: 1_500,
+      random: () => 0.5,
+      fallback: {
+        lookup: fleetIQInstanceStatusLookup(gamelift, GROUP, INSTANCE),
+        intervalMs: 3_600_000,
+        urgentJitterMs: 100,
+        minGapMs: 0,
+      },
+    });
+    await waitFor('ACTIVE from Redis', () => source.current()?.source === 'redis');
+    await waitFor('DRAINING from FleetIQ', () => source.current()?.source === 'fleetiq', 5_000);
+    expect(source.current()?.status).toBe('DRAINING');
+    expect(source.stats.urgentChecks).toBeGreaterThanOrEqual(1);
+    // Then the background rate: the FleetIQ status going stale does not trigger another urgent call.
+    expect(source.stats.fallbackCalls).toBe(1);
+    fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    await stopSource(source);
+  });
+
+  it('asks FleetIQ soon when Redis has no status for the instance at start', async () => {
+    await admin.del(latestStatusKey(INSTANCE));
+    fleetiq.control.setInstanceStatus(INSTANCE, 'DRAINING');
+    const { source } = startSource({
+      random: () => 0.5,
+      fallback: {
+        lookup: fleetIQInstanceStatusLookup(gamelift, GROUP, INSTANCE),
+        intervalMs: 3_600_000,
+        urgentJitterMs: 100,
+      },
+    });
+    await waitFor('DRAINING from FleetIQ', () => source.current()?.status === 'DRAINING', 5_000);
+    expect(source.current()).toMatchObject({ source: 'fleetiq', authenticated: true });
+    fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    await stopSource(source);
+  });
+
+  it('refuses a status older than the one the agent acted on, and drops one it already holds', async () => {
+    const old = message('DRAINING', { ObservedAt: new Date(Date.now() - 5_000).toISOString() });
+    await publish(signStatusMessage(old, SECRET));
+    const { source } = startSource({
+      signingSecret: SECRET,
+      random: () => 0.5,
+      fallback: {
+        lookup: fleetIQInstanceStatusLookup(gamelift, GROUP, INSTANCE),
+        intervalMs: 3_600_000,
+        urgentJitterMs: 100,
+        minGapMs: 0,
+      },
+    });
+    await waitFor('the DRAINING', () => source.current()?.status === 'DRAINING');
+    expect(source.current()?.authenticated).toBe(true);
+    source.refuseOlderThan(Date.now() - 1_000);
+    // Dropped, and FleetIQ asked instead.
+    await waitFor('FleetIQ asked', () => source.current()?.source === 'fleetiq', 5_000);
+    const replay = message('DRAINING', { ObservedAt: new Date(Date.now() - 3_000).toISOString() });
+    await publish(signStatusMessage(replay, SECRET));
+    await waitFor('the replay refused', () =>
+      Object.keys(source.stats.rejected).some((k) => k.includes('already acted on')),
+    );
+    expect(source.current()?.source).toBe('fleetiq');
+    await stopSource(source);
+  });
+
+  it('marks an unsigned status as not authenticated', async () => {
+    await publish(message('ACTIVE'));
+    const { source } = startSource();
+    await waitFor('ACTIVE', () => source.current()?.status === 'ACTIVE');
+    expect(source.current()?.authenticated).toBe(false);
     await stopSource(source);
   });
 
