@@ -2,7 +2,7 @@
 // or write a CA and serving certificate to files (local runs, or to feed --tls-cert-file).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../shared/kube-connection.js';
 import { Option, type Command } from 'commander';
 import { createLogger } from '../shared/logger.js';
 import { ConfigError } from '../shared/ops-server.js';
@@ -36,8 +36,7 @@ export function registerCertsCommand(program: Command): Command {
       ),
   ).action(async (opts: Record<string, string | undefined>) => {
     const settings = certificateSettingsFromOptions(opts);
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromDefault();
+    const kubeConfig = loadKubeConfig();
     const logger = createLogger('certs');
     const result = await ensureCertificates({ ...ensureOptionsFor(settings, kubeConfig), logger });
     process.stdout.write(

@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { loadKubeConfig } from '../shared/kube-connection.js';
 import { startOpsServer } from '../shared/ops-server.js';
 import { watchConfigFile, type ConfigWatcher, type PubsubConfig } from './config.js';
 import { LeaderElector, leaseApiFor, type LeaderElectionSettings, type LeaseApi } from './leader-election.js';
@@ -406,9 +407,7 @@ function publisherSettings(config: PubsubConfig, signingSecret?: string) {
 }
 
 function defaultKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
+  return loadKubeConfig();
 }
 
 async function redisQuit(redis: Redis): Promise<void> {

@@ -221,6 +221,8 @@ class NodeAgent {
   private bootPromise: Promise<void> = Promise.resolve();
   private booted = false;
   private stopping = false;
+  /** FleetIQ refuses this agent's configuration (group not found, access denied): the reason, for /readyz. */
+  private fleetiqRefusal: string | undefined;
 
   private readonly gameServers = new Map<string, GameServerEntry>();
   /** Bumped when every GameServer must be read again (status change, cordon). */
@@ -473,6 +475,8 @@ class NodeAgent {
     if (!this.booted) return 'pods on the node not listed yet';
     if (!this.membershipStarted && this.currentPhase !== 'Deregistered')
       return 'FleetIQ membership not started yet';
+    // A rollout with a wrong group name or IAM role must not look healthy while every call fails.
+    if (this.fleetiqRefusal) return this.fleetiqRefusal;
     return true;
   }
 
@@ -941,6 +945,7 @@ class NodeAgent {
       this.membership!.execute(action).then(
         () => {
           this.membershipGate.succeeded(key);
+          this.fleetiqRefusal = undefined;
           this.count(action.kind, 'ok');
           this.loop.trigger();
         },
@@ -948,6 +953,7 @@ class NodeAgent {
           const { failures, retryAt } = this.membershipGate.failed(key, this.now());
           this.count(action.kind, 'failed');
           this.fleetiqError(action.kind, err);
+          this.fleetiqRefusal = fleetiqRefusal(action.kind, err, this.config.gameServerGroup);
           this.logger.warn(
             { action: action.kind, err: errorText(err), failures },
             'reconciler: FleetIQ step failed; backing off',
@@ -1071,4 +1077,19 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
     while (next < items.length) await fn(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Why FleetIQ refuses this agent's configuration, from a failed membership call, or undefined for a
+ * failure that is not about the configuration (throttling, an outage, an instance FleetIQ forgot).
+ * NotFoundException on registration means the group does not exist; a health report's NotFound only
+ * means the game server was forgotten (it is registered again).
+ */
+export function fleetiqRefusal(action: string, err: unknown, group: string): string | undefined {
+  const name = (err as { name?: string })?.name;
+  if (action === 'register' && name === 'NotFoundException')
+    return `FleetIQ refuses GAME_SERVER_GROUP "${group}": not found (${errorText(err)})`;
+  if (name === 'AccessDeniedException' || name === 'UnauthorizedException')
+    return `FleetIQ refuses this agent's AWS identity for GAME_SERVER_GROUP "${group}" (${name}: ${errorText(err)}); check the IAM role`;
+  return undefined;
 }

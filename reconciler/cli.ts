@@ -4,12 +4,13 @@
 // AWS_ENDPOINT_URL_GAMELIFT). SIGTERM stops it without deregistering: a DaemonSet rollout must not
 // give up every instance.
 import type { Command } from 'commander';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../shared/logger.js';
 import { ConfigError } from '../shared/ops-server.js';
+import { loadKubeConfig } from '../shared/kube-connection.js';
 import {
   SETTINGS,
   STATUS_SIGNING_SECRET_ENV,
+  STATUS_SIGNING_SECRET_FILE_ENV,
   parseReconcilerConfig,
   type ReconcilerFlags,
 } from './config.js';
@@ -24,7 +25,8 @@ export function registerReconcilerCommand(program: Command): Command {
       'The node agent (one per game server node, as a DaemonSet): registers the instance with FleetIQ, and on ' +
         'DRAINING cordons, fences, taints, waits for the sessions and deregisters; on SPOT_TERMINATING ends the ' +
         'game servers within the notice. Each setting is a flag or the environment variable in brackets. Also: ' +
-        `${STATUS_SIGNING_SECRET_ENV} (env only), AWS_REGION (required), AWS credentials and ` +
+        `${STATUS_SIGNING_SECRET_ENV} (env only; empty is refused) or ${STATUS_SIGNING_SECRET_FILE_ENV} (a file ` +
+        'holding it), AWS_REGION (required), AWS credentials and ' +
         'AWS_ENDPOINT_URL_GAMELIFT via the SDK chain, KUBECONFIG (else in-cluster), LOG_LEVEL.',
     );
   for (const s of SETTINGS) {
@@ -39,14 +41,29 @@ export function registerReconcilerCommand(program: Command): Command {
         'is required (the region of the game server group, e.g. us-west-2)',
       );
     const logger = createLogger('reconciler');
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromDefault();
+    const signing = config.statusSigningSecret !== undefined;
+    logger.info(
+      {
+        node: config.nodeName,
+        group: config.gameServerGroup,
+        redis: config.redisDescription,
+        signing: signing ? 'on' : 'off',
+      },
+      'reconciler: starting',
+    );
+    if (!signing)
+      logger.warn(
+        { signing: 'off' },
+        `reconciler: STATUS SIGNING IS OFF: this agent acts on unsigned statuses, so anything that can write Redis can drain this node; set ${STATUS_SIGNING_SECRET_ENV} or ${STATUS_SIGNING_SECRET_FILE_ENV}`,
+      );
+    const kubeConfig = loadKubeConfig();
     const agent = await startReconciler({ config, kubeConfig, gameLift: {}, logger });
     logger.info(
       {
         node: config.nodeName,
         group: config.gameServerGroup,
         redis: config.redisDescription,
+        signing: signing ? 'on' : 'off',
         ops: agent.opsUrl,
       },
       'reconciler: started',

@@ -1,6 +1,7 @@
 // The node agent's configuration: environment variables (what a DaemonSet sets) overridden by
 // command-line flags. Every value is checked at start; an invalid one stops the agent with a message
 // naming the setting, rather than an agent that misbehaves on the day a node drains.
+import { readFileSync } from 'node:fs';
 import { ConfigError, parseListen } from '../shared/ops-server.js';
 import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../pubsub/redis-url.js';
 import {
@@ -136,6 +137,8 @@ export const SETTINGS = [
 
 /** Environment-only (never a flag: a secret on a command line shows in `ps`). */
 export const STATUS_SIGNING_SECRET_ENV = 'STATUS_SIGNING_SECRET';
+/** A file holding the secret instead (a mounted Secret); wins over STATUS_SIGNING_SECRET. */
+export const STATUS_SIGNING_SECRET_FILE_ENV = 'STATUS_SIGNING_SECRET_FILE';
 
 const MAX_HEALTH_INTERVAL_MS = 50_000;
 /** 1,000 agents at this interval make under 6 calls/s together: a small share of the API's quota. */
@@ -144,6 +147,7 @@ export const MIN_FLEETIQ_FALLBACK_INTERVAL_MS = 180_000;
 export function parseReconcilerConfig(
   env: Record<string, string | undefined>,
   flags: ReconcilerFlags = {},
+  readText: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): ReconcilerConfig {
   const get = (flag: FlagName): { value: string | undefined; setting: string } => {
     const s = SETTINGS.find((x) => x.flag === flag)!;
@@ -186,10 +190,7 @@ export function parseReconcilerConfig(
   if (mode.value !== 'allocated' && mode.value !== 'always')
     throw new ConfigError(mode.setting, `must be "allocated" or "always", got "${mode.value}"`);
 
-  const secret = env[STATUS_SIGNING_SECRET_ENV];
-  if (secret !== undefined && secret !== '' && secret.trim() !== secret)
-    // A trailing newline from `kubectl create secret --from-file` would make every signature differ.
-    throw new ConfigError(STATUS_SIGNING_SECRET_ENV, 'must not start or end with whitespace');
+  const secret = signingSecret(env, readText);
 
   const imds = get('imdsEndpoint');
   if (!/^https?:\/\/[^/\s]+\/?$/.test(imds.value!))
@@ -221,7 +222,7 @@ export function parseReconcilerConfig(
     gameServerGroup: group.value,
     redis,
     redisDescription: describeRedis(redis),
-    ...(secret !== undefined && secret !== '' ? { statusSigningSecret: secret } : {}),
+    ...(secret !== undefined ? { statusSigningSecret: secret } : {}),
     healthIntervalMs: duration('healthInterval', 5_000, MAX_HEALTH_INTERVAL_MS),
     fleetiqFallbackIntervalMs: duration(
       'fleetiqFallbackInterval',
@@ -235,6 +236,46 @@ export function parseReconcilerConfig(
     shutdownGraceMs: duration('shutdownGrace', 1_000, 120_000),
     decide,
   };
+}
+
+/**
+ * The status signing secret, or undefined when signing is off (neither variable set). Set but empty
+ * fails closed, as in pubsub: an empty value is a Secret that was not filled in, and treating it as
+ * "no signing" would make the agent act on statuses anyone who can write Redis can forge.
+ */
+function signingSecret(
+  env: Record<string, string | undefined>,
+  readText: (path: string) => string,
+): string | undefined {
+  const path = env[STATUS_SIGNING_SECRET_FILE_ENV];
+  let secret: string | undefined;
+  let setting = STATUS_SIGNING_SECRET_ENV;
+  if (path !== undefined && path !== '') {
+    setting = STATUS_SIGNING_SECRET_FILE_ENV;
+    try {
+      // One trailing newline is what `echo ... > file` or a Secret created from such a file adds.
+      secret = readText(path).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(setting, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    if (secret === '')
+      throw new ConfigError(
+        setting,
+        `${path} is empty (signing would be off); put the key pubsub signs with in it`,
+      );
+  } else {
+    secret = env[STATUS_SIGNING_SECRET_ENV];
+    if (secret === undefined) return undefined;
+    if (secret === '')
+      throw new ConfigError(
+        setting,
+        'is set but empty (signing would be off); set it to the key pubsub signs with, or unset it to run unsigned',
+      );
+  }
+  if (secret.trim() !== secret)
+    // A trailing newline from `kubectl create secret --from-file` would make every signature differ.
+    throw new ConfigError(setting, 'must not start or end with whitespace');
+  return secret;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -3,7 +3,8 @@
 // a new TLS connection and the old ones linger until their keep-alive ends: a handshake per request
 // on the API server (times every node, for the reconciler), and two handshakes inside every webhook
 // transition, whose latency the API server waits on.
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { ConfigError } from './ops-server.js';
 
 /**
  * The KubeConfig, made to reuse its HTTPS connections: the first Agent built is kept and set on every
@@ -26,4 +27,31 @@ export async function primeConnectionReuse(kc: KubeConfig): Promise<void> {
   const server = kc.getCurrentCluster()?.server;
   if (!server) return;
   await kc.applySecurityAuthentication(new RequestContext(server, HttpMethod.GET));
+}
+
+/**
+ * KubeConfig.loadFromDefault() (KUBECONFIG, else ~/.kube/config, else in-cluster) with errors that
+ * name KUBECONFIG: client-node's own say "deficient indentation (2:1)" or nothing until the first
+ * request fails. A kubeconfig whose current context names no cluster or no server is refused too.
+ */
+export function loadKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  const path = process.env.KUBECONFIG;
+  const where = path ? `"${path}"` : 'the default kubeconfig';
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError('KUBECONFIG', `cannot load ${where}: ${e.code ?? e.message.split('\n')[0]}`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new ConfigError(
+      'KUBECONFIG',
+      `${where}: the current context "${kc.getCurrentContext()}" names no cluster`,
+    );
+  }
+  if (!cluster.server)
+    throw new ConfigError('KUBECONFIG', `${where}: cluster "${cluster.name}" has no server`);
+  return kc;
 }

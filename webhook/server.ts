@@ -6,9 +6,9 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { primeConnectionReuse, withConnectionReuse } from '../shared/kube-connection.js';
+import { loadKubeConfig, primeConnectionReuse, withConnectionReuse } from '../shared/kube-connection.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
 import { ensureOptionsFor } from '../certs/config.js';
@@ -106,12 +106,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
   // Every transition reads and patches a pod while the API server waits: over kept-alive connections,
   // not a TLS handshake each (bench/webhook.ts measures the difference).
   const kubeConfig = withConnectionReuse(
-    deps.kubeConfig ??
-      (() => {
-        const kc = new KubeConfig();
-        kc.loadFromDefault();
-        return kc;
-      })(),
+    deps.kubeConfig ?? loadKubeConfig(),
   );
   await primeConnectionReuse(kubeConfig).catch((err: unknown) =>
     logger.warn({ err }, 'could not prepare the Kubernetes connection pool; it is built on first use'),

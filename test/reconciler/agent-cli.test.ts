@@ -2,7 +2,7 @@
 // Kubernetes from KUBECONFIG (as the agent's ServiceAccount), FleetIQ through AWS_ENDPOINT_URL_GAMELIFT,
 // --help naming every setting, a clear error for a bad one, and SIGTERM: exit 0 without deregistering.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SETTINGS } from '../../reconciler/config.js';
@@ -66,6 +66,48 @@ describe('fleetiq-agones reconciler', () => {
     expect(q.output()).toContain('invalid configuration --idle-period');
   });
 
+  it('names KUBECONFIG when it cannot be loaded, after saying loudly that signing is off', async () => {
+    const kcDir = mkdtempSync(join(tmpdir(), 'agent-kc-'));
+    try {
+      const broken = join(kcDir, 'kubeconfig');
+      writeFileSync(broken, 'clusters: [unclosed\n');
+      const noCluster = join(kcDir, 'empty-context');
+      writeFileSync(
+        noCluster,
+        'apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\nclusters: []\nusers: []\n',
+      );
+      const env = {
+        NODE_NAME: 'n1',
+        GAME_SERVER_GROUP: GROUP,
+        REDIS_URL: 'localhost:6379',
+        AWS_REGION: 'us-east-1',
+      };
+      const procs = [broken, noCluster, join(kcDir, 'missing')].map((KUBECONFIG) =>
+        run([], { ...env, KUBECONFIG }),
+      );
+      for (const p of procs) {
+        expect(await p.exit).toBe(1);
+        expect(p.output()).toMatch(/invalid configuration KUBECONFIG: .*agent-kc-/);
+        expect(p.output()).toMatch(/STATUS SIGNING IS OFF/);
+      }
+      expect(procs[1]!.output()).toContain('names no cluster');
+      expect(procs[2]!.output()).toContain('ENOENT');
+    } finally {
+      rmSync(kcDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an empty STATUS_SIGNING_SECRET, naming it', async () => {
+    const p = run(['--node-name', 'n1'], {
+      GAME_SERVER_GROUP: GROUP,
+      REDIS_URL: 'localhost:6379',
+      AWS_REGION: 'us-east-1',
+      STATUS_SIGNING_SECRET: '',
+    });
+    expect(await p.exit).toBe(1);
+    expect(p.output()).toContain('invalid configuration STATUS_SIGNING_SECRET: is set but empty');
+  });
+
   it('never prints a REDIS_URL password, in any form, when it refuses REDIS_URL', async () => {
     const procs = ['redis://S3cr3tP4ss@host:notaport', 'user:S3cr3tP4ss@host:6379'].map((REDIS_URL) =>
       run(['--node-name', 'n1'], { GAME_SERVER_GROUP: GROUP, REDIS_URL, AWS_REGION: 'us-east-1' }),
@@ -125,6 +167,8 @@ describe('fleetiq-agones reconciler', () => {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l));
       expect(logs.every((l) => l.component === 'reconciler')).toBe(true);
+      expect(logs.find((l) => l.msg === 'reconciler: started')?.signing).toBe('on');
+      expect(logs.some((l) => /SIGNING IS OFF/.test(l.msg))).toBe(false);
       expect(logs.map((l) => l.msg)).toEqual(
         expect.arrayContaining([
           'reconciler: started',

@@ -147,11 +147,27 @@ describe('reconciler configuration', () => {
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
     [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],
+    [{ STATUS_SIGNING_SECRET: '' }, {}, 'STATUS_SIGNING_SECRET', /is set but empty/],
+    [{ STATUS_SIGNING_SECRET_FILE: '/nonexistent/secret' }, {}, 'STATUS_SIGNING_SECRET_FILE', /ENOENT/],
   ])('rejects %j %j naming %s', (env, flags, setting, problem) => {
     const err = configError(() => parseReconcilerConfig({ ...BASE, ...env }, flags));
     expect(err.setting).toBe(setting);
     expect(err.message).toContain(setting);
     expect(err.message).toMatch(problem);
+  });
+
+  it('reads the signing secret from STATUS_SIGNING_SECRET_FILE, and fails closed on an empty one', () => {
+    const files: Record<string, string> = { '/s/key': 'from-file\n', '/s/empty': '\n', '/s/blank': '' };
+    const read = (path: string) => files[path]!;
+    const withFile = (path: string, extra = {}) =>
+      parseReconcilerConfig({ ...BASE, STATUS_SIGNING_SECRET_FILE: path, ...extra }, {}, read);
+    expect(withFile('/s/key', { STATUS_SIGNING_SECRET: 'from-env' }).statusSigningSecret).toBe('from-file');
+    for (const empty of ['/s/empty', '/s/blank']) {
+      const err = configError(() => withFile(empty));
+      expect(err.setting).toBe('STATUS_SIGNING_SECRET_FILE');
+      expect(err.message).toMatch(/is empty \(signing would be off\)/);
+    }
+    expect(parseReconcilerConfig({ ...BASE }).statusSigningSecret).toBeUndefined();
   });
 
   it('parses durations like Go does, plus plain seconds', () => {
