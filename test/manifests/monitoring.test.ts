@@ -1,54 +1,10 @@
 // The monitoring overlay: PodMonitors that scrape each component's ops port, and a Grafana dashboard
 // whose every query is valid PromQL (Prometheus' own grammar) over metrics the components export.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { parser } from '@prometheus-io/lezer-promql';
-import { Registry } from 'prom-client';
-import { createPubsubMetrics } from '../../pubsub/metrics.js';
-import { createReconcilerMetrics } from '../../reconciler/metrics.js';
-import { createWebhookMetrics } from '../../webhook/metrics.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { podTemplates, selects } from './inspect.js';
+import { baseName, metricsDefinedInCode, selectedMetrics } from './promql.js';
 import { findObject, renderOverlay } from './render.js';
-
-/** The metrics the components register, read from their own metric factories on a fresh registry. */
-function metricsDefinedInCode(): Set<string> {
-  const registry = new Registry();
-  createPubsubMetrics(registry);
-  createWebhookMetrics(registry);
-  createReconcilerMetrics(registry, {
-    // Only read at scrape time, which this never does.
-    now: () => 0,
-    phase: () => undefined,
-    phaseSince: () => undefined,
-    status: () => undefined,
-    counts: () => {
-      throw new Error('not scraped');
-    },
-  });
-  return new Set(registry.getMetricsAsArray().map((m) => m.name));
-}
-
-/** The metric names a PromQL expression selects; throws on a syntax error. */
-function selectedMetrics(expr: string): string[] {
-  const tree = parser.parse(expr);
-  const names: string[] = [];
-  const errors: number[] = [];
-  tree.iterate({
-    enter(node) {
-      if (node.type.isError) errors.push(node.from);
-      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector')
-        names.push(expr.slice(node.from, node.to));
-    },
-  });
-  if (errors.length > 0) throw new Error(`PromQL syntax error at ${errors[0]} in: ${expr}`);
-  return names;
-}
-
-/** A histogram's series (_bucket, _sum, _count) belong to the metric prom-client names. */
-const baseName = (series: string, defined: Set<string>) => {
-  const m = /^(.*)_(bucket|sum|count)$/.exec(series);
-  return m && defined.has(m[1]!) ? m[1]! : series;
-};
 
 let objects: KubeObject[];
 let dashboard: any;
@@ -84,6 +40,43 @@ describe('Grafana dashboard', () => {
     expect(dashboard.templating.list).toContainEqual(
       expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }),
     );
+  });
+
+  it('has cluster and namespace variables, and every query is filtered by both', () => {
+    const vars = dashboard.templating.list;
+    for (const name of ['cluster', 'namespace']) {
+      const v = vars.find((x: any) => x.name === name);
+      expect(v).toMatchObject({ type: 'query', datasource: { uid: '${datasource}' }, includeAll: true });
+      // "All" must also match series without the label (a Prometheus that adds no cluster label).
+      expect(v.allValue).toBe('.*');
+    }
+    let selectors = 0;
+    for (const p of dashboard.panels)
+      for (const t of p.targets ?? [])
+        for (const m of t.expr.matchAll(/\b(fleetiq_[a-z_]+)(\{[^}]*\})?/g)) {
+          selectors++;
+          expect({ expr: t.expr, metric: m[1], matchers: m[2] ?? '' }).toEqual({
+            expr: t.expr,
+            metric: m[1],
+            matchers: expect.stringContaining('cluster=~"$cluster", namespace=~"$namespace"'),
+          });
+        }
+    expect(selectors).toBeGreaterThan(20);
+  });
+
+  it('and no object of the component guesses which Prometheus selects it (no release label)', () => {
+    const own = objects.filter(
+      (o) =>
+        ['PodMonitor', 'PrometheusRule'].includes(o.kind) ||
+        (o.kind === 'ConfigMap' && o.metadata.name === 'fleetiq-agones-dashboard'),
+    );
+    expect(own.length).toBe(5);
+    for (const o of own)
+      expect({ object: `${o.kind}/${o.metadata.name}`, release: o.metadata.labels?.release }).toEqual({
+        object: `${o.kind}/${o.metadata.name}`,
+        release: undefined,
+      });
+    expect(JSON.stringify(dashboard)).not.toContain('kube-prometheus-stack');
   });
 
   it('lays out its panels without overlap, each querying through the data source variable', () => {

@@ -291,6 +291,7 @@ describe('overlays', () => {
         ...base,
         ...redis,
         'ConfigMap/fleetiq-agones-dashboard',
+        'PrometheusRule/fleetiq-agones',
         'PodMonitor/fleetiq-agones-pubsub',
         'PodMonitor/fleetiq-agones-webhook',
         'PodMonitor/fleetiq-agones-reconciler',
