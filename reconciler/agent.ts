@@ -30,6 +30,7 @@ import {
   type DecideConfig,
   type Decision,
   type MembershipAction,
+  type ObservedStatus,
 } from './decide.js';
 import { backoffDelay, StepGate, type BackoffPolicy } from './backoff.js';
 import { NodeEventRecorder } from './events.js';
@@ -47,7 +48,12 @@ import {
 } from './kube-objects.js';
 import { Membership, gameLiftGameServerApi } from './membership.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
-import { OBSERVED_STATUS_REFRESH_MS, observedStatusAnnotations, type DrainPhase } from './node-state.js';
+import {
+  OBSERVED_STATUS_REFRESH_MS,
+  observedStatusAnnotations,
+  readActedOnObservedAt,
+  type DrainPhase,
+} from './node-state.js';
 import {
   nodeMergePatch,
   planSteps,
@@ -57,6 +63,7 @@ import {
   type FenceAction,
   type Step,
 } from './plan.js';
+import { SpotNoticeMonitor } from './spot-notice.js';
 import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
 import { ReconcileLoop } from './work-loop.js';
 
@@ -169,7 +176,14 @@ export function reconcilerConfig(input: {
     REDIS_URL: input.redisUrl,
     ...(input.statusSigningSecret ? { STATUS_SIGNING_SECRET: input.statusSigningSecret } : {}),
   });
-  return { ...base, ...input.overrides, decide: { ...base.decide, ...input.decide } };
+  // In process (tests, the sandbox, benchmarks) there is no instance metadata at 169.254.169.254: the
+  // Spot notice is only polled when asked for, with an endpoint (sandbox/imds emulates one).
+  return {
+    ...base,
+    spotNoticePollIntervalMs: 0,
+    ...input.overrides,
+    decide: { ...base.decide, ...input.decide },
+  };
 }
 
 export async function startReconciler(options: ReconcilerOptions): Promise<RunningReconciler> {
@@ -214,6 +228,7 @@ class NodeAgent {
   private readonly membershipGate: StepGate;
   private ops?: OpsServer;
   private statusSource?: RedisStatusSource;
+  private spotNotice?: SpotNoticeMonitor;
   private membership?: Membership;
   private membershipStarted = false;
   private nodeSeen = false;
@@ -281,8 +296,13 @@ class NodeAgent {
       now: this.now,
       phase: () => (this.currentPhase === 'Starting' ? undefined : this.currentPhase),
       phaseSince: () => this.phaseSince,
+      spotNotice: () =>
+        this.spotNotice && {
+          present: this.spotNotice.current() !== undefined,
+          polls: this.spotNotice.stats.polls,
+        },
       status: () => {
-        const s = this.statusSource?.current();
+        const s = this.effectiveStatus();
         if (!s) return undefined;
         const fresh = isStatusFresh(s, this.now(), this.config.decide.statusStaleAfterMs);
         return { status: s.status, observedAt: s.observedAt, source: s.source, fresh };
@@ -432,6 +452,17 @@ class NodeAgent {
       ...(this.o.redisOptions ? { redisOptions: this.o.redisOptions } : {}),
     });
     this.statusSource.start();
+    if (this.config.spotNoticePollIntervalMs > 0) {
+      this.spotNotice = new SpotNoticeMonitor({
+        endpoint: this.config.imdsEndpoint,
+        timeoutMs: this.config.imdsTimeoutMs,
+        intervalMs: this.config.spotNoticePollIntervalMs,
+        onChange: () => this.loop.trigger(),
+        logger: this.logger,
+        now: this.now,
+      });
+      this.spotNotice.start();
+    }
     this.membership = new Membership({
       api: gameLiftGameServerApi(this.gamelift, { gameServerGroup: this.config.gameServerGroup, instanceId }),
       healthIntervalMs: this.config.healthIntervalMs,
@@ -445,6 +476,23 @@ class NodeAgent {
     this.checkStopping();
     this.booted = true;
     this.loop.trigger();
+  }
+
+  /**
+   * The status decide() acts on: the instance's own Spot notice when instance metadata holds one
+   * (EC2 interrupts the instance whatever FleetIQ says, so nothing overrides it), else what the
+   * status source believes.
+   */
+  private effectiveStatus(): ObservedStatus | undefined {
+    const notice = this.spotNotice?.current();
+    if (notice)
+      return {
+        status: 'SPOT_TERMINATING',
+        observedAt: notice.lastSeenAt,
+        source: 'imds',
+        authenticated: true,
+      };
+    return this.statusSource?.current();
   }
 
   private checkStopping(): void {
@@ -597,7 +645,8 @@ class NodeAgent {
     } else this.barrier = undefined;
 
     const now = this.now();
-    const status = this.statusSource?.current();
+    this.statusSource?.refuseOlderThan(readActedOnObservedAt(node.metadata.annotations ?? {}));
+    const status = this.effectiveStatus();
     const fresh = isStatusFresh(status, now, this.config.decide.statusStaleAfterMs)
       ? status!.status
       : undefined;
@@ -643,6 +692,9 @@ class NodeAgent {
     this.idleSince = decision.idleSince;
     this.notePhase(decision.phase);
     this.metrics.sessions.set(decision.sessions);
+    this.metrics.drainOverdue.set(decision.drainOverdue ? 1 : 0);
+    this.metrics.stranded.set(decision.stranded ? 1 : 0);
+    if (decision.replayed) this.metrics.replayedStatuses.inc();
     this.metrics.gameServers.set(pods.length);
 
     if (!this.membershipStarted && decision.phase !== 'Deregistered') {
@@ -1020,7 +1072,7 @@ class NodeAgent {
     this.podInformer.stop();
     // Neither may hold the exit up: a FleetIQ call in flight is abandoned after the grace period.
     await withTimeout(
-      Promise.all([this.statusSource?.stop(), this.membership?.stop()]),
+      Promise.all([this.statusSource?.stop(), this.spotNotice?.stop(), this.membership?.stop()]),
       this.config.shutdownGraceMs,
     ).catch((err: unknown) =>
       this.logger.warn({ err: errorText(err) }, 'reconciler: stopping a part failed'),
@@ -1034,7 +1086,7 @@ class NodeAgent {
 
 /** The action a failed merged patch is reported as (its Event reason): the taint matters most. */
 function mostSignificant<A extends Action>(actions: A[]): A {
-  const order = ['taint', 'untaint', 'cordon', 'uncordon', 'label', 'recordDrainState'];
+  const order = ['taint', 'untaint', 'cordon', 'uncordon', 'label', 'recordDrainState', 'recordActedOn'];
   return [...actions].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))[0];
 }
 

@@ -12,6 +12,8 @@ export interface MetricSources {
   status(): { status: string; observedAt: number; source: string; fresh: boolean } | undefined;
   /** What /readyz answers: true when ready (the agent's own view; alerts read it as a gauge). */
   ready?(): boolean;
+  /** The instance-metadata Spot notice monitor, when it runs: whether a notice is present, polls by result. */
+  spotNotice?(): { present: boolean; polls: Record<string, number> } | undefined;
   /** Cumulative counts kept by the parts (status source, membership, informers, the Kubernetes client). */
   counts(): {
     statusMessages: Record<string, number>;
@@ -25,6 +27,9 @@ export interface MetricSources {
 }
 
 export interface ReconcilerMetrics {
+  drainOverdue: Gauge;
+  stranded: Gauge;
+  replayedStatuses: Counter;
   sessions: Gauge;
   gameServers: Gauge;
   actions: Counter<'action' | 'result'>;
@@ -93,6 +98,31 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
     registers,
     collect() {
       this.set(src.ready?.() ? 1 : 0);
+    },
+  });
+  const drainOverdue = new Gauge({
+    name: `${P}drain_overdue`,
+    help: 'Sessions have held the drain longer than DRAIN_MAX_WAIT (a session that never ends, or keeps re-reserving)',
+    registers,
+  });
+  const stranded = new Gauge({
+    name: `${P}stranded`,
+    help: 'Deregistered longer than STRANDED_AFTER ago and still running: cordoned, tainted, registered nowhere',
+    registers,
+  });
+  const replayedStatuses = new Counter({
+    name: `${P}replayed_statuses_total`,
+    help: 'Decisions that refused a status observed before one already acted on (a replay)',
+    registers,
+  });
+  new Gauge({
+    name: `${P}spot_notice`,
+    help: '1 while instance metadata holds a Spot interruption notice for this instance (absent when not polled)',
+    registers,
+    collect() {
+      const n = src.spotNotice?.();
+      if (n === undefined) this.reset();
+      else this.set(n.present ? 1 : 0);
     },
   });
   const sessions = new Gauge({
@@ -171,6 +201,12 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
       ];
     },
   );
+  mirrored(
+    'spot_notice_polls_total',
+    'Polls of the Spot interruption notice in instance metadata, by result (none, notice, or an error kind)',
+    ['result'],
+    () => Object.entries(src.spotNotice?.()?.polls ?? {}).map(([result, v]) => [{ result }, v]),
+  );
   mirrored('health_reports_total', 'FleetIQ health reports, by result', ['result'], () => {
     const c = src.counts();
     return [
@@ -193,5 +229,16 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
       return out;
     },
   );
-  return { sessions, gameServers, actions, apiErrors, reconciles, reconcileDuration, events };
+  return {
+    drainOverdue,
+    stranded,
+    replayedStatuses,
+    sessions,
+    gameServers,
+    actions,
+    apiErrors,
+    reconciles,
+    reconcileDuration,
+    events,
+  };
 }

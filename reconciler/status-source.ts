@@ -215,6 +215,8 @@ export class RedisStatusSource {
       );
       this.currentStatus = undefined;
       clearTimeout(this.staleTimer);
+      const why = 'observed before the status already acted on (a replay?)';
+      this.stats.rejected[why] = (this.stats.rejected[why] ?? 0) + 1;
       this.checkSoon('status older than the one acted on');
     }
   }

@@ -176,22 +176,39 @@ describe('a new agent on a node left in each phase', () => {
     expect(pod.metadata.deletionGracePeriodSeconds).toBeLessThanOrEqual(90);
   });
 
-  it('Deregistered: never starts FleetIQ membership (no registration, no health report)', async () => {
+  it('Deregistered: starts no FleetIQ membership while DRAINING, and comes back on a later ACTIVE', async () => {
     const id = IDS[6];
     const node = 'node-left-deregistered';
     await nodeLeftIn(node, id, { phase: 'Deregistered', startedAt, cordonedByAgent: true }, 'DRAINING');
-    await w.publisher.publish(id, 'ACTIVE'); // even an ACTIVE status does not bring it back
+    await w.publisher.publish(id, 'DRAINING');
     const agent = await w.startAgent(node);
     await waitFor('a decision', () => agent.lastDecision() !== undefined);
     await waitFor('ready', () => agent.ready() === true);
     const decisions = agent.stats().decisions;
-    await w.publisher.publish(id, 'ACTIVE');
+    await w.publisher.publish(id, 'DRAINING');
     await waitFor('another decision', () => agent.stats().decisions > decisions);
     expect(agent.phase()).toBe('Deregistered');
     expect(agent.lastDecision()?.membership).toEqual([]);
     expect(registrations(id)).toBe(0);
     expect(w.registered(id)).toBeUndefined();
     expect((await getNode(w.admin, node)).spec.unschedulable).toBe(true);
+
+    // FleetIQ says ACTIVE again (the instance lives on): the node is not stranded.
+    await w.publisher.publish(id, 'ACTIVE');
+    await waitFor('the node back', async () => {
+      const n = await getNode(w.admin, node);
+      return (
+        !n.spec.unschedulable &&
+        !(n.spec.taints ?? []).some((t: { key: string }) => t.key === DRAIN_TAINT.key) &&
+        n.metadata.labels?.[INSTANCE_STATUS_LABEL] === 'ACTIVE' &&
+        n.metadata.annotations?.[DRAIN_PHASE_ANNOTATION] === undefined
+      );
+    });
+    await waitFor('registered again', () => w.registered(id));
+    const first = w.registered(id)!.lastHealthCheckTime;
+    await waitFor('health reports', () => w.registered(id)!.lastHealthCheckTime > first);
+    await waitFor('the Event', async () => (await nodeEventReasons(w.admin, node)).includes('Reregistered'));
+    expect(agent.phase()).toBe('Active');
   });
 });
 
