@@ -23,6 +23,7 @@ import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { RunningReconciler } from '../../reconciler/agent.js';
 import type { DecideConfig } from '../../reconciler/decide.js';
+import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
 import { GROUP, SECRET, startWorld, type World } from './agent-support.js';
 import { silent, waitFor } from './helpers.js';
 
@@ -38,6 +39,8 @@ export interface SimWorld {
   agentOf: Map<string, RunningReconciler>;
   /** Replacement instances FleetIQ launched (each got a node and an agent). */
   launched: string[];
+  /** Each instance's emulated instance metadata (with `imds: true`). */
+  imdsOf: Map<string, ImdsEmulator>;
   nodeOf(instanceId: string): string;
   /** FleetIQ's view of the game server of an instance. */
   fleetiqGameServer(instanceId: string): { utilizationStatus: string } | undefined;
@@ -53,6 +56,8 @@ export async function startSimWorld(o: {
   decide?: Partial<DecideConfig>;
   nodeCapacityPods?: number;
   exitOnSigtermSeconds?: number;
+  /** Give every instance its own emulated instance metadata, polled by its agent for Spot notices. */
+  imds?: boolean;
 }): Promise<SimWorld> {
   const clock = new SimClock({ speed: o.speed ?? 20 });
   const emu: KubeEmulator = await startKubeEmulator({ clock, authorization: 'rbac' });
@@ -67,6 +72,8 @@ export async function startSimWorld(o: {
   async function build(): Promise<SimWorld> {
     const agentOf = new Map<string, RunningReconciler>();
     const launched: string[] = [];
+    const imdsOf = new Map<string, ImdsEmulator>();
+    cleanups.push(async () => Promise.all([...imdsOf.values()].map((i) => i.stop())));
 
     // The instance ids are FleetIQ's; the group is created with them so that the hooks see everything after.
     const ids = Array.from(
@@ -98,7 +105,13 @@ export async function startSimWorld(o: {
 
     const startAgentFor = async (instanceId: string) => {
       const node = await sim.addNode({ instanceId, capacity: { pods: o.nodeCapacityPods ?? 8 } });
-      const agent = await world.startAgent(node.metadata.name!, { decide: o.decide });
+      let config = {};
+      if (o.imds) {
+        const imds = await startImdsEmulator({ instanceId });
+        imdsOf.set(instanceId, imds);
+        config = { imdsEndpoint: imds.url, spotNoticePollIntervalMs: 500 };
+      }
+      const agent = await world.startAgent(node.metadata.name!, { decide: o.decide, config });
       agentOf.set(instanceId, agent);
     };
 
@@ -192,6 +205,7 @@ export async function startSimWorld(o: {
       webhook,
       agentOf,
       launched,
+      imdsOf,
       nodeOf: (id) => sim.nodes.nodeNameOf(id) ?? '',
       fleetiqGameServer: (id) =>
         w.fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === id),
@@ -218,6 +232,7 @@ export async function startSimWorld(o: {
         await webhook.stop();
         await sim.stop();
         await w.stop();
+        await Promise.all([...imdsOf.values()].map((i) => i.stop()));
         await emu.stop();
         clock.stop();
       },
