@@ -66,5 +66,7 @@ describe('a Spot notice only in instance metadata', () => {
     }
     // Sessions elsewhere are untouched.
     for (const r of sessions.filter((x) => x.nodeName !== node)) expect(r.outcome).toBe('active');
+    // The outage ends (so the world stops as it would).
+    await s.world.redis.start();
   });
 });
