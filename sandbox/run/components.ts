@@ -16,6 +16,7 @@ import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import { reconcilerConfig, startReconciler, type RunningReconciler } from '../../reconciler/agent.js';
 import type { DecideConfig } from '../../reconciler/decide.js';
+import { startImdsEmulator, type ImdsEmulator } from '../imds/emulator.js';
 import { serviceAccountUser } from '../kube/authn.js';
 import type { KubeEmulator } from '../kube/emulator.js';
 import type { UserInfo } from '../kube/types.js';
@@ -46,6 +47,8 @@ export interface ComponentTimings {
   agentHealthIntervalMs: number;
   agentDrainSessionRecheckMs: number;
   agentActiveSessionRecheckMs: number;
+  /** Each agent polls its node's emulated instance metadata for a Spot notice this often (0: no IMDS). */
+  agentSpotNoticePollMs: number;
   decide: Partial<DecideConfig>;
 }
 
@@ -57,7 +60,9 @@ export const SANDBOX_TIMINGS: ComponentTimings = {
   agentHealthIntervalMs: 2_000,
   agentDrainSessionRecheckMs: 1_000,
   agentActiveSessionRecheckMs: 5_000,
-  decide: { statusStaleAfterMs: 30_000, idlePeriodMs: 30_000 },
+  agentSpotNoticePollMs: 2_000,
+  // pubsub republishes every 5 s here: an empty node is deregistered 3-8 s after its drain began.
+  decide: { statusStaleAfterMs: 30_000, idlePeriodMs: 30_000, drainingStableMs: 3_000 },
 };
 
 export interface ComponentsOptions {
@@ -72,6 +77,11 @@ export interface ComponentsOptions {
 
 export class Components {
   readonly agents = new Map<string, RunningReconciler>();
+  /**
+   * Each node's emulated instance metadata (loopback), kept across agent restarts as the instance's is:
+   * `imds.get(node).control.postSpotNotice()` is a Spot notice only instance metadata knows of.
+   */
+  readonly imds = new Map<string, ImdsEmulator>();
   readonly pubsubs: Array<PubsubService | undefined> = [];
   readonly webhooks: Array<RunningWebhook | undefined> = [];
   private service?: ServiceProxy;
@@ -220,7 +230,11 @@ export class Components {
       gameServerGroup: this.o.group,
       redisUrl: this.o.redisUrl,
       ...(this.o.signingSecret ? { statusSigningSecret: this.o.signingSecret } : {}),
-      overrides: { healthIntervalMs: t.agentHealthIntervalMs, shutdownGraceMs: 2_000 },
+      overrides: {
+        healthIntervalMs: t.agentHealthIntervalMs,
+        shutdownGraceMs: 2_000,
+        ...(await this.imdsFor(nodeName, t.agentSpotNoticePollMs)),
+      },
       decide: t.decide,
     });
     const start = startReconciler({
@@ -248,6 +262,28 @@ export class Components {
     }
   }
 
+  /** The node's instance metadata, started on first use (the instance id from its providerID). */
+  private async imdsFor(
+    nodeName: string,
+    pollMs: number,
+  ): Promise<{ imdsEndpoint: string; spotNoticePollIntervalMs: number } | Record<string, never>> {
+    if (pollMs <= 0) return {};
+    let imds = this.imds.get(nodeName);
+    if (!imds) {
+      const node = await this.o.emu
+        .client()
+        .get({ group: '', version: 'v1', resource: 'nodes', name: nodeName })
+        .catch(() => undefined);
+      const instanceId =
+        String(node?.spec?.providerID ?? '')
+          .split('/')
+          .pop() || nodeName;
+      imds = await startImdsEmulator({ instanceId });
+      this.imds.set(nodeName, imds);
+    }
+    return { imdsEndpoint: imds.url, spotNoticePollIntervalMs: pollMs };
+  }
+
   /** The agent's pod is gone (its node went, or it was killed). */
   async stopAgent(nodeName: string): Promise<void> {
     const a = this.agents.get(nodeName);
@@ -267,6 +303,7 @@ export class Components {
     await Promise.allSettled(this.pubsubs.map((_, i) => this.stopPubsub(i, 'graceful')));
     await Promise.allSettled(this.webhooks.map((_, i) => this.stopWebhook(i)));
     await this.service?.close();
+    await Promise.allSettled([...this.imds.values()].map((i) => i.stop()));
     this.reconcilerGameLift.destroy();
   }
 }
