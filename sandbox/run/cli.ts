@@ -2,7 +2,7 @@
 // runs, a report at the end, exit code 1 when a session was lost.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { CommanderError, Option, type Command } from 'commander';
 import { formatDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { describeInterruptions } from './interruptions.js';
@@ -12,14 +12,43 @@ import { formatSummary } from './report.js';
 import { startSandbox, type SandboxInternals } from './sandbox.js';
 import { startLiveView } from './ui.js';
 
+/**
+ * Exit codes of `fleetiq-agones sandbox`. 1 is kept for the one outcome scripts test for: a session
+ * was lost. Anything that kept the run from happening as asked has a code of its own.
+ */
+export const SANDBOX_EXIT = {
+  /** The run finished (or was stopped) and no session was lost. */
+  noSessionLost: 0,
+  /** At least one session was lost. */
+  sessionsLost: 1,
+  /** An unknown flag, an invalid value, or a missing prerequisite (redis-server): nothing ran. */
+  usage: 2,
+  /** The sandbox failed to start (see the component log). */
+  failed: 3,
+} as const;
+
+/** Two signals this close together are one interrupt: a terminal's Ctrl-C reaches the process both
+ * directly and relayed by npm/tsx. Only a second, deliberate one quits without the report. */
+const SIGNAL_DEBOUNCE_MS = 1500;
+
 export function registerSandboxCommand(program: Command): Command {
   const d = DEFAULT_OPTIONS;
   return program
     .command('sandbox')
     .description(
       'Run the whole system on an embedded cluster: the Kubernetes and FleetIQ emulators, a simulated cluster ' +
-        'with Agones and players, Redis, and the real pubsub, webhook and node agents. Reports sessions lost; ' +
-        'exits 1 if any was. Times are simulated (see --speed); the components run on real time.',
+        'with Agones and players, Redis, and the real pubsub, webhook and node agents. Reports sessions lost. ' +
+        'Times are simulated (see --speed); the components run on real time.',
+    )
+    .exitOverride((err) => {
+      // commander's usage errors exit 1, which here means "a session was lost".
+      throw err.exitCode === 0 ? err : new CommanderError(SANDBOX_EXIT.usage, err.code, err.message);
+    })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 no session lost; 1 a session was lost; 2 an unknown flag, an invalid value or a ' +
+        'missing prerequisite (nothing ran); 3 the sandbox failed to start.\n' +
+        'SIGINT or SIGTERM (Ctrl-C, also through npm or npx) stops the run early and still writes the report.\n',
     )
     .option('--nodes <n>', `game server nodes (EC2 instances in one FleetIQ group) (default ${d.nodes})`)
     .option('--fleet-replicas <n>', `game servers in the Agones fleet (default ${d.fleetReplicas})`)
@@ -83,12 +112,19 @@ export async function runSandboxCli(
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr.write(`${err.message}\n`);
-      return 2;
+      return SANDBOX_EXIT.usage;
     }
     throw err;
   }
+  const controller = new AbortController();
+  // `npm start | head`: once the reader is gone, writing on would only raise EPIPE. The run stops
+  // early, as on Ctrl-C, and still writes its report and stops everything it started.
+  const stdout = guardedStream(io.stdout, () => {
+    if (!controller.signal.aborted) controller.abort();
+  });
+  const stderr = guardedStream(io.stderr, () => undefined);
   const tty = Boolean(io.stdout.isTTY) && options.ui;
-  const say = (line: string) => io.stdout.write(`${line}\n`);
+  const say = (line: string) => stdout.write(`${line}\n`);
   say(
     `Starting the sandbox: ${options.nodes} nodes, ${options.fleetReplicas} game servers (${options.scheduling}), ` +
       `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, sessions ${options.sessionSeconds.min}-${options.sessionSeconds.max} s, ` +
@@ -96,14 +132,14 @@ export async function runSandboxCli(
   );
   say(`Component logs: ${options.logPath}`);
 
-  const controller = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt: number | undefined;
   const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      controller.abort();
-      io.stderr.write('\nStopping early: writing the report (Ctrl-C again to quit at once)...\n');
-    } else process.exit(130);
+    const now = Date.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      if (!controller.signal.aborted) controller.abort();
+      stderr.write('\nStopping early: writing the report (Ctrl-C again to quit at once)...\n');
+    } else if (now - firstSignalAt > SIGNAL_DEBOUNCE_MS) process.exit(130);
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
@@ -113,11 +149,11 @@ export async function runSandboxCli(
       sandbox = await startSandbox(options, internals);
     } catch (err) {
       if (err instanceof SetupError || err instanceof ConfigError) {
-        io.stderr.write(`${err.message}\n`);
-        return 2;
+        stderr.write(`${err.message}\n`);
+        return SANDBOX_EXIT.usage;
       }
-      io.stderr.write(`The sandbox could not start: ${(err as Error).message}\n(see ${options.logPath})\n`);
-      return 1;
+      stderr.write(`The sandbox could not start: ${(err as Error).message}\n(see ${options.logPath})\n`);
+      return SANDBOX_EXIT.failed;
     }
     const footer = options.kubeconfigPath
       ? [
@@ -126,7 +162,7 @@ export async function runSandboxCli(
         ]
       : ['--kubeconfig PATH to watch it with kubectl'];
     if (!tty) for (const f of footer) say(f);
-    const view = startLiveView(() => sandbox.view(), { tty, stream: io.stdout, footer });
+    const view = startLiveView(() => sandbox.view(), { tty, stream: stdout, footer });
     try {
       await sandbox.run(controller.signal);
     } finally {
@@ -140,9 +176,39 @@ export async function runSandboxCli(
     writeFileSync(svgPath, sandbox.timelineSvg());
     say('');
     say(formatSummary(report, options.reportPath));
-    return report.sessions.lost > 0 ? 1 : 0;
+    return report.sessions.lost > 0 ? SANDBOX_EXIT.sessionsLost : SANDBOX_EXIT.noSessionLost;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/**
+ * The stream, or nothing once writing to it failed (EPIPE: the reader went away): `onClosed` is called
+ * once, and later writes are dropped instead of raising an unhandled 'error' event.
+ */
+export function guardedStream(stream: NodeJS.WriteStream, onClosed: () => void): NodeJS.WriteStream {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    onClosed();
+  };
+  stream.on?.('error', close);
+  return new Proxy(stream, {
+    get(target, prop, receiver) {
+      if (prop === 'write')
+        return (chunk: string) => {
+          if (closed || target.destroyed) return false;
+          try {
+            return target.write(chunk);
+          } catch {
+            close();
+            return false;
+          }
+        };
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }

@@ -83,6 +83,23 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   }
 }
 
+/**
+ * Every redis-server this process started and has not stopped. Whatever way this process ends (an
+ * uncaught error, process.exit from a second Ctrl-C), they go with it: a child process outlives its
+ * parent otherwise, and a stray redis-server keeps its port.
+ */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function killOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of running) c.kill('SIGKILL');
+  });
+}
+
 /** Spawns redis-server (no persistence) on a free loopback port; `requirePass` turns on AUTH. */
 export async function startRedisProcess(options: { requirePass?: string } = {}): Promise<RedisProcess> {
   ensureRedisServer();
@@ -110,6 +127,7 @@ export async function startRedisProcess(options: { requirePass?: string } = {}):
     );
     child = c;
     c.once('error', () => undefined);
+    killOnExit(c);
     await waitForPort(port, c, 10_000);
   };
   const stop = async () => {
