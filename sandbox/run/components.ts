@@ -47,8 +47,8 @@ export interface ComponentTimings {
   agentHealthIntervalMs: number;
   agentDrainSessionRecheckMs: number;
   agentActiveSessionRecheckMs: number;
-  /** Each agent polls its node's emulated instance metadata for a Spot notice this often (0: no IMDS). */
-  agentSpotNoticePollMs: number;
+  /** Each agent polls its node's emulated instance metadata for a Spot notice this often (0 or absent: no IMDS). */
+  agentSpotNoticePollMs?: number;
   decide: Partial<DecideConfig>;
 }
 
@@ -233,7 +233,7 @@ export class Components {
       overrides: {
         healthIntervalMs: t.agentHealthIntervalMs,
         shutdownGraceMs: 2_000,
-        ...(await this.imdsFor(nodeName, t.agentSpotNoticePollMs)),
+        ...(await this.imdsFor(nodeName, t.agentSpotNoticePollMs ?? 0)),
       },
       decide: t.decide,
     });

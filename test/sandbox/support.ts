@@ -20,7 +20,9 @@ export const TEST_TIMINGS: ComponentTimings = {
   agentHealthIntervalMs: 1_000,
   agentDrainSessionRecheckMs: 300,
   agentActiveSessionRecheckMs: 1_000,
-  decide: { statusStaleAfterMs: 30_000, idlePeriodMs: 30_000 },
+  agentSpotNoticePollMs: 500,
+  // pubsub republishes every second here: an empty node is deregistered 1-2 s after its drain began.
+  decide: { statusStaleAfterMs: 30_000, idlePeriodMs: 30_000, drainingStableMs: 1_000 },
 };
 
 export const TEST_INTERNALS: SandboxInternals = {
