@@ -276,10 +276,17 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
     drain.actions.unshift({ kind: 'recordDrainState', record });
 
   // The high-water mark rides on the first Node write made on a fresh status: no extra request, and
-  // every transition (drain, Spot, revert, deregistration, re-registration) writes the Node.
+  // every transition (drain, Spot, revert, deregistration, re-registration) writes the Node. Not for
+  // the instance's own Spot notice: the mark orders FleetIQ's observations (pubsub's or the agent's
+  // own), and the notice's poll times would make FleetIQ statuses observed a second earlier look old.
   const observedAt = obs.status?.observedAt;
   const firstNodeWrite = drain.actions.findIndex((a) => a.kind === 'recordDrainState' || a.kind === 'label');
-  if (statusFresh && firstNodeWrite >= 0 && (actedOn === undefined || observedAt! > actedOn))
+  if (
+    statusFresh &&
+    obs.status!.source !== 'imds' &&
+    firstNodeWrite >= 0 &&
+    (actedOn === undefined || observedAt! > actedOn)
+  )
     drain.actions.splice(firstNodeWrite, 0, { kind: 'recordActedOn', observedAt: observedAt! });
 
   const member = membership(ctx, drain.phase, fresh);

@@ -1106,6 +1106,18 @@ describe('decide: the replay high-water mark', () => {
     expect(w.node.unschedulable).toBe(false);
   });
 
+  it("is not taken from the instance's own Spot notice (its poll times are not FleetIQ observations)", () => {
+    const d = decide(
+      observation({
+        status: { ...fresh('SPOT_TERMINATING'), source: 'imds' },
+        node: makeNode({ label: 'ACTIVE' }),
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('SpotEvicting');
+    expect(d.actions.some((a) => a.kind === 'recordActedOn')).toBe(false);
+  });
+
   it('ignores a garbled mark rather than refusing everything', () => {
     const node = makeNode({
       label: 'ACTIVE',
