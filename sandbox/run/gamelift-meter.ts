@@ -30,7 +30,11 @@ export function componentOfAuthorization(header: string | undefined): string | u
   return m[1]!.slice(KEY_PREFIX.length).toLowerCase() || undefined;
 }
 
-export async function startGameLiftMeter(target: string): Promise<GameLiftMeter> {
+export async function startGameLiftMeter(
+  target: string,
+  /** Told of each call as it arrives (before it is forwarded). */
+  onCall?: (component: string, operation: string) => void,
+): Promise<GameLiftMeter> {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const counts = new Map<string, MeteredCalls>();
@@ -45,6 +49,7 @@ export async function startGameLiftMeter(target: string): Promise<GameLiftMeter>
     const operation = target.startsWith('GameLift.') ? target.slice('GameLift.'.length) : target || 'unknown';
     const c = entry(component);
     c.calls[operation] = (c.calls[operation] ?? 0) + 1;
+    onCall?.(component, operation);
     const forward = http.request(
       {
         host: upstream.hostname,

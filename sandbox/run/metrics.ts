@@ -69,7 +69,13 @@ export interface DrainCounts {
 export interface Reaction {
   instanceId: string;
   status: InstanceStatus;
+  /** Real ms from FleetIQ's status change to the drain taint on the node. */
   ms: number;
+  /**
+   * Of those, the real ms until pubsub's next DescribeGameServerInstances call, the part that grows
+   * with the poll interval (uniform over one interval). Absent when no poll was seen in between.
+   */
+  pollWaitMs?: number;
 }
 
 const DRAIN_PHASES: readonly NodePhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Deregistered'];
@@ -103,7 +109,10 @@ export class SandboxRecorder {
   readonly terminatedAt = new Map<string, number>();
   /** Simulated ms each node's instance got its Spot interruption notice. */
   readonly spotNoticeAt = new Map<string, number>();
-  private readonly pendingReaction = new Map<string, { status: InstanceStatus; realAt: number }>();
+  private readonly pendingReaction = new Map<
+    string,
+    { status: InstanceStatus; realAt: number; pollAt?: number }
+  >();
   private readonly fleetiqStatus = new Map<string, InstanceStatus>();
   private readonly replacements = new Set<string>();
 
@@ -148,6 +157,12 @@ export class SandboxRecorder {
     if (!this.pendingReaction.has(instanceId)) this.pendingReaction.set(instanceId, { status: to, realAt });
   }
 
+  /** pubsub called DescribeGameServerInstances at real time `realAt`: it sees every change before it. */
+  pollObserved(realAt: number): void {
+    for (const p of this.pendingReaction.values())
+      if (p.pollAt === undefined && realAt >= p.realAt) p.pollAt = realAt;
+  }
+
   /** A Node as the API server stores it (ADDED/MODIFIED), or its deletion. */
   nodeObserved(type: 'ADDED' | 'MODIFIED' | 'DELETED', node: KubeObject, at: number, realAt: number): void {
     const name = node.metadata.name!;
@@ -184,7 +199,14 @@ export class SandboxRecorder {
     if (tainted && !track.tainted) {
       const pending = this.pendingReaction.get(instanceId);
       if (pending) {
-        this.reactions.push({ instanceId, status: pending.status, ms: Math.max(0, realAt - pending.realAt) });
+        this.reactions.push({
+          instanceId,
+          status: pending.status,
+          ms: Math.max(0, realAt - pending.realAt),
+          ...(pending.pollAt !== undefined && pending.pollAt <= realAt
+            ? { pollWaitMs: pending.pollAt - pending.realAt }
+            : {}),
+        });
         this.pendingReaction.delete(instanceId);
       }
     }

@@ -89,6 +89,17 @@ export interface SandboxReport {
     p99: number | null;
     max: number | null;
     byStatus: Record<string, { count: number; p50: number | null; max: number | null }>;
+    /**
+     * The same reactions in production terms: each one's wait for pubsub's next poll scaled from the
+     * sandbox's poll interval to production's (the rest of the path is unchanged). Real ms.
+     */
+    production?: {
+      pollSeconds: number;
+      sandboxPollSeconds: number;
+      p50: number | null;
+      p99: number | null;
+      max: number | null;
+    };
   };
   apiCalls: {
     kubernetes: Record<string, KubeCalls>;
@@ -114,7 +125,28 @@ export interface SandboxReport {
   };
 }
 
-export function reactionSummary(reactions: readonly Reaction[]): SandboxReport['reactionMs'] {
+/** pubsub's poll interval in production (fleetiq.conf PollIntervalSeconds' default). */
+export const PRODUCTION_POLL_SECONDS = 10;
+
+/**
+ * A reaction as it would be with pubsub polling every `productionPollSeconds` instead of
+ * `sandboxPollSeconds`: its wait for the next poll is uniform over one interval, so it scales with the
+ * interval; the rest (the poll, Redis, the agent's pass, the API server) does not. Without a measured
+ * wait, half an interval is assumed.
+ */
+export function productionReactionMs(
+  r: Pick<Reaction, 'ms' | 'pollWaitMs'>,
+  sandboxPollSeconds: number,
+  productionPollSeconds = PRODUCTION_POLL_SECONDS,
+): number {
+  const wait = Math.min(r.ms, r.pollWaitMs ?? (sandboxPollSeconds * 1000) / 2);
+  return r.ms + wait * (productionPollSeconds / sandboxPollSeconds - 1);
+}
+
+export function reactionSummary(
+  reactions: readonly Reaction[],
+  sandboxPollSeconds?: number,
+): SandboxReport['reactionMs'] {
   const ms = reactions.map((r) => r.ms);
   const round = (v: number | undefined) => (v === undefined ? null : Math.round(v));
   const byStatus: SandboxReport['reactionMs']['byStatus'] = {};
@@ -122,13 +154,24 @@ export function reactionSummary(reactions: readonly Reaction[]): SandboxReport['
     const of = reactions.filter((r) => r.status === status).map((r) => r.ms);
     byStatus[status] = { count: of.length, p50: round(percentile(of, 50)), max: round(Math.max(...of)) };
   }
-  return {
+  const out: SandboxReport['reactionMs'] = {
     count: ms.length,
     p50: round(percentile(ms, 50)),
     p99: round(percentile(ms, 99)),
     max: round(ms.length ? Math.max(...ms) : undefined),
     byStatus,
   };
+  if (sandboxPollSeconds !== undefined && sandboxPollSeconds > 0) {
+    const prod = reactions.map((r) => productionReactionMs(r, sandboxPollSeconds));
+    out.production = {
+      pollSeconds: PRODUCTION_POLL_SECONDS,
+      sandboxPollSeconds,
+      p50: round(percentile(prod, 50)),
+      p99: round(percentile(prod, 99)),
+      max: round(prod.length ? Math.max(...prod) : undefined),
+    };
+  }
+  return out;
 }
 
 export function gameLiftCalls(metered: Record<string, MeteredCalls>): Record<string, GameLiftCalls> {
@@ -156,33 +199,49 @@ function fmtMs(v: number | null): string {
 export function formatSummary(r: SandboxReport, reportPath?: string): string {
   const s = r.sessions;
   const lines = [
-    `Sessions:     ${s.started} started, ${s.completed} completed, ${s.active} still held, ${s.lost} LOST` +
+    `Sessions:     ${s.started} started, ${s.completed} completed, ${s.endedGracefullyBySpotNotice} ended early by Spot notices, ${s.active} still held, ${s.lost} LOST` +
       (s.lost > 0
         ? ` (${Object.entries(s.lostByReason)
             .map(([k, v]) => `${k}: ${v}`)
             .join(', ')})`
         : ''),
-    `Spot notices: ${s.interruptedBySpotNotice} sessions reached by one, ${s.endedGracefullyBySpotNotice} ended gracefully inside the notice`,
+    `Spot notices: ${s.interruptedBySpotNotice} sessions reached by one, ${s.endedGracefullyBySpotNotice} ended gracefully inside the notice (AWS took the instance back: not lost, not completed)`,
     `Allocations:  ${r.allocations.succeeded} succeeded, ${r.allocations.failed} failed, ${r.allocations.unallocated} found no Ready game server`,
     `Drains:       ${r.drains.started} started (${r.drains.spotEvictions} on a Spot notice), ${r.drains.deregistered} deregistered, ${r.drains.reverted} reverted`,
     `Instances:    ${r.instances.terminated} terminated, ${r.instances.launched} replacements joined (${r.instances.initial} → ${r.instances.final} nodes)`,
-    `Reaction:     FleetIQ status → node tainted: p50 ${fmtMs(r.reactionMs.p50)}, p99 ${fmtMs(r.reactionMs.p99)}, max ${fmtMs(r.reactionMs.max)} (${r.reactionMs.count} drains)`,
+    `Reaction:     FleetIQ status → node tainted, real time: p50 ${fmtMs(r.reactionMs.p50)}, p99 ${fmtMs(r.reactionMs.p99)}, max ${fmtMs(r.reactionMs.max)} (${r.reactionMs.count} drains, pubsub polling every ${r.reactionMs.production?.sandboxPollSeconds ?? '?'} s)`,
+    ...(r.reactionMs.production
+      ? [
+          `              in production terms (a ${r.reactionMs.production.pollSeconds} s poll): p50 ${fmtMs(r.reactionMs.production.p50)}, p99 ${fmtMs(r.reactionMs.production.p99)}, max ${fmtMs(r.reactionMs.production.max)}`,
+        ]
+      : []),
     `API calls:    Kubernetes ${Object.entries(r.apiCalls.kubernetes)
       .map(([k, v]) => `${k} ${v.total}`)
       .join(', ')}; GameLift ${Object.entries(r.apiCalls.gamelift)
       .map(([k, v]) => `${k} ${v.total}`)
       .join(', ')}; webhook admissions ${r.apiCalls.webhookAdmissions.calls}`,
-    `Run:          ${formatClock(r.run.simulatedSeconds * 1000)} simulated in ${formatClock(r.run.realSeconds * 1000)} (speed ${r.run.speed}), CPU ${r.run.process.cpuPercent}%, max RSS ${r.run.process.maxRssMiB} MiB`,
+    `Run:          ${formatClock(r.run.simulatedSeconds * 1000)} simulated (the players, sessions and FleetIQ) in ${formatClock(r.run.realSeconds * 1000)} real (the components) at speed ${r.run.speed}, CPU ${r.run.process.cpuPercent}%, max RSS ${r.run.process.maxRssMiB} MiB`,
   ];
   if (reportPath)
     lines.push(`Report:       ${reportPath}${r.run.timelineSvg ? ` and ${r.run.timelineSvg}` : ''}`);
   lines.push(`Logs:         ${r.run.logFile}`);
-  lines.push(
-    s.lost === 0
-      ? 'Result:       no session lost.'
-      : `Result:       ${s.lost} session${s.lost === 1 ? '' : 's'} LOST.`,
-  );
+  lines.push(`Result:       ${headline(s)}`);
   return lines.join('\n');
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * The one line that says how it went: sessions lost, and apart from them the sessions a Spot notice
+ * ended early (AWS reclaimed their instance; the agent gave each a graceful end inside the notice).
+ */
+export function headline(s: SessionOutcomes): string {
+  const lost = s.lost === 0 ? 'no session lost' : `${plural(s.lost, 'session')} LOST`;
+  const spot =
+    s.endedGracefullyBySpotNotice > 0
+      ? `; ${plural(s.endedGracefullyBySpotNotice, 'session')} ended early by Spot notices (ended gracefully inside the 2-minute notice, counted apart)`
+      : '';
+  return `${lost}${spot}.`;
 }
 
 /** 95000 → "1m35s" */

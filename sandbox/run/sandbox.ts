@@ -102,11 +102,20 @@ export interface SandboxView {
     completed: number;
     lost: number;
     interruptedBySpotNotice: number;
+    /** Ended gracefully inside a Spot notice: not lost, not completed. */
+    endedBySpotNotice?: number;
   };
   allocations: { succeeded: number; failed: number; unallocated: number };
   drains: SandboxRecorder['drains'];
   instances: { terminated: number; launched: number };
-  reaction: { count: number; p50: number | null; max: number | null };
+  /** Real ms; production*: the same with production's pubsub poll interval (see report.ts). */
+  reaction: {
+    count: number;
+    p50: number | null;
+    max: number | null;
+    productionP50?: number | null;
+    productionPollSeconds?: number | null;
+  };
   recent: Array<{ at: number; text: string }>;
   components: { pubsubLeader?: number; pubsubReplicas: number; webhookReplicas: number; agents: number };
   startedAt: number;
@@ -221,7 +230,12 @@ export async function startSandbox(
       record(e);
     };
 
-    const meter = await startGameLiftMeter(fleetiq.url);
+    // pubsub's polls, for the part of each reaction spent waiting for one (report: production terms).
+    const recorder = new SandboxRecorder();
+    const meter = await startGameLiftMeter(fleetiq.url, (component, operation) => {
+      if (component === 'pubsub' && operation === 'DescribeGameServerInstances')
+        recorder.pollObserved(Date.now());
+    });
     cleanups.push(() => meter.close());
     if (options.kubeconfigPath) {
       mkdirSync(dirname(options.kubeconfigPath), { recursive: true });
@@ -241,7 +255,6 @@ export async function startSandbox(
     cleanups.push(() => components.stop());
 
     // ---- observation ------------------------------------------------------------------------------
-    const recorder = new SandboxRecorder();
     const observer = emu.client(OBSERVER);
     const informerBase = { logger: log('sandbox-observer'), clock };
     const nodeInformer = new Informer(observer, NODES, informerBase).on((type, node) =>
@@ -388,7 +401,7 @@ export async function startSandbox(
       const now = clock.now();
       const counts = gsCounts();
       const s = sessionOutcomes(sim.ledger.all(), recorder);
-      const r = reactionSummary(recorder.reactions);
+      const r = reactionSummary(recorder.reactions, timings.pubsubPollSeconds);
       return {
         phase,
         simElapsedMs: phase === 'done' ? simElapsedMs : elapsed(),
@@ -417,11 +430,18 @@ export async function startSandbox(
           completed: s.completed,
           lost: s.lost,
           interruptedBySpotNotice: s.interruptedBySpotNotice,
+          endedBySpotNotice: s.endedGracefullyBySpotNotice,
         },
         allocations: { ...sim.sessions.allocations },
         drains: { ...recorder.drains },
         instances: { terminated: recorder.instancesTerminated, launched: recorder.instancesLaunched },
-        reaction: { count: r.count, p50: r.p50, max: r.max },
+        reaction: {
+          count: r.count,
+          p50: r.p50,
+          max: r.max,
+          productionP50: r.production?.p50 ?? null,
+          productionPollSeconds: r.production?.pollSeconds ?? null,
+        },
         recent: recorder.recent.slice(-12),
         components: {
           pubsubLeader: components.leaderIndex(),
@@ -473,7 +493,7 @@ export async function startSandbox(
           launched: recorder.instancesLaunched,
           final: nodesAtEnd,
         },
-        reactionMs: reactionSummary(recorder.reactions),
+        reactionMs: reactionSummary(recorder.reactions, timings.pubsubPollSeconds),
         apiCalls: {
           kubernetes,
           gamelift: gameLiftCalls(meter.counts()),
@@ -523,7 +543,7 @@ export async function startSandbox(
         const r = final ?? report();
         const s = r.sessions;
         return renderTimelineSvg({
-          title: `fleetiq-agones sandbox: ${s.lost} session${s.lost === 1 ? '' : 's'} lost of ${s.started}`,
+          title: `fleetiq-agones sandbox: ${s.lost} session${s.lost === 1 ? '' : 's'} lost of ${s.started}, ${s.endedGracefullyBySpotNotice} ended early by Spot notices`,
           subtitle: [
             `${options.nodes} nodes, ${options.fleetReplicas} game servers (${options.scheduling}), ` +
               `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, interruptions ${describeInterruptions(options.interruptions)}; simulated time`,

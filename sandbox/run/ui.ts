@@ -64,9 +64,9 @@ export function orderNodes(nodes: NodeRow[]): NodeRow[] {
   return [...nodes].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
 }
 
-function fmtMs(v: number | null): string {
-  if (v === null) return '-';
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
+function fmtMs(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '-';
+  return v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
 }
 
 export function renderFrame(v: SandboxView, o: FrameOptions): string {
@@ -98,42 +98,32 @@ export function renderFrame(v: SandboxView, o: FrameOptions): string {
   const a = v.allocations;
   const d = v.drains;
   const summary = [
-    `Sessions     started ${s.started}  held ${s.active}  completed ${s.completed}  ${s.lost > 0 ? p('red', `LOST ${s.lost}`) : p('green', 'lost 0')}  reached by a Spot notice ${s.interruptedBySpotNotice}`,
+    `Sessions     started ${s.started}  held ${s.active}  completed ${s.completed}  ${s.lost > 0 ? p('red', `LOST ${s.lost}`) : p('green', 'lost 0')}  ended early by a Spot notice ${s.endedBySpotNotice ?? 0} (of ${s.interruptedBySpotNotice} reached)`,
     `Allocations  succeeded ${a.succeeded}  failed ${a.failed}  no Ready game server ${a.unallocated}`,
     `Drains       started ${d.started} (${d.spotEvictions} Spot)  deregistered ${d.deregistered}  reverted ${d.reverted}   instances terminated ${v.instances.terminated}, replacements ${v.instances.launched}`,
-    `Reaction     FleetIQ status → node tainted: p50 ${fmtMs(v.reaction.p50)}, max ${fmtMs(v.reaction.max)} (${v.reaction.count})`,
+    `Reaction     status → taint: p50 ${fmtMs(v.reaction.p50)}, max ${fmtMs(v.reaction.max)} (${v.reaction.count}), real time`,
+    ...(v.reaction.productionP50 != null
+      ? [
+          `             with production's ${v.reaction.productionPollSeconds} s poll instead: p50 ${fmtMs(v.reaction.productionP50)}`,
+        ]
+      : []),
   ];
   const recent = v.recent
     .slice(-6)
-    .map((e) => `  ${p('dim', formatClock(Math.max(0, e.at - v.startedAt)).padStart(6))}  ${e.text}`);
+    .map(
+      (e) => `  ${p('dim', `${formatClock(Math.max(0, e.at - v.startedAt)).padStart(6)} sim`)}  ${e.text}`,
+    );
   const footer = o.footer ?? [];
 
   // Node table: what room is left after the rest.
   const fixed =
     lines.length + 2 + summary.length + 1 + 1 + recent.length + (footer.length ? footer.length + 1 : 0);
   const room = Math.max(3, o.height - fixed - 1);
-  const header = `${cell('NODE', 14)} ${cell('INSTANCE', 19)} ${cell('FLEETIQ', 16)} ${cell('NODE LABEL', 16)} ${cell('DRAIN PHASE', 18)} ${cell('ALLOC', 5)} ${cell('READY', 5)}`;
-  lines.push(p('bold', header.slice(0, width)));
+  const columns = nodeColumns(width);
+  lines.push(p('bold', columns.map((c) => cell(c.title, c.width)).join(' ')));
   const ordered = orderNodes(v.nodes);
   const shown = ordered.length > room ? ordered.slice(0, room - 1) : ordered;
-  for (const n of shown) {
-    const phase = n.phase === 'Active' ? 'Active' : `${n.phase} ${formatClock(n.phaseForMs)}`;
-    const flags = [n.cordoned ? 'cordoned' : '', n.tainted ? 'tainted' : '', n.replacement ? 'new' : '']
-      .filter(Boolean)
-      .join(' ');
-    lines.push(
-      [
-        cell(n.name, 14),
-        p('dim', cell(n.instanceId, 19)),
-        p(STATUS_STYLE[n.fleetiqStatus] ?? 'reset', cell(n.fleetiqStatus, 16)),
-        cell(n.label ?? '-', 16),
-        p(PHASE_STYLE[n.phase] ?? 'reset', cell(phase, 18)),
-        cell(String(n.allocated), 5),
-        cell(String(n.ready), 5),
-        p('dim', flags),
-      ].join(' '),
-    );
-  }
+  for (const n of shown) lines.push(columns.map((c) => c.render(n, p)).join(' '));
   if (shown.length < ordered.length) {
     const rest = ordered.slice(shown.length);
     lines.push(
@@ -150,6 +140,69 @@ export function renderFrame(v: SandboxView, o: FrameOptions): string {
     lines.push(...footer.map((f) => p('dim', f)));
   }
   return lines.map((l) => clip(l, width, o.color)).join('\n');
+}
+
+interface NodeColumn {
+  title: string;
+  width: number;
+  render(n: NodeRow, p: Paint): string;
+}
+
+const phaseText = (n: NodeRow) =>
+  n.phase === 'Active' ? 'Active' : `${n.phase} ${formatClock(n.phaseForMs)}`;
+
+/**
+ * The node table's columns for a terminal `width` wide: the ones that say what happens (node, FleetIQ's
+ * status, drain phase, allocated and ready game servers) always; then, while they fit, the node label
+ * the agent wrote, the instance id and the scheduling flags. Nothing is cut mid-column.
+ */
+export function nodeColumns(width: number): NodeColumn[] {
+  const essential: NodeColumn[] = [
+    { title: 'NODE', width: 13, render: (n) => cell(n.name, 13) },
+    {
+      title: 'FLEETIQ',
+      width: 16,
+      render: (n, p) => p(STATUS_STYLE[n.fleetiqStatus] ?? 'reset', cell(n.fleetiqStatus, 16)),
+    },
+    {
+      title: 'DRAIN PHASE',
+      width: 18,
+      render: (n, p) => p(PHASE_STYLE[n.phase] ?? 'reset', cell(phaseText(n), 18)),
+    },
+    { title: 'ALLOC', width: 5, render: (n) => cell(String(n.allocated), 5) },
+    { title: 'READY', width: 5, render: (n) => cell(String(n.ready), 5) },
+  ];
+  const optional: Array<{ after: string; column: NodeColumn }> = [
+    { after: 'FLEETIQ', column: { title: 'NODE LABEL', width: 16, render: (n) => cell(n.label ?? '-', 16) } },
+    {
+      after: 'NODE',
+      column: { title: 'INSTANCE', width: 19, render: (n, p) => p('dim', cell(n.instanceId, 19)) },
+    },
+    {
+      after: 'READY',
+      column: {
+        title: '',
+        width: 20,
+        render: (n, p) =>
+          p(
+            'dim',
+            cell(
+              [n.cordoned ? 'cordoned' : '', n.tainted ? 'tainted' : '', n.replacement ? 'new' : '']
+                .filter(Boolean)
+                .join(' '),
+              20,
+            ),
+          ),
+      },
+    },
+  ];
+  const columns = [...essential];
+  const used = () => columns.reduce((sum, c) => sum + c.width, 0) + columns.length - 1;
+  for (const o of optional) {
+    if (used() + 1 + o.column.width > width) continue;
+    columns.splice(columns.findIndex((c) => c.title === o.after) + 1, 0, o.column);
+  }
+  return columns;
 }
 
 /** Cuts a line to `width` visible characters, keeping ANSI sequences intact. */
@@ -183,11 +236,14 @@ export function formatLogLine(v: SandboxView): string {
         : v.phase;
   const s = v.sessions;
   return (
-    `[sandbox] ${progress} | nodes ${v.nodes.length} (draining ${draining}, spot ${spot}) | ` +
+    `[sandbox] ${progress} simulated | nodes ${v.nodes.length} (draining ${draining}, spot ${spot}) | ` +
     `sessions started ${s.started} held ${s.active} completed ${s.completed} lost ${s.lost} | ` +
     `allocations ok ${v.allocations.succeeded} failed ${v.allocations.failed} | ` +
     `drains started ${v.drains.started} deregistered ${v.drains.deregistered} reverted ${v.drains.reverted} | ` +
-    `instances terminated ${v.instances.terminated} | reaction p50 ${fmtMs(v.reaction.p50)}`
+    `instances terminated ${v.instances.terminated} | reaction p50 ${fmtMs(v.reaction.p50)} real` +
+    (v.reaction.productionP50 != null
+      ? ` (${fmtMs(v.reaction.productionP50)} with a ${v.reaction.productionPollSeconds} s poll)`
+      : '')
   );
 }
 

@@ -8,6 +8,8 @@ import { SandboxRecorder, instanceIdOf, percentile } from '../../sandbox/run/met
 import {
   formatClock,
   formatSummary,
+  headline,
+  productionReactionMs,
   reactionSummary,
   sessionOutcomes,
   type SandboxReport,
@@ -217,6 +219,35 @@ describe('report figures', () => {
     expect(reactionSummary([])).toEqual({ count: 0, p50: null, p99: null, max: null, byStatus: {} });
   });
 
+  it('puts each reaction in production terms: its wait for the next poll scales with the poll interval', () => {
+    // 800 ms in all, 300 of them waiting for pubsub's 1 s poll: with a 10 s poll that wait is 3 s.
+    expect(productionReactionMs({ ms: 800, pollWaitMs: 300 }, 1)).toBe(3500);
+    // No poll seen in between: half an interval is assumed.
+    expect(productionReactionMs({ ms: 800 }, 1)).toBe(800 + 500 * 9);
+    // Already at production's interval: unchanged.
+    expect(productionReactionMs({ ms: 800, pollWaitMs: 300 }, 10)).toBe(800);
+    const r = reactionSummary(
+      [
+        { instanceId: 'a', status: 'DRAINING', ms: 800, pollWaitMs: 300 },
+        { instanceId: 'b', status: 'DRAINING', ms: 1000, pollWaitMs: 900 },
+      ],
+      1,
+    );
+    expect(r.p50).toBe(800);
+    expect(r.production).toEqual({ pollSeconds: 10, sandboxPollSeconds: 1, p50: 3500, p99: 9100, max: 9100 });
+  });
+
+  it("records the wait for pubsub's poll in each reaction", () => {
+    const r = new SandboxRecorder();
+    r.nodeObserved('ADDED', node(), T0, 1000);
+    r.pollObserved(1500); // before the change: cannot have seen it
+    r.statusChanged(ID, 'ACTIVE', 'DRAINING', T0 + 10_000, 2000);
+    r.pollObserved(2300);
+    r.pollObserved(2600);
+    r.nodeObserved('MODIFIED', node('Tainted', { tainted: true, cordoned: true }), T0 + 11_000, 2800);
+    expect(r.reactions).toEqual([{ instanceId: ID, status: 'DRAINING', ms: 800, pollWaitMs: 300 }]);
+  });
+
   it('takes nearest-rank percentiles', () => {
     const v = Array.from({ length: 100 }, (_, i) => i + 1);
     expect(percentile(v, 50)).toBe(50);
@@ -280,6 +311,25 @@ describe('report figures', () => {
       formatSummary({ ...report, sessions: { ...report.sessions, lost: 0, lostByReason: {} } }),
     ).toContain('no session lost');
   });
+
+  it('counts the sessions Spot notices ended apart from lost ones, in the headline too', () => {
+    const s = {
+      started: 100,
+      completed: 70,
+      active: 3,
+      lost: 0,
+      interruptedBySpotNotice: 30,
+      endedGracefullyBySpotNotice: 27,
+      lostByReason: {},
+    };
+    expect(headline(s)).toBe(
+      'no session lost; 27 sessions ended early by Spot notices (ended gracefully inside the 2-minute notice, counted apart).',
+    );
+    expect(headline({ ...s, lost: 1, endedGracefullyBySpotNotice: 1 })).toBe(
+      '1 session LOST; 1 session ended early by Spot notices (ended gracefully inside the 2-minute notice, counted apart).',
+    );
+    expect(headline({ ...s, endedGracefullyBySpotNotice: 0 })).toBe('no session lost.');
+  });
 });
 
 function view(nodes: number): SandboxView {
@@ -303,11 +353,18 @@ function view(nodes: number): SandboxView {
       tainted: i === 2,
       replacement: false,
     })),
-    sessions: { started: 30, active: 12, completed: 18, lost: 0, interruptedBySpotNotice: 0 },
+    sessions: {
+      started: 30,
+      active: 12,
+      completed: 18,
+      lost: 0,
+      interruptedBySpotNotice: 4,
+      endedBySpotNotice: 3,
+    },
     allocations: { succeeded: 30, failed: 1, unallocated: 2 },
     drains: { started: 1, deregistered: 0, reverted: 0, spotEvictions: 0 },
     instances: { terminated: 0, launched: 0 },
-    reaction: { count: 1, p50: 812, max: 812 },
+    reaction: { count: 1, p50: 812, max: 812, productionP50: 5312, productionPollSeconds: 10 },
     recent: [{ at: T0 + 80_000, text: 'FleetIQ: i-2 ACTIVE → DRAINING' }],
     components: { pubsubLeader: 0, pubsubReplicas: 2, webhookReplicas: 2, agents: nodes },
     startedAt: T0,
@@ -330,12 +387,31 @@ describe('live view', () => {
       /ip-10-0-0-6\s+i-0+2\s+DRAINING\s+DRAINING\s+Tainted 12s\s+2\s+6\s+cordoned tainted/,
     );
     expect(frame).toContain('started 30  held 12  completed 18  lost 0');
-    expect(frame).toContain('FleetIQ status → node tainted: p50 812 ms');
-    expect(frame).toContain('1m20s  FleetIQ: i-2 ACTIVE → DRAINING');
+    // Which times are real and which simulated, and the reaction in production terms beside it.
+    expect(frame).toContain(
+      "Reaction     status → taint: p50 812 ms, max 812 ms (1), real time\n             with production's 10 s poll instead: p50 5.3 s",
+    );
+    expect(frame).toContain('1m20s sim  FleetIQ: i-2 ACTIVE → DRAINING');
+    expect(frame).toContain('ended early by a Spot notice 3 (of 4 reached)');
     expect(frame).toContain('export KUBECONFIG=x');
     // The draining node comes first.
     expect(lines.findIndex((l) => l.startsWith('ip-10-0-0-6'))).toBeLessThan(
       lines.findIndex((l) => l.startsWith('ip-10-0-0-4')),
+    );
+  });
+
+  it('keeps ALLOC and READY whole on an 80-column terminal, dropping optional columns instead', () => {
+    const lines = renderFrame(view(6), { width: 80, height: 40, color: false }).split('\n');
+    const header = lines.find((l) => l.startsWith('NODE'))!;
+    expect(header).toMatch(/\bALLOC READY\b/);
+    expect(header).toContain('DRAIN PHASE');
+    const row = lines.find((l) => l.startsWith('ip-10-0-0-6'))!;
+    expect(row).toMatch(/Tainted 12s\s+2\s+6\s*$/);
+    expect(lines.every((l) => l.length <= 80)).toBe(true);
+    // Room for everything at 120 columns.
+    const wide = renderFrame(view(6), { width: 120, height: 40, color: false }).split('\n');
+    expect(wide.find((l) => l.startsWith('NODE'))).toMatch(
+      /NODE\s+INSTANCE\s+FLEETIQ\s+NODE LABEL\s+DRAIN PHASE\s+ALLOC READY/,
     );
   });
 
@@ -366,8 +442,9 @@ describe('live view', () => {
 
   it('has a plain line for logs', () => {
     expect(formatLogLine(view(6))).toBe(
-      '[sandbox] load 1m30s/5m00s | nodes 6 (draining 1, spot 0) | sessions started 30 held 12 completed 18 lost 0 | ' +
-        'allocations ok 30 failed 1 | drains started 1 deregistered 0 reverted 0 | instances terminated 0 | reaction p50 812 ms',
+      '[sandbox] load 1m30s/5m00s simulated | nodes 6 (draining 1, spot 0) | sessions started 30 held 12 completed 18 lost 0 | ' +
+        'allocations ok 30 failed 1 | drains started 1 deregistered 0 reverted 0 | instances terminated 0 | ' +
+        'reaction p50 812 ms real (5.3 s with a 10 s poll)',
     );
   });
 });

@@ -546,7 +546,7 @@ describe('fleetiq-agones sandbox (the CLI)', () => {
         TEST_INTERNALS,
       );
       const text = out.join('');
-      expect(text).toContain('Result:       no session lost.');
+      expect(text).toContain('Result:       no session lost');
       expect(code).toBe(0);
       const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
       for (const path of [
