@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { signStatusMessage, statusChannel } from '../../shared/status-message.js';
+import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_ANNOTATIONS } from '../../reconciler/node-state.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import type { SessionRecord } from '../../sandbox/cluster/sessions.js';
 import { runSandboxCli } from '../../sandbox/run/cli.js';
@@ -385,9 +386,14 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
         ? n
         : undefined;
     });
+    // Every drain annotation gone; what is not drain state stays (FleetIQ's last observed status, and
+    // the replay high-water mark: the ACTIVE just acted on).
     expect(
-      Object.keys(node.metadata.annotations ?? {}).filter((k) => k.startsWith('gamelift.status/')),
+      Object.keys(node.metadata.annotations ?? {}).filter((k) =>
+        (DRAIN_ANNOTATIONS as readonly string[]).includes(k),
+      ),
     ).toEqual([]);
+    expect(node.metadata.annotations?.[ACTED_ON_OBSERVED_AT_ANNOTATION]).toBeDefined();
     await waitFor('the revert counted', () => sb.recorder.drains.reverted === reverted + 1);
     await allEnded(sb, records);
     expect(lostOf(records)).toEqual([]);
