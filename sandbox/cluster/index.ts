@@ -86,6 +86,12 @@ export interface ClusterSimulationOptions {
    * scale; false gives each component its own watches under its own identity.
    */
   shareInformers?: boolean;
+  /**
+   * `emulated` (default): the simulation also plays kube-scheduler and the taint-eviction
+   * controller. `real`: a real kube-scheduler and kube-controller-manager do that, and the
+   * simulated kubelets renew their node Leases so the real node lifecycle controller sees them alive.
+   */
+  controlPlane?: 'emulated' | 'real';
 }
 
 export interface ClusterSimulation {
@@ -94,9 +100,10 @@ export interface ClusterSimulation {
   readonly ledger: SessionLedger;
   readonly sessions: GameSessionDriver;
   readonly nodes: NodePool;
-  readonly scheduler: Scheduler;
+  /** The simulated scheduler and taint manager; absent on a real control plane, which has its own. */
+  readonly scheduler?: Scheduler;
   readonly kubelets: Kubelets;
-  readonly taintManager: TaintManager;
+  readonly taintManager?: TaintManager;
   readonly allocator: Allocator;
   readonly gameServerController: GameServerController;
   /** The SDK sidecar of a GameServer (cached per GameServer). */
@@ -172,21 +179,25 @@ export async function startClusterSimulation(
       ? new InformerFactory(host.client(AGONES_CONTROLLER), { logger: log('informers'), clock })
       : undefined;
 
+  const real = options.controlPlane === 'real';
   const nodes = new NodePool(host, clock, stream(1), log('nodes'), {
+    heartbeat: real,
     labels: options.nodes?.labels ?? { [GAME_SERVER_NODE_LABEL.key]: GAME_SERVER_NODE_LABEL.value },
     capacity: options.nodes?.capacity,
     zones: options.nodes?.zones,
     region: options.nodes?.region,
     instanceType: options.nodes?.instanceType,
   });
-  const scheduler = new Scheduler(host, {
-    clock,
-    random: stream(2),
-    logger: log('kube-scheduler'),
-    events,
-    percentageOfNodesToScore: options.percentageOfNodesToScore,
-    informers: shared,
-  });
+  const scheduler = real
+    ? undefined
+    : new Scheduler(host, {
+        clock,
+        random: stream(2),
+        logger: log('kube-scheduler'),
+        events,
+        percentageOfNodesToScore: options.percentageOfNodesToScore,
+        informers: shared,
+      });
   const kubelets = new Kubelets(host, {
     clock,
     random: stream(3),
@@ -195,12 +206,14 @@ export async function startClusterSimulation(
     exitOnSigtermSeconds: options.exitOnSigtermSeconds,
     informers: shared,
   });
-  const taintManager = new TaintManager(host, {
-    clock,
-    logger: log('taint-eviction-controller'),
-    events,
-    informers: shared,
-  });
+  const taintManager = real
+    ? undefined
+    : new TaintManager(host, {
+        clock,
+        logger: log('taint-eviction-controller'),
+        events,
+        informers: shared,
+      });
   const informers = new AgonesInformers(host.client(AGONES_CONTROLLER), {
     logger: log('agones-informers'),
     clock,
@@ -264,18 +277,19 @@ export async function startClusterSimulation(
     gssController.stop();
     gameServerController.stop();
     informers.stop();
-    taintManager.stop();
+    taintManager?.stop();
     kubelets.stop();
-    scheduler.stop();
+    scheduler?.stop();
+    nodes.stop();
     shared?.stop();
     for (const s of sdks.values()) s.stop();
   };
 
   try {
     await Promise.all([
-      scheduler.start(),
+      scheduler?.start(),
       kubelets.start(),
-      taintManager.start(),
+      taintManager?.start(),
       informers.start(),
       allocator.start(),
       processes.start(),

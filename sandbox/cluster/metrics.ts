@@ -65,21 +65,21 @@ export function registerClusterMetrics(sim: ClusterSimulation, registry: Registr
     'cluster_sim_pods_scheduled_total',
     'Pods bound by the simulated scheduler',
     [],
-    () => [[{}, sim.scheduler.scheduled]],
+    () => [[{}, sim.scheduler?.scheduled ?? 0]],
   );
   mirroredCounter(
     registry,
     'cluster_sim_scheduling_failures_total',
     'Scheduling attempts that found no node',
     [],
-    () => [[{}, sim.scheduler.failedAttempts]],
+    () => [[{}, sim.scheduler?.failedAttempts ?? 0]],
   );
   mirroredCounter(
     registry,
     'cluster_sim_taint_evictions_total',
     'Pods deleted by the NoExecute taint manager',
     [],
-    () => [[{}, sim.taintManager.evictions]],
+    () => [[{}, sim.taintManager?.evictions ?? 0]],
   );
   mirroredCounter(
     registry,
@@ -100,7 +100,7 @@ export function registerClusterMetrics(sim: ClusterSimulation, registry: Registr
     help: 'Pods waiting in the scheduler unschedulable queue',
     registers: [registry],
     collect() {
-      this.set(sim.scheduler.unschedulableCount());
+      this.set(sim.scheduler?.unschedulableCount() ?? 0);
     },
   });
   new Gauge({

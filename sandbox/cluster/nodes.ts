@@ -36,7 +36,18 @@ export interface NodePoolDefaults {
   region?: string;
   instanceType?: string;
   capacityType?: 'SPOT' | 'ON_DEMAND';
+  /**
+   * Each kubelet renews its Lease in kube-node-lease every 10 s of real time, as a real kubelet
+   * does: a real node lifecycle controller takes a node whose Lease expires for dead (default false:
+   * the emulated control plane has no such controller).
+   */
+  heartbeat?: boolean;
 }
+
+/** A kubelet's Lease renewal interval and duration (the kubelet's defaults). */
+const LEASE_RENEW_MS = 10_000;
+const LEASE_DURATION_SECONDS = 40;
+const LEASES = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases' } as const;
 
 export interface InstanceInfo {
   instanceId: string;
@@ -50,6 +61,7 @@ const INSTANCE_ID = /^i-[0-9a-f]{17}$/;
 export class NodePool {
   private readonly byInstance = new Map<string, InstanceInfo>();
   private readonly byNode = new Map<string, InstanceInfo>();
+  private readonly heartbeats = new Map<string, NodeJS.Timeout>();
   private nextAddress = 0;
   private zoneCursor = 0;
 
@@ -178,8 +190,46 @@ export class NodePool {
     }
     this.byInstance.set(info.instanceId, info);
     this.byNode.set(info.nodeName, info);
+    if (this.defaults.heartbeat) await this.startHeartbeat(info.nodeName);
     this.logger.debug({ node: info.nodeName, instanceId: info.instanceId }, 'node registered');
     return created;
+  }
+
+  private async startHeartbeat(nodeName: string): Promise<void> {
+    const client = this.host.client(kubelet(nodeName));
+    const ref = { ...LEASES, namespace: 'kube-node-lease' };
+    const renew = async () => {
+      // Real time, not the simulation's: the node lifecycle controller measures real time.
+      const renewTime = new Date().toISOString().replace('Z', '000Z');
+      try {
+        await client.patch(named(ref, 'kube-node-lease', nodeName), 'merge', { spec: { renewTime } });
+      } catch (err) {
+        if (!isApiErrorCode(err, 404)) {
+          this.logger.warn({ err, node: nodeName }, 'lease renewal failed');
+          return;
+        }
+        await client.create(ref, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: nodeName, namespace: 'kube-node-lease' },
+          spec: { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime },
+        });
+      }
+    };
+    await renew();
+    const timer = setInterval(() => void renew().catch(() => undefined), LEASE_RENEW_MS);
+    timer.unref();
+    this.heartbeats.set(nodeName, timer);
+  }
+
+  private stopHeartbeat(nodeName: string): void {
+    clearInterval(this.heartbeats.get(nodeName));
+    this.heartbeats.delete(nodeName);
+  }
+
+  /** Stops the kubelets' Lease renewals. */
+  stop(): void {
+    for (const node of [...this.heartbeats.keys()]) this.stopHeartbeat(node);
   }
 
   async addNodes(
@@ -225,6 +275,7 @@ export class NodePool {
         ?.metadata.name;
     }
     if (!nodeName) throw new Error(`no node for instance ${instanceId}`);
+    this.stopHeartbeat(nodeName);
 
     // 1. The node lifecycle controller sees the kubelet stop posting status.
     const nc = this.host.client(NODE_CONTROLLER);

@@ -174,7 +174,7 @@ describe('fleet scaling', () => {
     });
     await c.sim.scaleFleet('arena', 6);
     await release([a1.status.gameServerName, a2.status.gameServerName]);
-    expect(c.sim.scheduler.unschedulableCount()).toBe(0);
+    expect(c.sim.scheduler!.unschedulableCount()).toBe(0);
   });
 });
 

@@ -104,7 +104,7 @@ describe('NoExecute taints, cordons and tolerations in the simulated cluster', (
       const survivor = await c.admin.get({ ...PODS, namespace: 'default', name: keep });
       expect(survivor.metadata.deletionTimestamp).toBeUndefined();
       expect(survivor.status.phase).toBe('Running');
-      expect(c.sim.taintManager.pendingEvictions()).toEqual([]);
+      expect(c.sim.taintManager!.pendingEvictions()).toEqual([]);
     } finally {
       await setNode(node, { taints: null });
     }
@@ -151,7 +151,7 @@ describe('NoExecute taints, cordons and tolerations in the simulated cluster', (
         ],
       });
       const pending = await until('eviction scheduled', () =>
-        c.sim.taintManager.pendingEvictions().find((e) => e.pod === `default/${victim}`),
+        c.sim.taintManager!.pendingEvictions().find((e) => e.pod === `default/${victim}`),
       );
       expect(pending.at).toBeGreaterThanOrEqual(taintedAt - 1000 + 40_000);
       expect(pending.at).toBeLessThanOrEqual(taintedAt + 40_000);
