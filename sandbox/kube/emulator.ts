@@ -51,6 +51,8 @@ export interface KubeEmulatorOptions {
   admission?: Admitter | 'webhooks' | 'none';
   logger?: Logger;
   clock?: SimClock;
+  /** Random numbers in [0, 1) for generated names (default Math.random). */
+  random?: () => number;
   /** Events kept per resource for watches resuming from a resourceVersion (default 10,000). */
   watchHistorySize?: number;
   bookmarkIntervalMs?: number;
@@ -136,6 +138,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     requestLog,
     logger,
     now,
+    ...(options.random ? { random: options.random } : {}),
   });
 
   let authorizer: Authorizer;

@@ -92,6 +92,8 @@ export interface PipelineOptions {
   logger: Logger;
   /** Epoch milliseconds (the simulation's clock). */
   now: () => number;
+  /** Random numbers in [0, 1) for generateName suffixes (default Math.random; seeded for a reproducible run). */
+  random?: () => number;
 }
 
 export const ALLOW_ALL: Authorizer = { authorize: () => ({ allowed: true, reason: '' }) };
@@ -163,6 +165,7 @@ export class Pipeline {
   private readonly log: RequestLog;
   private readonly logger: Logger;
   private readonly now: () => number;
+  private readonly random: () => number;
   private readonly createHooks = new Map<string, CreateHook>();
   /** Per-type rules keyed `<group>/<plural>`. */
   readonly typeRules = new Map<string, TypeRules>();
@@ -176,6 +179,7 @@ export class Pipeline {
     this.log = opts.requestLog;
     this.logger = opts.logger;
     this.now = opts.now;
+    this.random = opts.random ?? Math.random;
   }
 
   /** Registers what create does for a resource that is not stored (e.g. GameServerAllocation). */
@@ -480,7 +484,7 @@ export class Pipeline {
   private generateName(prefix: string): string {
     let suffix = '';
     for (let i = 0; i < 5; i++)
-      suffix += GENERATE_ALPHABET[Math.floor(Math.random() * GENERATE_ALPHABET.length)];
+      suffix += GENERATE_ALPHABET[Math.floor(this.random() * GENERATE_ALPHABET.length)];
     return prefix.slice(0, MAX_GENERATE_PREFIX) + suffix;
   }
 

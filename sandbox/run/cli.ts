@@ -67,6 +67,10 @@ export function registerSandboxCommand(program: Command): Command {
       `a rate (2/min), none, or a script (30s:DRAINING:1,60s:SPOT_TERMINATING:1,90s:ACTIVE:1) (default ${describeInterruptions(d.interruptions)})`,
     )
     .option('--spot-share <fraction>', 'share of rate interruptions that are Spot notices (default 0.5)')
+    .option(
+      '--spot-target <target>',
+      `where Spot notices land: busiest (the nodes holding the most sessions) or random (default ${d.spotTarget})`,
+    )
     .option('--duration <d>', `simulated time of load, e.g. 5m (default ${formatDuration(d.durationMs)})`)
     .option(
       '--settle <d>',

@@ -4,7 +4,7 @@
 import { parseDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { FLEETIQ_STATUSES, type InstanceStatus } from '../../shared/contract.js';
-import type { SeededRandom } from '../clock.js';
+import { SeededRandom } from '../clock.js';
 
 export interface ScriptStep {
   /** Simulated ms after the load starts. */
@@ -67,6 +67,56 @@ function parseStep(part: string, index: number, flag: string, whole: string): Sc
     count = Number(fields[2]);
   }
   return { atMs, status: status as InstanceStatus, count };
+}
+
+/**
+ * Where Spot notices land. `busiest` (the default): on the nodes holding the most sessions, the case
+ * that matters (sessions must be given a graceful end within two minutes), which random hits on a
+ * half-empty fleet mostly miss. `random`: any ACTIVE instance, as AWS does.
+ */
+export type SpotTarget = 'busiest' | 'random';
+export const SPOT_TARGETS: readonly SpotTarget[] = ['busiest', 'random'];
+
+/**
+ * A rate of interruptions as a script: one hit every 60/perMinute simulated seconds from the load's
+ * start until `untilMs`, each a Spot notice with probability `spotShare` (else a DRAINING), drawn from
+ * the seed alone. The same seed gives the same times and kinds whatever happens during the run.
+ */
+export function rateSchedule(
+  perMinute: number,
+  spotShare: number,
+  seed: number,
+  untilMs: number,
+): ScriptStep[] {
+  const random = new SeededRandom((seed ^ 0x5c4e) >>> 0);
+  const every = 60_000 / perMinute;
+  const steps: ScriptStep[] = [];
+  for (let at = every; at <= untilMs; at += every)
+    steps.push({
+      atMs: Math.round(at),
+      status: random.next() < spotShare ? 'SPOT_TERMINATING' : 'DRAINING',
+      count: 1,
+    });
+  return steps;
+}
+
+/**
+ * The instances a Spot notice hits with `busiest`: the candidates holding the most sessions first;
+ * between equally busy ones, a seeded random order.
+ */
+export function pickBusiest(
+  candidates: readonly string[],
+  count: number,
+  sessionsOf: (instanceId: string) => number,
+  random: SeededRandom,
+): string[] {
+  const shuffled = pickTargets(candidates, candidates.length, random);
+  const sessions = new Map(shuffled.map((id) => [id, sessionsOf(id)]));
+  return shuffled
+    .map((id, i) => ({ id, i }))
+    .sort((a, b) => sessions.get(b.id)! - sessions.get(a.id)! || a.i - b.i)
+    .slice(0, count)
+    .map((x) => x.id);
 }
 
 /** The instances a step hits: `count` of the candidates (seeded random choice, no repeats). */

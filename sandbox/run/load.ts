@@ -1,11 +1,18 @@
 // The load a sandbox run applies, on the simulated clock: players asking for game servers at a steady
 // rate (each session held for a seeded random length, then ended by the game server itself), and
-// FleetIQ interrupting instances, either at random (the emulator's spot market) or as scripted.
+// FleetIQ interrupting instances, at a rate (a schedule drawn from the seed) or as scripted.
 import { SeededRandom, type SimClock } from '../clock.js';
 import type { ClusterSimulation } from '../cluster/index.js';
 import type { FleetIQEmulator } from '../fleetiq/emulator.js';
 import type { Logger } from 'pino';
-import { pickTargets, type Interruptions, type ScriptStep } from './interruptions.js';
+import {
+  pickBusiest,
+  pickTargets,
+  rateSchedule,
+  type Interruptions,
+  type ScriptStep,
+  type SpotTarget,
+} from './interruptions.js';
 
 export interface LoadOptions {
   fleet: string;
@@ -30,34 +37,47 @@ export interface InterruptionRun {
   applied: Array<ScriptStep & { instances: string[] }>;
 }
 
-/** Starts the interruptions: the spot market for a rate, timers for a script. */
+export interface InterruptionOptions {
+  /** Where Spot notices land (default busiest). */
+  spotTarget?: SpotTarget;
+  /** Sessions held on an instance's node now (for `busiest`). */
+  sessionsOf?: (instanceId: string) => number;
+  /** A rate is scheduled up to this many simulated ms after the start. */
+  untilMs?: number;
+}
+
+/**
+ * Starts the interruptions. A rate becomes a script fixed by the seed (rateSchedule): the same seed
+ * gives the same times and kinds; which instance each one hits depends on the cluster at that moment
+ * (busiest node for a Spot notice by default, seeded random among equals).
+ */
 export function startInterruptions(
   fleetiq: FleetIQEmulator,
   clock: SimClock,
   interruptions: Interruptions,
   seed: number,
   logger: Logger,
+  o: InterruptionOptions = {},
 ): InterruptionRun {
   const applied: InterruptionRun['applied'] = [];
   if (interruptions.kind === 'none') return { stop: () => undefined, applied };
-  if (interruptions.kind === 'rate') {
-    // Regular hits: a newcomer's 5-minute run sees the rate it asked for, not a Poisson draw of it.
-    fleetiq.control.startSpotMarket({
-      ratePerMinute: interruptions.perMinute,
-      spotTerminatingShare: interruptions.spotShare,
-      pattern: 'regular',
-    });
-    return { stop: () => fleetiq.control.stopSpotMarket(), applied };
-  }
+  const steps =
+    interruptions.kind === 'rate'
+      ? rateSchedule(interruptions.perMinute, interruptions.spotShare, seed, o.untilMs ?? 3_600_000)
+      : interruptions.steps;
   const random = new SeededRandom((seed ^ 0x1e7) >>> 0);
-  const cancels = interruptions.steps.map((step) =>
+  const spotTarget = o.spotTarget ?? 'busiest';
+  const cancels = steps.map((step) =>
     clock.setTimeout(() => {
       const from = step.status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
       const candidates = fleetiq.control
         .instances({ status: from })
         .filter((i) => !i.terminated)
         .map((i) => i.instanceId);
-      const targets = pickTargets(candidates, step.count, random);
+      const targets =
+        step.status === 'SPOT_TERMINATING' && spotTarget === 'busiest' && o.sessionsOf
+          ? pickBusiest(candidates, step.count, o.sessionsOf, random)
+          : pickTargets(candidates, step.count, random);
       for (const id of targets) {
         try {
           fleetiq.control.setInstanceStatus(id, step.status);

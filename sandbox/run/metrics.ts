@@ -51,6 +51,8 @@ export interface SessionSample {
   endedBySpotNotice: number;
   allocationsSucceeded: number;
   allocationsFailed: number;
+  /** Sessions held per node name at that moment (nodes holding none may be absent). */
+  byNode?: Record<string, number>;
 }
 
 export interface RecentEvent {

@@ -6,7 +6,7 @@
 // on real time, as they would in production.
 import { parseDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
-import { parseInterruptions, type Interruptions } from './interruptions.js';
+import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -21,6 +21,8 @@ export interface SandboxOptions {
   /** Session length in simulated seconds, uniformly random in [min, max]. */
   sessionSeconds: { min: number; max: number };
   interruptions: Interruptions;
+  /** Where Spot notices land: the busiest nodes (default) or any. */
+  spotTarget: SpotTarget;
   /** Simulated milliseconds of load (allocations and interruptions). */
   durationMs: number;
   /** After the load: wait (simulated ms, at most) for the sessions still held to end, so each has an outcome. */
@@ -52,6 +54,7 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   allocationRatePerSecond: 12 / 60,
   sessionSeconds: { min: 60, max: 180 },
   interruptions: { kind: 'rate', perMinute: 1, spotShare: 0.5 },
+  spotTarget: 'busiest',
   durationMs: 5 * 60_000,
   settleMs: 4 * 60_000,
   speed: 10,
@@ -76,6 +79,7 @@ export interface SandboxFlags {
   sessionSeconds?: string;
   interruptions?: string;
   spotShare?: string;
+  spotTarget?: string;
   duration?: string;
   settle?: string;
   speed?: string;
@@ -192,6 +196,12 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
       );
     interruptions = { ...interruptions, spotShare };
   }
+  const spotTarget = (flags.spotTarget ?? d.spotTarget) as SpotTarget;
+  if (!SPOT_TARGETS.includes(spotTarget))
+    throw new ConfigError(
+      '--spot-target',
+      `expected ${SPOT_TARGETS.join(' or ')}, got "${flags.spotTarget}"`,
+    );
   const durationMs =
     flags.duration !== undefined ? positiveDuration(flags.duration, '--duration') : d.durationMs;
   const settleMs =
@@ -218,6 +228,7 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     allocationRatePerSecond,
     sessionSeconds,
     interruptions,
+    spotTarget,
     durationMs,
     settleMs,
     speed,

@@ -192,7 +192,7 @@ function sum(values: number[]): number {
 
 function fmtMs(v: number | null): string {
   if (v === null) return '-';
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
+  return v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
 }
 
 /** The summary printed at the end of a run. */

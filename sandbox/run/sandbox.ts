@@ -220,15 +220,19 @@ export async function startSandbox(
       logger: log,
     });
     cleanups.push(() => topology.stop());
-    const { emu, sim, fleetiq } = topology;
+    const { kube, sim, fleetiq } = topology;
 
-    // The request log keeps the last 50,000 entries; the report needs totals per identity.
+    // The request log keeps the last 50,000 entries; the report needs totals per identity. Only the
+    // emulator keeps one: on the real control plane the report has no Kubernetes call counts.
     const kubeCalls = new Map<string, KubeCalls>();
-    const record = emu.requestLog.record.bind(emu.requestLog);
-    emu.requestLog.record = (e: RequestLogEntry) => {
-      countKubeCall(kubeCalls, e);
-      record(e);
-    };
+    const requestLog = kube.emulator?.requestLog;
+    if (requestLog) {
+      const record = requestLog.record.bind(requestLog);
+      requestLog.record = (e: RequestLogEntry) => {
+        countKubeCall(kubeCalls, e);
+        record(e);
+      };
+    }
 
     // pubsub's polls, for the part of each reaction spent waiting for one (report: production terms).
     const recorder = new SandboxRecorder();
@@ -239,12 +243,12 @@ export async function startSandbox(
     cleanups.push(() => meter.close());
     if (options.kubeconfigPath) {
       mkdirSync(dirname(options.kubeconfigPath), { recursive: true });
-      await emu.writeKubeconfig(options.kubeconfigPath);
+      await kube.writeKubeconfig(options.kubeconfigPath);
     }
 
     const signingSecret = options.signing ? randomBytes(24).toString('hex') : undefined;
     const components = new Components({
-      emu,
+      kube,
       meter,
       group: GAME_SERVER_GROUP,
       redisUrl,
@@ -255,7 +259,7 @@ export async function startSandbox(
     cleanups.push(() => components.stop());
 
     // ---- observation ------------------------------------------------------------------------------
-    const observer = emu.client(OBSERVER);
+    const observer = kube.client(OBSERVER);
     const informerBase = { logger: log('sandbox-observer'), clock };
     const nodeInformer = new Informer(observer, NODES, informerBase).on((type, node) =>
       recorder.nodeObserved(type, node, clock.now(), Date.now()),
@@ -301,7 +305,7 @@ export async function startSandbox(
     await waitUntil(
       'the webhook caBundle in the MutatingWebhookConfiguration',
       async () => {
-        const mwc = await emu.client().get({ ...MWC, name: WEBHOOK_CONFIGURATION_NAME });
+        const mwc = await kube.client().get({ ...MWC, name: WEBHOOK_CONFIGURATION_NAME });
         return (mwc.webhooks as { clientConfig?: { caBundle?: string } }[]).every((w) =>
           Boolean(w.clientConfig?.caBundle),
         );
@@ -334,7 +338,10 @@ export async function startSandbox(
     const sampler = setInterval(() => {
       const s = sessionOutcomes(sim.ledger.all(), recorder);
       const a = sim.sessions.allocations;
+      const byNode: Record<string, number> = {};
+      for (const r of sim.ledger.active()) if (r.nodeName) byNode[r.nodeName] = (byNode[r.nodeName] ?? 0) + 1;
       recorder.sample({
+        byNode,
         at: clock.now(),
         active: s.active,
         completed: s.completed,
@@ -355,7 +362,14 @@ export async function startSandbox(
         sessionSeconds: options.sessionSeconds,
       });
     const startInts = () =>
-      startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'));
+      startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'), {
+        spotTarget: options.spotTarget,
+        untilMs: options.durationMs,
+        sessionsOf: (instanceId) => {
+          const node = sim.nodes.nodeNameOf(instanceId);
+          return node ? sim.ledger.active().filter((r) => r.nodeName === node).length : 0;
+        },
+      });
 
     const elapsed = () => (loadStartedAt === undefined ? 0 : clock.now() - loadStartedAt);
     const run = async (signal?: AbortSignal) => {
@@ -473,7 +487,7 @@ export async function startSandbox(
             throttled: c.throttled,
             faulted: c.faulted,
           };
-      const webhookStats = webhookAdmissionStats(emu.webhooks);
+      const webhookStats = webhookAdmissionStats(kube.emulator?.webhooks);
       const realSeconds = (Date.now() - realStart) / 1000;
       const cpu = process.cpuUsage(cpuStart);
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -632,6 +646,7 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     durationSeconds: o.durationMs / 1000,
     speed: o.speed,
     seed: o.seed,
+    spotTarget: o.spotTarget,
     failurePolicy: o.failurePolicy,
     signing: o.signing,
   };

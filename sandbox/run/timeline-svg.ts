@@ -1,5 +1,7 @@
-// The run as a picture: one bar per node over simulated time, coloured by drain phase, with FleetIQ's
-// status changes marked on it, and below it the sessions held, completed and lost over time. Pure:
+// The run as a picture: one bar per node over simulated time, coloured by drain phase (every phase
+// visible, however short), with FleetIQ's status changes marked on it, the sessions the node held drawn
+// across it and the moment its last session ended marked; below, the sessions held, completed, ended by
+// Spot notices and lost over time. Nodes in natural order (ip-10-0-0-4 before ip-10-0-0-10). Pure:
 // data in, SVG text out.
 import type { NodePhase, NodeTrack, SessionSample } from './metrics.js';
 import { formatClock } from './report.js';
@@ -42,35 +44,65 @@ export function tickStep(spanMs: number, target = 8): number {
   return steps.find((s) => spanMs / s <= target) ?? 14_400_000;
 }
 
-function niceMax(v: number): number {
+/** The smallest round number at or above `v`, close to it: the axis fits the data. */
+export function niceMax(v: number): number {
   if (v <= 5) return 5;
   const mag = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= v) return m * mag;
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * mag >= v) return m * mag;
   return 10 * mag;
+}
+
+/** A phase shorter than this many pixels is drawn this wide, so that every phase can be seen. */
+export const MIN_PHASE_PX = 4;
+
+const naturalOrder = new Intl.Collator('en', { numeric: true });
+
+/**
+ * The node rows' order: the first nodes, then the replacements FleetIQ launched, each in natural name
+ * order; with many nodes, those something happened to first (thin rows would hide them).
+ */
+export function orderTracks(nodes: readonly NodeTrack[]): NodeTrack[] {
+  const eventful = (n: NodeTrack) => (nodes.length > 40 && (n.segments.length > 1 || n.replacement) ? 0 : 1);
+  return [...nodes].sort(
+    (a, b) =>
+      eventful(a) - eventful(b) ||
+      Number(a.replacement) - Number(b.replacement) ||
+      naturalOrder.compare(a.name, b.name),
+  );
+}
+
+/** When the node's last session ended: the last time its held sessions went from some to none. */
+export function lastSessionEnd(samples: readonly SessionSample[], nodeName: string): number | undefined {
+  let held = 0;
+  let endedAt: number | undefined;
+  for (const s of samples) {
+    if (!s.byNode) continue;
+    const now = s.byNode[nodeName] ?? 0;
+    if (held > 0 && now === 0) endedAt = s.at;
+    else if (now > 0) endedAt = undefined;
+    held = now;
+  }
+  return endedAt;
 }
 
 export function renderTimelineSvg(input: TimelineInput): string {
   const width = 1100;
   const left = 170;
-  const right = 30;
+  const right = 40;
   const top = 62 + 18 * (input.subtitle?.length ?? 0);
   const plotW = width - left - right;
   const span = Math.max(1, input.endAt - input.startAt);
   const x = (t: number) =>
     left + (Math.max(input.startAt, Math.min(input.endAt, t)) - input.startAt) * (plotW / span);
-  // Many nodes make thin rows: the ones something happened to go first so they stay visible.
-  const eventful = (n: NodeTrack) =>
-    input.nodes.length > 40 && (n.segments.length > 1 || n.replacement) ? 0 : 1;
-  const nodes = [...input.nodes].sort(
-    (a, b) => eventful(a) - eventful(b) || a.joinedAt - b.joinedAt || a.name.localeCompare(b.name),
-  );
+  const nodes = orderTracks(input.nodes);
   const rowH = Math.max(3, Math.min(20, Math.floor(600 / Math.max(1, nodes.length))));
+  const maxPerNode = Math.max(0, ...input.samples.flatMap((p) => (p.byNode ? Object.values(p.byNode) : [])));
   const gap = rowH >= 10 ? 4 : 1;
   const nodesH = nodes.length * (rowH + gap);
   const chartTop = top + nodesH + 50;
   const chartH = 170;
   const legendY = chartTop + chartH + 45;
-  const height = legendY + 30;
+  const height = legendY + 50;
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
@@ -109,13 +141,48 @@ export function renderTimelineSvg(input: TimelineInput): string {
         `<text x="${left - 8}" y="${y + rowH - 4}" text-anchor="end" font-size="${Math.min(11, rowH - 2)}" fill="${n.replacement ? '#1565c0' : '#222'}">${esc(n.name.split('.')[0]!)}${n.replacement ? ' (new)' : ''}</text>`,
       );
     }
+    // A drain's Cordoned and Fenced may last milliseconds: each segment is drawn at least
+    // MIN_PHASE_PX wide, the next one starting after it, so the order of phases can be read.
+    let cursor = -Infinity;
     for (const seg of n.segments) {
-      const x1 = x(seg.from);
-      const x2 = x(seg.to ?? n.leftAt ?? input.endAt);
+      const end = seg.to ?? n.leftAt ?? input.endAt;
+      if (end < input.startAt || seg.from > input.endAt) continue;
+      const x1 = Math.max(x(seg.from), cursor);
+      const x2 = Math.max(x(end), x1 + (seg.phase === 'Active' ? 0 : MIN_PHASE_PX));
       if (x2 - x1 <= 0) continue;
+      cursor = x2;
       out.push(
-        `<rect x="${x1.toFixed(1)}" y="${y}" width="${(x2 - x1).toFixed(1)}" height="${rowH}" fill="${PHASE_COLORS[seg.phase]}"><title>${esc(`${n.name} ${n.instanceId}: ${seg.phase} ${formatClock(seg.from - input.startAt)}–${formatClock((seg.to ?? n.leftAt ?? input.endAt) - input.startAt)}`)}</title></rect>`,
+        `<rect x="${x1.toFixed(1)}" y="${y}" width="${(x2 - x1).toFixed(1)}" height="${rowH}" fill="${PHASE_COLORS[seg.phase]}"><title>${esc(`${n.name} ${n.instanceId}: ${seg.phase} ${formatClock(seg.from - input.startAt)}–${formatClock(end - input.startAt)}`)}</title></rect>`,
       );
+    }
+    // The sessions the node held, as a step line across its bar (scaled to the busiest node).
+    const held = input.samples.filter((p) => p.byNode && p.at >= input.startAt && p.at <= input.endAt);
+    if (held.length > 0 && rowH >= 6 && maxPerNode > 0) {
+      const hy = (v: number) => (y + rowH - 1 - (v / maxPerNode) * (rowH - 2)).toFixed(1);
+      const pts: string[] = [];
+      let prev: number | undefined;
+      for (const p of held) {
+        if (p.at < n.joinedAt || (n.leftAt !== undefined && p.at > n.leftAt)) continue;
+        const v = p.byNode![n.name] ?? 0;
+        if (prev !== undefined && v !== prev) pts.push(`${x(p.at).toFixed(1)},${hy(prev)}`);
+        pts.push(`${x(p.at).toFixed(1)},${hy(v)}`);
+        prev = v;
+      }
+      const peak = Math.max(0, ...held.map((p) => p.byNode![n.name] ?? 0));
+      if (pts.length > 1)
+        out.push(
+          `<polyline class="sessions" points="${pts.join(' ')}" fill="none" stroke="#0d47a1" stroke-width="1.2"><title>${esc(`${n.name}: sessions held (at most ${peak})`)}</title></polyline>`,
+        );
+      out.push(
+        `<text x="${left + plotW + 4}" y="${y + rowH - 3}" font-size="${Math.min(10, rowH - 2)}" fill="#0d47a1">${peak}</text>`,
+      );
+      const last = lastSessionEnd(held, n.name);
+      if (last !== undefined && n.segments.length > 1) {
+        const lx = x(last);
+        out.push(
+          `<line class="last-session" x1="${lx.toFixed(1)}" y1="${y - 2}" x2="${lx.toFixed(1)}" y2="${y + rowH + 2}" stroke="#000" stroke-width="2"><title>${esc(`${n.name}: last session ended at ${formatClock(last - input.startAt)}`)}</title></line>`,
+        );
+      }
     }
     for (const m of n.marks) {
       const mx = x(m.at);
@@ -185,6 +252,15 @@ export function renderTimelineSvg(input: TimelineInput): string {
     lx += 24 + status.length * 7;
   }
   out.push(`<text x="${lx + 4}" y="${legendY}">✕ terminated</text>`);
+  const ny = legendY + 40;
+  out.push(
+    `<line x1="${left}" y1="${ny - 4}" x2="${left + 18}" y2="${ny - 4}" stroke="#0d47a1" stroke-width="1.2"/>`,
+  );
+  out.push(`<text x="${left + 22}" y="${ny}">sessions held on the node (its peak at the right end)</text>`);
+  out.push(
+    `<line x1="${left + 420}" y1="${ny - 12}" x2="${left + 420}" y2="${ny + 2}" stroke="#000" stroke-width="2"/>`,
+  );
+  out.push(`<text x="${left + 428}" y="${ny}">its last session ended</text>`);
   const ly = legendY + 20;
   let sx = left;
   for (const s of series) {

@@ -1,18 +1,19 @@
-// The world the components run in: the Kubernetes API server emulator (RBAC on, the installation from
-// manifests/ applied), the simulated cluster on it (EC2 nodes labelled role=game-servers with AWS
-// providerIDs, the scheduler, kubelets, taint manager, Agones and the players), and the FleetIQ emulator
-// whose one game server group holds exactly the nodes' instances. Both emulators share one SimClock.
+// The world the components run in: the Kubernetes control plane (the API server emulator, or the real
+// one: kube-backend.ts; RBAC on, the installation from manifests/ applied), the simulated cluster on it
+// (EC2 nodes labelled role=game-servers with AWS providerIDs, kubelets, Agones and the players, plus the
+// scheduler and taint manager on the emulator), and the FleetIQ emulator whose one game server group
+// holds exactly the nodes' instances. The simulation and FleetIQ share one SimClock.
 //
 // FleetIQ owns the instances: when it terminates one (drained, Spot interruption) the node goes with
 // it (NotReady, pods force-deleted, Node removed); when it launches one (a replacement) a node with that
 // instance id registers, and the caller starts its node agent (the DaemonSet's pod on the new node).
 import type { Logger } from 'pino';
-import type { SimClock } from '../clock.js';
-import { startKubeEmulator, type KubeEmulator } from '../kube/emulator.js';
+import { SeededRandom, type SimClock } from '../clock.js';
 import { startClusterSimulation, type ClusterSimulation, type FleetOptions } from '../cluster/index.js';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../fleetiq/emulator.js';
 import type { InstanceStatus } from '../../shared/contract.js';
-import { applyInstallation, type Installation } from './manifests.js';
+import type { Installation } from './manifests.js';
+import { startKubeBackend, type ControlPlaneKind, type KubeBackend } from './kube-backend.js';
 
 export const GAME_SERVER_GROUP = 'agones-game-servers';
 
@@ -23,6 +24,8 @@ export interface TopologyOptions {
   podsPerNode: number;
   fleet: FleetOptions;
   failurePolicy: 'Fail' | 'Ignore';
+  /** The Kubernetes control plane: the emulator (default) or the real one. */
+  controlPlane?: ControlPlaneKind;
   /** Simulated seconds a game server takes to exit after SIGTERM. */
   exitOnSigtermSeconds: number;
   fleetiq: { drainingTerminationDelaySeconds: number; healthCheckTimeoutSeconds: number };
@@ -45,7 +48,7 @@ export interface TopologyHooks {
 
 export interface Topology {
   clock: SimClock;
-  emu: KubeEmulator;
+  kube: KubeBackend;
   sim: ClusterSimulation;
   fleetiq: FleetIQEmulator;
   installation: Installation;
@@ -58,20 +61,27 @@ export interface Topology {
 export async function startTopology(o: TopologyOptions): Promise<Topology> {
   const { clock } = o;
   const hooks: TopologyHooks = {};
-  const emu = await startKubeEmulator({ clock, authorization: 'rbac', logger: o.logger('kube-apiserver') });
+  // Seeded generated names: Packed allocation breaks ties by name, so placement follows the seed.
+  const names = new SeededRandom((o.seed ^ 0x6e41) >>> 0);
+  const kube = await startKubeBackend({
+    kind: o.controlPlane ?? 'emulated',
+    clock,
+    failurePolicy: o.failurePolicy,
+    logger: o.logger('kube-apiserver'),
+    random: () => names.next(),
+  });
   let sim: ClusterSimulation | undefined;
   let fleetiq: FleetIQEmulator | undefined;
   const failed = async (err: unknown): Promise<never> => {
     await fleetiq?.stop().catch(() => undefined);
     await sim?.stop().catch(() => undefined);
-    await emu.stop().catch(() => undefined);
+    await kube.stop().catch(() => undefined);
     throw err;
   };
   try {
-    const installation = await applyInstallation(emu.client(), emu.registry, {
-      failurePolicy: o.failurePolicy,
-    });
-    sim = await startClusterSimulation(emu, {
+    const { installation } = kube;
+    sim = await startClusterSimulation(kube.host, {
+      controlPlane: kube.kind,
       clock,
       seed: o.seed,
       logger: o.logger('cluster'),
@@ -114,7 +124,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
     const f = fleetiq;
     return {
       clock,
-      emu,
+      kube,
       sim: s,
       fleetiq: f,
       installation,
@@ -123,7 +133,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
       async stop() {
         await f.stop();
         await s.stop();
-        await emu.stop();
+        await kube.stop();
       },
     };
   } catch (err) {

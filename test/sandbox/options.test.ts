@@ -17,6 +17,9 @@ describe('parseSandboxFlags', () => {
     expect(o.nodes * o.podsPerNode).toBeGreaterThanOrEqual(o.fleetReplicas);
     // Simulated time a newcomer waits: 5 minutes of load at speed 10 is 30 s of real time.
     expect(o.durationMs / o.speed).toBe(30_000);
+    // The hard case by default: Spot notices on the nodes that hold sessions.
+    expect(o.spotTarget).toBe('busiest');
+    expect(parseSandboxFlags({ spotTarget: 'random' }).spotTarget).toBe('random');
   });
 
   it('reads every flag', () => {
@@ -88,6 +91,7 @@ describe('parseSandboxFlags', () => {
     [{ interruptions: '30s:DRAINING:0' }, '--interruptions'],
     [{ interruptions: '' }, '--interruptions'],
     [{ spotShare: '1.5' }, '--spot-share'],
+    [{ spotTarget: 'emptiest' }, '--spot-target'],
     [{ spotShare: '0.5', interruptions: '10s:DRAINING' }, '--spot-share'],
     [{ duration: '5' }, '--duration'],
     [{ duration: '0s' }, '--duration'],

@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import type { SessionRecord } from '../../sandbox/cluster/sessions.js';
-import { SandboxRecorder, instanceIdOf, percentile } from '../../sandbox/run/metrics.js';
+import { SandboxRecorder, instanceIdOf, percentile, type NodeTrack } from '../../sandbox/run/metrics.js';
 import {
   formatClock,
   formatSummary,
@@ -15,7 +15,13 @@ import {
   type SandboxReport,
 } from '../../sandbox/run/report.js';
 import { componentOfAuthorization } from '../../sandbox/run/gamelift-meter.js';
-import { renderTimelineSvg, tickStep } from '../../sandbox/run/timeline-svg.js';
+import {
+  MIN_PHASE_PX,
+  niceMax,
+  orderTracks,
+  renderTimelineSvg,
+  tickStep,
+} from '../../sandbox/run/timeline-svg.js';
 import { formatLogLine, orderNodes, renderFrame } from '../../sandbox/run/ui.js';
 import type { SandboxView } from '../../sandbox/run/sandbox.js';
 
@@ -496,6 +502,92 @@ describe('timeline SVG', () => {
     expect(svg).toContain('<title>instance terminated</title>');
     expect(svg).toContain('load stopped');
     expect(svg.match(/<polyline /g)).toHaveLength(4);
+  });
+
+  function drained(name: string, id: string, r: SandboxRecorder, at: number) {
+    const n = (phase?: string, o: { tainted?: boolean; cordoned?: boolean } = {}): KubeObject => ({
+      ...node(phase, o),
+      metadata: { ...node(phase, o).metadata, name },
+      spec: { ...node(phase, o).spec, providerID: `aws:///us-east-1a/${id}` },
+    });
+    r.nodeObserved('ADDED', n(), T0, 0);
+    // Cordoned and Fenced last 10 ms each: far less than a pixel of a 5-minute chart.
+    r.nodeObserved('MODIFIED', n('Cordoned', { cordoned: true }), at, 0);
+    r.nodeObserved('MODIFIED', n('Fenced', { cordoned: true }), at + 10, 0);
+    r.nodeObserved('MODIFIED', n('Tainted', { cordoned: true, tainted: true }), at + 20, 0);
+  }
+
+  it("shows every phase, the sessions per node and the last session's end, nodes in natural order", () => {
+    const r = new SandboxRecorder();
+    drained('ip-10-0-0-10.ec2.internal', 'i-10', r, T0 + 60_000);
+    drained('ip-10-0-0-4.ec2.internal', 'i-4', r, T0 + 90_000);
+    const byNode = (ten: number, four: number) => ({
+      'ip-10-0-0-10.ec2.internal': ten,
+      'ip-10-0-0-4.ec2.internal': four,
+    });
+    const held = [
+      [0, 0],
+      [3, 1],
+      [7, 2],
+      [4, 2],
+      [0, 1],
+      [0, 0],
+    ];
+    held.forEach(([ten, four], i) =>
+      r.sample({
+        at: T0 + i * 50_000,
+        active: ten! + four!,
+        completed: i,
+        lost: 0,
+        endedBySpotNotice: 0,
+        allocationsSucceeded: 0,
+        allocationsFailed: 0,
+        byNode: byNode(ten!, four!),
+      }),
+    );
+    const svg = renderTimelineSvg({
+      title: 't',
+      nodes: [...r.nodes.values()],
+      samples: r.samples,
+      startAt: T0,
+      endAt: T0 + 300_000,
+    });
+    // Natural order: -4 above -10.
+    expect(svg.indexOf('>ip-10-0-0-4<')).toBeGreaterThan(0);
+    expect(svg.indexOf('>ip-10-0-0-4<')).toBeLessThan(svg.indexOf('>ip-10-0-0-10<'));
+    // Every phase drawn wide enough to see.
+    for (const phase of ['Cordoned', 'Fenced', 'Tainted']) {
+      const widths = [
+        ...svg.matchAll(
+          new RegExp(`width="([\\d.]+)"[^>]*><title>ip-10-0-0-4\\.ec2\\.internal i-4: ${phase} `, 'g'),
+        ),
+      ].map((m) => Number(m[1]));
+      expect({ phase, widths }).toEqual({ phase, widths: [expect.any(Number)] });
+      expect(widths[0]).toBeGreaterThanOrEqual(MIN_PHASE_PX);
+    }
+    // Sessions per node, with each node's peak.
+    expect(svg).toContain('<title>ip-10-0-0-10.ec2.internal: sessions held (at most 7)</title>');
+    expect(svg).toContain('<title>ip-10-0-0-4.ec2.internal: sessions held (at most 2)</title>');
+    // The last session's end: -10 emptied at 3m20s, -4 at 4m10s.
+    expect(svg).toContain('<title>ip-10-0-0-10.ec2.internal: last session ended at 3m20s</title>');
+    expect(svg).toContain('<title>ip-10-0-0-4.ec2.internal: last session ended at 4m10s</title>');
+  });
+
+  it('fits the sessions axis to the data', () => {
+    expect(niceMax(28)).toBe(30);
+    expect(niceMax(101)).toBe(120);
+    expect(niceMax(3)).toBe(5);
+    expect(niceMax(60)).toBe(60);
+  });
+
+  it('orders node rows naturally, replacements after the first nodes', () => {
+    const t = (name: string, replacement = false) =>
+      ({ name, replacement, segments: [{ phase: 'Active', from: 0 }] }) as unknown as NodeTrack;
+    expect(
+      orderTracks([t('ip-10-0-0-10'), t('ip-10-0-0-4'), t('ip-10-0-0-2', true), t('ip-10-0-0-5')]).map(
+        (n) => n.name,
+      ),
+    ).toEqual(['ip-10-0-0-4', 'ip-10-0-0-5', 'ip-10-0-0-10', 'ip-10-0-0-2']);
   });
 
   it('picks readable tick steps', () => {
