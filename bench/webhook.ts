@@ -476,7 +476,7 @@ async function transitions(
     const perPhase = Math.round(o.rate * o.seconds);
     const warm = Math.round(o.rate / 2);
     const total = o.rounds * 2 * (perPhase + warm);
-    const gs: { name: string; uid: string }[] = [];
+    const gs: { name: string; uid: string; stored: Record<string, any> }[] = [];
     const create = async (i: number) => {
       const name = `gs-${i}`;
       const obj = (await custom.createNamespacedCustomObject({
@@ -491,7 +491,7 @@ async function transitions(
           spec: { container: 'game' },
           status: { state: 'Ready' },
         },
-      })) as { metadata: { uid: string } };
+      })) as { metadata: { uid: string } } & Record<string, any>;
       await core.createNamespacedPod({
         namespace: ns,
         body: {
@@ -511,7 +511,7 @@ async function transitions(
           spec: { nodeName: 'node-1', containers: [{ name: 'game', image: 'game:1' }] },
         },
       });
-      gs[i] = { name, uid: obj.metadata.uid };
+      gs[i] = { name, uid: obj.metadata.uid, stored: obj };
     };
     process.stderr.write(`transitions: creating ${total} GameServers and pods in the emulator...\n`);
     for (let i = 0; i < total; i += 16)
@@ -522,13 +522,13 @@ async function transitions(
     const url = new URL(webhook.url);
     const floorUrl = new URL(floorServer.url);
     const agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    // As the API server sends them: oldObject is the stored GameServer (the webhook checks it).
     const bodies = gs.map((g, i) =>
       JSON.stringify(
         gameServerReview('Ready', 'Allocated', {
           uid: `t-${i}`,
-          name: g.name,
-          namespace: ns,
-          gameServerUid: g.uid,
+          oldObject: g.stored,
+          object: { ...g.stored, status: { ...g.stored.status, state: 'Allocated' } },
         }),
       ),
     );

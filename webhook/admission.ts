@@ -93,6 +93,14 @@ export async function answerReview(
         apiMs,
       };
     }
+    case 'not-stored':
+      // Not the API server's review (or one for an update that cannot succeed as written): patch
+      // nothing, and answer as for a non-transition — whoever sent it learns nothing more.
+      deps.logger.warn(
+        { ...who, why: result.message },
+        'review does not match the stored GameServer: nothing patched',
+      );
+      return { response: { uid, allowed: true }, outcome: 'not_stored', reason: 'not-stored', apiMs };
     case 'fenced':
       deps.logger.info({ ...who, why: result.message }, 'fenced: refusing the allocation');
       return { response: deny(uid, result.message), outcome: 'fenced', reason: 'fenced', apiMs };

@@ -5,7 +5,14 @@ import { addCertificateOptions, certificateSettingsFromOptions } from '../certs/
 import { parseDuration } from '../certs/duration.js';
 import { createLogger } from '../shared/logger.js';
 import { ConfigError, parseListen } from '../shared/ops-server.js';
-import { webhookConfig, type TlsConfig, type WebhookConfig } from './config.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  webhookConfig,
+  type TlsConfig,
+  type WebhookConfig,
+} from './config.js';
 import type { ProtectedState } from './decide.js';
 import { startWebhook } from './server.js';
 
@@ -75,7 +82,27 @@ export function webhookConfigFromOptions(opts: Opts): WebhookConfig {
     ),
     onPodPatchFailure: (s('onPodPatchFailure') ?? 'allow') as WebhookConfig['onPodPatchFailure'],
     shutdownGraceMs: parseDuration(s('shutdownGrace') ?? '25s', '--shutdown-grace (WEBHOOK_SHUTDOWN_GRACE)'),
+    maxRequestBytes: count(
+      s('maxRequestBytes'),
+      DEFAULT_MAX_REQUEST_BYTES,
+      '--max-request-bytes (WEBHOOK_MAX_REQUEST_BYTES)',
+    ),
+    maxConnections: count(
+      s('maxConnections'),
+      DEFAULT_MAX_CONNECTIONS,
+      '--max-connections (WEBHOOK_MAX_CONNECTIONS)',
+    ),
+    requestTimeoutMs: parseDuration(
+      s('requestTimeout') ?? `${DEFAULT_REQUEST_TIMEOUT_MS}ms`,
+      '--request-timeout (WEBHOOK_REQUEST_TIMEOUT)',
+    ),
   });
+}
+
+function count(value: string | undefined, fallback: number, setting: string): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim())) throw new ConfigError(setting, `expected a whole number, got "${value}"`);
+  return Number(value.trim());
 }
 
 export function registerWebhookCommand(program: Command): Command {
@@ -141,6 +168,27 @@ export function registerWebhookCommand(program: Command): Command {
       new Option('--shutdown-grace <duration>', 'after SIGTERM, time to finish requests in flight')
         .env('WEBHOOK_SHUTDOWN_GRACE')
         .default('25s'),
+    )
+    .addOption(
+      new Option(
+        '--max-request-bytes <bytes>',
+        'largest AdmissionReview accepted (413 above it); real GameServer reviews weigh a few KB',
+      )
+        .env('WEBHOOK_MAX_REQUEST_BYTES')
+        .default(String(DEFAULT_MAX_REQUEST_BYTES)),
+    )
+    .addOption(
+      new Option('--max-connections <n>', 'connections open at once; more are closed as they arrive')
+        .env('WEBHOOK_MAX_CONNECTIONS')
+        .default(String(DEFAULT_MAX_CONNECTIONS)),
+    )
+    .addOption(
+      new Option(
+        '--request-timeout <duration>',
+        "time for a connection's TLS handshake, and for each request's headers and body, to arrive",
+      )
+        .env('WEBHOOK_REQUEST_TIMEOUT')
+        .default('10s'),
     )
     .addOption(
       new Option(

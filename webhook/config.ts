@@ -28,13 +28,28 @@ export interface WebhookConfig {
   onPodPatchFailure: 'allow' | 'deny';
   /** After SIGTERM: time for in-flight requests before connections are cut. */
   shutdownGraceMs: number;
-  /** Largest accepted request body. */
+  /** Largest accepted request body; a larger one is answered 413. */
   maxRequestBytes: number;
+  /** Connections to the admission port open at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** Time for a connection's TLS handshake, and for each request's headers and body, to arrive. */
+  requestTimeoutMs: number;
   tls: TlsConfig;
 }
 
-/** Two objects at etcd's 1.5 MiB limit (object and oldObject) plus the review around them. */
-export const DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024 + 64 * 1024;
+/**
+ * What a GameServer AdmissionReview really weighs: object and oldObject of a fleet replica as Agones
+ * stores it (labels, annotations, managedFields, the pod template) come to about 5 KB together; a
+ * GameServer with a large pod template (sidecars, volumes, dozens of env vars) and long managedFields
+ * stays under 30 KB each. 256 KiB leaves a margin of four on the largest, and caps what a caller can
+ * make the webhook hold: at most --max-connections bodies of this size. (etcd would store objects up to
+ * 1.5 MiB; anyone with such GameServers raises --max-request-bytes.)
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 256 * 1024;
+/** Far above what the API servers open (a few kept-alive connections each), far below what exhausts memory. */
+export const DEFAULT_MAX_CONNECTIONS = 128;
+/** The API server sends a review in one go over a kept-alive connection: anything slower is not it. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
   listen: { host: '0.0.0.0', port: 8443 },
@@ -47,6 +62,8 @@ export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
   onPodPatchFailure: 'allow',
   shutdownGraceMs: 25_000,
   maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
 };
 
 /** A full configuration from the defaults and the given parts (validated). */
@@ -101,7 +118,22 @@ export function validateWebhookConfig(c: WebhookConfig): void {
   if (!(c.shutdownGraceMs >= 0 && c.shutdownGraceMs <= 10 * 60_000)) {
     throw new ConfigError('--shutdown-grace (WEBHOOK_SHUTDOWN_GRACE)', 'must be between 0s and 10m');
   }
-  if (!(c.maxRequestBytes >= 64 * 1024)) throw new ConfigError('maxRequestBytes', 'must be at least 64 KiB');
+  if (!(
+    Number.isSafeInteger(c.maxRequestBytes) &&
+    c.maxRequestBytes >= 16 * 1024 &&
+    c.maxRequestBytes <= 64 * 1024 * 1024
+  ))
+    throw new ConfigError(
+      '--max-request-bytes (WEBHOOK_MAX_REQUEST_BYTES)',
+      `must be a number of bytes between 16384 and 67108864, got ${c.maxRequestBytes}`,
+    );
+  if (!(Number.isSafeInteger(c.maxConnections) && c.maxConnections >= 1 && c.maxConnections <= 100_000))
+    throw new ConfigError(
+      '--max-connections (WEBHOOK_MAX_CONNECTIONS)',
+      `must be a whole number between 1 and 100000, got ${c.maxConnections}`,
+    );
+  if (!(c.requestTimeoutMs >= 100 && c.requestTimeoutMs <= 60_000))
+    throw new ConfigError('--request-timeout (WEBHOOK_REQUEST_TIMEOUT)', 'must be between 100ms and 1m');
   if (c.listen.port !== 0 && c.listen.port === c.opsListen.port && c.listen.host === c.opsListen.host) {
     throw new ConfigError('--ops-listen (OPS_LISTEN)', 'must differ from --listen');
   }

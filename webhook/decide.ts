@@ -53,6 +53,18 @@ export interface GameServerRef {
   namespace: string;
   name: string;
   uid: string;
+  /**
+   * What the review says the API server holds now (its oldObject): checked against the stored
+   * GameServer before anything is patched, so a review the API server did not send patches nothing.
+   */
+  stored?: StoredExpectation;
+}
+
+/** The oldObject of a review, as the API server sends it: the stored GameServer when the update began. */
+export interface StoredExpectation {
+  uid: string | undefined;
+  resourceVersion: string | undefined;
+  state: string | undefined;
 }
 
 export type Classification =
@@ -120,11 +132,43 @@ export function classifyRequest(req: AdmissionRequest, options: ClassifyOptions)
       namespace: meta.namespace ?? req.namespace ?? '',
       name: meta.name ?? req.name ?? '',
       uid: meta.uid ?? req.oldObject?.metadata?.uid ?? '',
+      stored: {
+        uid: req.oldObject?.metadata?.uid,
+        resourceVersion: req.oldObject?.metadata?.resourceVersion,
+        state: from,
+      },
     },
     from,
     to,
     annotationPatch: drainAnnotationPatch(req.object ?? {}),
   };
+}
+
+/**
+ * Whether a review could have come from the API server, judged against the GameServer it stores: the
+ * API server sends the stored object as oldObject, so the object must exist with the review's uid, at
+ * the oldObject's resourceVersion and state. Anything else is a review the API server did not send —
+ * or sent for an update that can no longer succeed as written (the stored object moved on: a
+ * conditional update fails with a conflict, an unconditional one is admitted again with the new
+ * oldObject). Either way nothing is patched for it. Returns why not, or true.
+ */
+export function checkStoredGameServer(stored: KubeLike | undefined, gs: GameServerRef): true | string {
+  const expected = gs.stored;
+  if (!expected) return true;
+  const what = `GameServer ${gs.namespace}/${gs.name}`;
+  if (!stored) return `${what} does not exist`;
+  const storedUid = stored.metadata?.uid;
+  if (storedUid !== gs.uid || (expected.uid !== undefined && expected.uid !== gs.uid))
+    return `${what} has uid ${storedUid ?? 'none'}, the review says ${gs.uid}`;
+  if (!expected.resourceVersion)
+    return `the review's oldObject has no resourceVersion (the API server always sends one)`;
+  const storedVersion = stored.metadata?.resourceVersion;
+  if (storedVersion !== expected.resourceVersion)
+    return `${what} is at resourceVersion ${storedVersion ?? 'none'}, the review's oldObject at ${expected.resourceVersion}`;
+  const storedState = stateOf(stored);
+  if (storedState !== expected.state)
+    return `${what} is ${storedState ?? 'without a state'}, the review's oldObject ${expected.state ?? 'without a state'}`;
+  return true;
 }
 
 /** RFC 6901 escaping of one JSON Pointer segment ('~' → '~0', '/' → '~1'). */

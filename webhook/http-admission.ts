@@ -154,9 +154,15 @@ export function createAdmissionRoute(
     const tooLarge = () => {
       observe(start, 'bad_request');
       // Close rather than read (and throw away) the rest of an oversized body.
-      refuse(res, 413, 'too-large', `request body larger than ${maxRequestBytes} bytes`, {
-        connection: 'close',
-      });
+      refuse(
+        res,
+        413,
+        'too-large',
+        `request body larger than ${maxRequestBytes} bytes (--max-request-bytes)`,
+        {
+          connection: 'close',
+        },
+      );
     };
     const declared = Number(req.headers['content-length']);
     if (declared > maxRequestBytes) {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** How an admission request ended (the `outcome` label of the latency histogram). */
 export type AdmissionOutcome =
   | 'skipped'
+  | 'not_stored'
   | 'tolerated'
   | 'already_tolerating'
   | 'fenced'
@@ -21,6 +22,8 @@ export interface WebhookMetrics {
   certificateNotAfter: Gauge;
   nodeWatchRestarts: Counter<'reason'>;
   fencedNodes: Gauge;
+  connections: Gauge;
+  connectionsRefused: Counter;
 }
 
 export function createWebhookMetrics(registry: Registry): WebhookMetrics {
@@ -79,6 +82,16 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
     fencedNodes: new Gauge({
       name: 'fleetiq_webhook_fenced_nodes',
       help: 'Nodes the fence refuses allocations on (DRAINING/SPOT_TERMINATING), as the node status watch sees them',
+      registers,
+    }),
+    connections: new Gauge({
+      name: 'fleetiq_webhook_connections',
+      help: 'Open connections to the admission port (at most --max-connections)',
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'fleetiq_webhook_connections_refused_total',
+      help: 'Connections closed at once because --max-connections were already open',
       registers,
     }),
   };

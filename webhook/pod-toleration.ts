@@ -1,9 +1,15 @@
 // The I/O of a transition: read the GameServer's pod, ask decidePod what to do, and patch it with a
 // guarded JSON Patch. Everything runs under one deadline (the pod-patch budget), so the admission
 // answer always leaves before the API server's webhook timeout.
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { describeError, requestOptions, statusCode } from '../certs/kube-request.js';
-import { decidePod, type GameServerRef, type PodView } from './decide.js';
+import {
+  checkStoredGameServer,
+  decidePod,
+  type GameServerRef,
+  type KubeLike,
+  type PodView,
+} from './decide.js';
 import type { NodeStatusSource } from './node-status.js';
 
 export type TolerationResult = (
@@ -11,6 +17,8 @@ export type TolerationResult = (
   | { kind: 'already-tolerating' }
   | { kind: 'fenced'; message: string }
   | { kind: 'failed'; reason: FailureReason; message: string }
+  /** The review does not match the stored GameServer: nothing was patched. */
+  | { kind: 'not-stored'; message: string }
 ) & {
   /** Time spent waiting on the Kubernetes API (reads, patch, retry): the rest is the webhook's own. */
   apiMs: number;
@@ -32,6 +40,7 @@ type Outcome = TolerationResult extends infer T ? (T extends unknown ? Omit<T, '
 
 export class KubePodTolerator implements PodTolerator {
   private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -39,6 +48,7 @@ export class KubePodTolerator implements PodTolerator {
     private readonly options: PodTolerationOptions,
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
   async ensure(gs: GameServerRef): Promise<TolerationResult> {
@@ -64,7 +74,17 @@ export class KubePodTolerator implements PodTolerator {
       // Attempt 1, and once more after a conflict: a failed `test` (422) or a 409 means the pod
       // changed between our read and our patch, so read it again and decide again.
       for (let attempt = 1; ; attempt++) {
-        const pod = await timed(() => this.readPod(gs, signal));
+        // The first time, the stored GameServer is read alongside the pod (no added latency).
+        const [pod, stored] = await timed(() =>
+          Promise.all([
+            this.readPod(gs, signal),
+            attempt === 1 && gs.stored ? this.readGameServer(gs, signal) : Promise.resolve(null),
+          ]),
+        );
+        if (stored !== null) {
+          const check = checkStoredGameServer(stored, gs);
+          if (check !== true) return { kind: 'not-stored', message: check };
+        }
         const nodeName = pod?.spec?.nodeName;
         const nodeStatus =
           this.options.fence && nodeName && this.nodes
@@ -116,6 +136,19 @@ export class KubePodTolerator implements PodTolerator {
         reason: 'api-error',
         message: `updating the pod failed: ${describeError(err)}`,
       };
+    }
+  }
+
+  /** The stored GameServer, or undefined when there is none (404). */
+  private async readGameServer(gs: GameServerRef, signal: AbortSignal): Promise<KubeLike | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject(
+        { group: 'agones.dev', version: 'v1', namespace: gs.namespace, plural: 'gameservers', name: gs.name },
+        requestOptions({ signal }),
+      )) as KubeLike;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
     }
   }
 

@@ -53,7 +53,23 @@ export interface RunningWebhook {
   stop(): Promise<void>;
 }
 
-const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
+/**
+ * TLS 1.3 by default (its suites are all AEAD with forward secrecy); TLS 1.2 only with ECDHE key
+ * exchange and an AEAD cipher. No CBC suites (padding oracles, Lucky13) and no RSA key exchange (no
+ * forward secrecy). The Kubernetes API server's Go client offers these in either version.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+const TLS_OPTIONS = { minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true } as const;
 
 /** The answer a connection is writing now (the API server does not pipeline requests). */
 const ANSWER = Symbol('answer');
@@ -105,9 +121,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
   const metrics = createWebhookMetrics(registry);
   // Every transition reads and patches a pod while the API server waits: over kept-alive connections,
   // not a TLS handshake each (bench/webhook.ts measures the difference).
-  const kubeConfig = withConnectionReuse(
-    deps.kubeConfig ?? loadKubeConfig(),
-  );
+  const kubeConfig = withConnectionReuse(deps.kubeConfig ?? loadKubeConfig());
   await primeConnectionReuse(kubeConfig).catch((err: unknown) =>
     logger.warn({ err }, 'could not prepare the Kubernetes connection pool; it is built on first use'),
   );
@@ -215,14 +229,29 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
     };
 
     server = https.createServer(
-      { ...TLS_OPTIONS, cert: certificate!.certPem, key: certificate!.keyPem },
+      {
+        ...TLS_OPTIONS,
+        cert: certificate!.certPem,
+        key: certificate!.keyPem,
+        // A connection that never finishes its handshake is not the API server: it holds a slot.
+        handshakeTimeout: config.requestTimeoutMs,
+        // Node checks the header and request timeouts only this often (30 s by default).
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.requestTimeoutMs / 4))),
+      },
       dispatch,
     );
-    // The API server keeps connections to webhooks alive; our idle timeout must outlast its own (90 s),
-    // or a request sent just as we close an idle connection fails.
+    // Whatever callers do, the webhook holds at most maxConnections bodies of maxRequestBytes: a slow
+    // or stalled upload is cut after requestTimeoutMs (headers and body), and connections beyond the
+    // cap are closed as they arrive (counted). The API server sends a review at once over a kept-alive
+    // connection, so none of this touches it.
+    server.maxConnections = config.maxConnections;
+    server.headersTimeout = config.requestTimeoutMs;
+    server.requestTimeout = config.requestTimeoutMs;
+    // The idle timeout stays long on purpose: it must outlast the API server's own (90 s), or a review
+    // written onto a connection just as we close it fails without a retry (Go does not retry a POST it
+    // has started to write). An idle connection costs a few KB and counts against maxConnections.
     server.keepAliveTimeout = 120_000;
-    server.headersTimeout = 125_000;
-    server.requestTimeout = 60_000;
+    server.on('drop', () => metrics.connectionsRefused.inc());
 
     // Requests in flight, and on each connection the answer being written, so that stop() can make
     // those answers close their connections. Not a collection of responses: responses added to and
@@ -233,7 +262,11 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
     const connections = new Set<AnsweringSocket>();
     server.on('secureConnection', (socket: AnsweringSocket) => {
       connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
+      metrics.connections.set(connections.size);
+      socket.once('close', () => {
+        connections.delete(socket);
+        metrics.connections.set(connections.size);
+      });
     });
     server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
       inFlight++;
@@ -259,7 +292,16 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
       config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
     logger.info(
-      { url, path: config.path, ops: ops.url, tls: config.tls.mode, fence: config.fence },
+      {
+        url,
+        path: config.path,
+        ops: ops.url,
+        tls: config.tls.mode,
+        fence: config.fence,
+        maxConnections: config.maxConnections,
+        maxRequestBytes: config.maxRequestBytes,
+        requestTimeoutMs: config.requestTimeoutMs,
+      },
       'webhook serving',
     );
 

@@ -406,6 +406,15 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     view: eventsV1View,
   }),
   define({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }),
+  // Stored so the manifests apply as they would on a cluster; not enforced (the emulator has no network).
+  define({
+    group: 'networking.k8s.io',
+    version: 'v1',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+    shortNames: ['netpol'],
+  }),
   define({
     group: 'admissionregistration.k8s.io',
     version: 'v1',

@@ -61,6 +61,14 @@ const NEEDS: Record<Component, Call[]> = {
     },
     {
       verb: 'get',
+      group: 'agones.dev',
+      resource: 'gameservers',
+      namespace: GAME_NS,
+      name: 'gs-1',
+      why: 'webhook/pod-toleration.ts getNamespacedCustomObject (the stored GameServer)',
+    },
+    {
+      verb: 'get',
       group: '',
       resource: 'nodes',
       name: 'ip-10-0-0-1',

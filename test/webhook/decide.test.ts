@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fjp from 'fast-json-patch';
 import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION } from '../../shared/contract.js';
 import {
+  checkStoredGameServer,
   classifyRequest,
   decidePod,
   drainAnnotationPatch,
@@ -174,13 +175,57 @@ describe('classifyRequest: what needs no work (and so no API call)', () => {
     const c = classifyRequest(update('Ready', 'Allocated'), opts);
     expect(c).toEqual({
       kind: 'transition',
-      gameServer: { namespace: 'games', name: 'gs-1', uid: 'gs-uid' },
+      gameServer: {
+        namespace: 'games',
+        name: 'gs-1',
+        uid: 'gs-uid',
+        stored: { uid: 'gs-uid', resourceVersion: '10', state: 'Ready' },
+      },
       from: 'Ready',
       to: 'Allocated',
       annotationPatch: [
         { op: 'add', path: '/metadata/annotations', value: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } },
       ],
     });
+  });
+});
+
+describe('a review checked against the stored GameServer (forged reviews patch nothing)', () => {
+  const ref = (stored: GameServerRef['stored']): GameServerRef => ({
+    namespace: 'games',
+    name: 'gs-1',
+    uid: 'gs-uid',
+    stored,
+  });
+  const asSent = { uid: 'gs-uid', resourceVersion: '10', state: 'Ready' };
+
+  it('passes exactly what the API server sends: the stored object as oldObject', () => {
+    expect(checkStoredGameServer(gameServer('Ready'), ref(asSent))).toBe(true);
+    // A re-allocation: the stored object is already Allocated, and so is the oldObject.
+    expect(checkStoredGameServer(gameServer('Allocated'), ref({ ...asSent, state: 'Allocated' }))).toBe(true);
+    // Without an expectation (callers that are not answering a review) nothing is checked.
+    expect(checkStoredGameServer(undefined, { namespace: 'games', name: 'gs-1', uid: 'gs-uid' })).toBe(true);
+  });
+
+  it.each([
+    ['no such GameServer', undefined, asSent, /does not exist/],
+    ['another uid (deleted and recreated, or made up)', gameServer('Ready'), asSent, null],
+    ['oldObject uid differs from object uid', gameServer('Ready'), { ...asSent, uid: 'other' }, /uid/],
+    ['another resourceVersion', gameServer('Ready', { rv: '11' }), asSent, /resourceVersion 11.*at 10/],
+    [
+      'no resourceVersion in the review',
+      gameServer('Ready'),
+      { ...asSent, resourceVersion: undefined },
+      /no resourceVersion/,
+    ],
+    ['stored already Allocated, review says Ready', gameServer('Allocated'), asSent, /is Allocated.*Ready/],
+    ['stored Shutdown, review says Ready', gameServer('Shutdown'), asSent, /is Shutdown/],
+    ['stored without a state', gameServer(undefined), asSent, /without a state/],
+  ])('refuses %s', (_what, stored, expected, message) => {
+    const gs = _what.startsWith('another uid') ? { ...ref(expected), uid: 'forged-uid' } : ref(expected);
+    const result = checkStoredGameServer(stored, gs);
+    expect(result).not.toBe(true);
+    if (message) expect(result).toMatch(message);
   });
 });
 

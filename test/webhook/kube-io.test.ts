@@ -57,7 +57,7 @@ async function gameServerWithPod(
   name: string,
   nodeName: string,
   tolerations?: object[],
-): Promise<{ uid: string; pod: V1Pod }> {
+): Promise<{ uid: string; pod: V1Pod; gs: Record<string, any> }> {
   const gs = (await custom.createNamespacedCustomObject({
     group: 'agones.dev',
     version: 'v1',
@@ -70,7 +70,7 @@ async function gameServerWithPod(
       spec: { container: 'game' },
       status: { state: 'Ready' },
     },
-  })) as { metadata: { uid: string } };
+  })) as { metadata: { uid: string } } & Record<string, any>;
   const pod = await core.createNamespacedPod({
     namespace: NS,
     body: {
@@ -96,7 +96,16 @@ async function gameServerWithPod(
       },
     },
   });
-  return { uid: gs.metadata.uid, pod };
+  return { uid: gs.metadata.uid, pod, gs };
+}
+
+/** The review the API server sends for allocating this stored GameServer: oldObject is the stored one. */
+function allocationReviewOf(stored: Record<string, any>, requestUid: string) {
+  return gameServerReview('Ready', 'Allocated', {
+    uid: requestUid,
+    oldObject: stored,
+    object: { ...stored, status: { ...stored.status, state: 'Allocated' } },
+  });
 }
 
 const readPod = (name: string) => core.readNamespacedPod({ name, namespace: NS });
@@ -281,13 +290,8 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
       const caBundle = Buffer.from(secret.data!['ca.crt']!, 'base64').toString();
       expect(webhook.certificate().caBundlePem).toBe(caBundle);
 
-      const { uid } = await gameServerWithPod('gs-t', 'node-active');
-      const review = gameServerReview('Ready', 'Allocated', {
-        uid: 'req-t',
-        name: 'gs-t',
-        namespace: NS,
-        gameServerUid: uid,
-      });
+      const { gs } = await gameServerWithPod('gs-t', 'node-active');
+      const review = allocationReviewOf(gs, 'req-t');
       const answer = await httpsRequest(webhook.admissionUrl, {
         body: JSON.stringify(review),
         headers: { 'content-type': 'application/json' },
@@ -297,26 +301,16 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
       expect(answer.status).toBe(200);
       const response = answer.json.response;
       expect(response).toMatchObject({ uid: 'req-t', allowed: true, patchType: 'JSONPatch' });
+      // The stored GameServer has no annotations yet: the patch creates the map.
       expect(JSON.parse(Buffer.from(response.patch, 'base64').toString())).toEqual([
-        {
-          op: 'add',
-          path: `/metadata/annotations/${DRAIN_TOLERATION_ANNOTATION.replace('/', '~1')}`,
-          value: 'true',
-        },
+        { op: 'add', path: '/metadata/annotations', value: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } },
       ]);
       expect(await drainTolerations('gs-t')).toEqual([DRAIN_TOLERATION]);
 
       // A transition onto a draining node is refused with 409 Conflict (the allocator moves on).
       const drained = await gameServerWithPod('gs-u', 'node-draining');
       const fenced = await httpsRequest(webhook.admissionUrl, {
-        body: JSON.stringify(
-          gameServerReview('Ready', 'Allocated', {
-            uid: 'req-u',
-            name: 'gs-u',
-            namespace: NS,
-            gameServerUid: drained.uid,
-          }),
-        ),
+        body: JSON.stringify(allocationReviewOf(drained.gs, 'req-u')),
         headers: { 'content-type': 'application/json' },
         ca: caBundle,
         servername: 'fleetiq-agones-webhook.games.svc',
@@ -327,6 +321,68 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
         status: { code: 409, reason: 'Conflict' },
       });
 
+      // Forged reviews — what any client that reaches the webhook port could send — patch nothing: the
+      // review is checked against the stored GameServer first.
+      const target = await gameServerWithPod('gs-forged', 'node-active');
+      const podVersion = async () =>
+        (await core.readNamespacedPod({ name: 'gs-forged', namespace: NS })).metadata!.resourceVersion;
+      const untouched = await podVersion();
+      const forgeries = [
+        // Plausible, but not what is stored (the fixture's own resourceVersion and object).
+        gameServerReview('Ready', 'Allocated', {
+          uid: 'f1',
+          name: 'gs-forged',
+          namespace: NS,
+          gameServerUid: target.uid,
+        }),
+        // The stored object with another uid.
+        (() => {
+          const r = allocationReviewOf(target.gs, 'f2');
+          for (const o of [r.request.object, r.request.oldObject] as any[])
+            o.metadata = { ...o.metadata, uid: 'forged' };
+          return r;
+        })(),
+        // The stored object, claiming a state it is not in.
+        gameServerReview('Shutdown', 'Allocated', {
+          uid: 'f3',
+          oldObject: { ...target.gs, status: { state: 'Shutdown' } },
+          object: { ...target.gs, status: { state: 'Allocated' } },
+        }),
+        // A GameServer that does not exist.
+        allocationReviewOf({ ...target.gs, metadata: { ...target.gs.metadata, name: 'gs-nowhere' } }, 'f4'),
+      ];
+      for (const forged of forgeries) {
+        const r = await httpsRequest(webhook.admissionUrl, {
+          body: JSON.stringify(forged),
+          headers: { 'content-type': 'application/json' },
+          ca: caBundle,
+          servername: 'fleetiq-agones-webhook.games.svc',
+        });
+        expect(r.json.response).toEqual({ uid: forged.request.uid, allowed: true });
+      }
+      expect(await podVersion()).toBe(untouched);
+      expect(await drainTolerations('gs-forged')).toEqual([]);
+      // The stored GameServer moving on makes an earlier (genuine) review stale: still nothing patched.
+      await custom.patchNamespacedCustomObject(
+        {
+          group: 'agones.dev',
+          version: 'v1',
+          namespace: NS,
+          plural: 'gameservers',
+          name: 'gs-forged',
+          body: { metadata: { labels: { moved: 'on' } } },
+        },
+        merge,
+      );
+      const stale = await httpsRequest(webhook.admissionUrl, {
+        body: JSON.stringify(allocationReviewOf(target.gs, 'f5')),
+        headers: { 'content-type': 'application/json' },
+        ca: caBundle,
+        servername: 'fleetiq-agones-webhook.games.svc',
+      });
+      expect(stale.json.response).toEqual({ uid: 'f5', allowed: true });
+      expect(await drainTolerations('gs-forged')).toEqual([]);
+
       // Each transition reads and patches a pod while the API server waits on the answer: over the
       // connections already open, not two new TLS handshakes per transition.
       const before = emu.tlsConnections();
@@ -334,14 +390,7 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
         const g = await gameServerWithPod(`gs-r${i}`, 'node-active');
         expect(await drainTolerations(`gs-r${i}`)).toEqual([]);
         const r = await httpsRequest(webhook.admissionUrl, {
-          body: JSON.stringify(
-            gameServerReview('Ready', 'Allocated', {
-              uid: `req-r${i}`,
-              name: `gs-r${i}`,
-              namespace: NS,
-              gameServerUid: g.uid,
-            }),
-          ),
+          body: JSON.stringify(allocationReviewOf(g.gs, `req-r${i}`)),
           headers: { 'content-type': 'application/json' },
           ca: caBundle,
           servername: 'fleetiq-agones-webhook.games.svc',

@@ -311,20 +311,23 @@ describe('the admission endpoint', () => {
     },
   );
 
-  it('accepts two maximal objects (1.5 MiB each) and refuses a larger body with 413', async () => {
-    const big = 1536 * 1024 - 8 * 1024;
-    const maximal = gameServerReview('Ready', 'Ready', { uid: 'big', padBytes: big });
-    const body = JSON.stringify(maximal);
-    expect(body.length).toBeGreaterThan(3 * 1024 * 1024 - 64 * 1024);
+  it('accepts a review up to the limit (50 times a real one) and refuses a larger body with 413', async () => {
+    expect(JSON.stringify(gameServerReview('Ready', 'Allocated')).length * 50).toBeLessThan(
+      DEFAULT_MAX_REQUEST_BYTES,
+    );
+    const large = gameServerReview('Ready', 'Ready', { uid: 'big', padBytes: 120 * 1024 });
+    const body = JSON.stringify(large);
+    expect(body.length).toBeGreaterThan(DEFAULT_MAX_REQUEST_BYTES - 16 * 1024);
     expect(body.length).toBeLessThan(DEFAULT_MAX_REQUEST_BYTES);
-    const ok = await post(maximal);
+    const ok = await post(large);
     expect(ok.status).toBe(200);
     expect(ok.json.response).toEqual({ uid: 'big', allowed: true });
 
-    const tooBig = JSON.stringify(gameServerReview('Ready', 'Ready', { padBytes: 2 * 1024 * 1024 }));
+    const tooBig = JSON.stringify(gameServerReview('Ready', 'Ready', { padBytes: 130 * 1024 }));
     const refused = await post(tooBig);
     expect(refused.status).toBe(413);
     expect(refused.json).toMatchObject({ code: 413, reason: 'RequestEntityTooLarge' });
+    expect(refused.json.message).toContain('--max-request-bytes');
     const chunked = await httpsRequest(webhook.admissionUrl, {
       body: tooBig,
       chunked: true,
