@@ -24,17 +24,21 @@ import {
   type World,
 } from './agent-support.js';
 import { runCli } from '../helpers/cli.js';
+import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
 
 const IDS = instanceIds('c', 2);
 let w: World;
+let imds: ImdsEmulator;
 const dir = mkdtempSync(join(tmpdir(), 'reconciler-cli-'));
 
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
+  imds = await startImdsEmulator({ instanceId: IDS[0] });
 });
 
 afterAll(async () => {
   await w?.stop();
+  await imds?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -138,6 +142,8 @@ describe('fleetiq-agones reconciler', () => {
         AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
         AWS_SECRET_ACCESS_KEY: 'dummy-secret',
         AWS_ENDPOINT_URL_GAMELIFT: w.fleetiq.url,
+        IMDS_ENDPOINT: imds.url,
+        SPOT_NOTICE_POLL_INTERVAL: '500ms',
       },
     );
     try {
@@ -156,6 +162,9 @@ describe('fleetiq-agones reconciler', () => {
       await waitFor('registered', () => registered() !== undefined);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('process_resident_memory_bytes');
+      // The Spot notice is polled from (emulated) instance metadata, with no notice yet.
+      expect(metrics).toContain('fleetiq_reconciler_spot_notice 0');
+      expect(metrics).toMatch(/fleetiq_reconciler_spot_notice_polls_total\{result="none"\} [1-9]/);
       expect(metrics).toContain('fleetiq_reconciler_drain_phase{phase="Active"} 1');
 
       p.child.kill('SIGTERM');
