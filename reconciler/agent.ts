@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
 import { parseReconcilerConfig, type ReconcilerConfig } from './config.js';
 import {
+  actedOnMark,
   decide,
   failureReason,
   isSessionState,
@@ -48,12 +49,7 @@ import {
 } from './kube-objects.js';
 import { Membership, gameLiftGameServerApi } from './membership.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
-import {
-  OBSERVED_STATUS_REFRESH_MS,
-  observedStatusAnnotations,
-  readActedOnObservedAt,
-  type DrainPhase,
-} from './node-state.js';
+import { OBSERVED_STATUS_REFRESH_MS, observedStatusAnnotations, type DrainPhase } from './node-state.js';
 import {
   nodeMergePatch,
   planSteps,
@@ -645,7 +641,7 @@ class NodeAgent {
     } else this.barrier = undefined;
 
     const now = this.now();
-    this.statusSource?.refuseOlderThan(readActedOnObservedAt(node.metadata.annotations ?? {}));
+    this.statusSource?.refuseOlderThan(actedOnMark(node.metadata.annotations ?? {}, now, this.config.decide));
     const status = this.effectiveStatus();
     const fresh = isStatusFresh(status, now, this.config.decide.statusStaleAfterMs)
       ? status!.status

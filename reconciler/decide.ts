@@ -250,12 +250,31 @@ export function isStatusFresh(
   return status !== undefined && now - status.observedAt <= staleAfterMs;
 }
 
+/**
+ * The replay high-water mark on the node, if it can be believed: one further in the future than a
+ * status can stay fresh is no observation (a clock that jumped, or a hand-written value) and would
+ * refuse every genuine status until then, so it is ignored (the next act writes a good one).
+ */
+export function actedOnMark(
+  annotations: Record<string, string>,
+  now: number,
+  config: Pick<DecideConfig, 'statusStaleAfterMs'>,
+): number | undefined {
+  const mark = readActedOnObservedAt(annotations);
+  return mark !== undefined && mark <= now + config.statusStaleAfterMs ? mark : undefined;
+}
+
 export function decide(obs: Observation, config: DecideConfig): Decision {
   const record = readDrainRecord(obs.node.annotations, obs.now);
-  const actedOn = readActedOnObservedAt(obs.node.annotations);
+  const actedOn = actedOnMark(obs.node.annotations, obs.now, config);
   // A status observed before one already acted on is a replay (or hopelessly late): refused, as if
-  // there were none. The mark lives on the Node, so this holds across restarts.
-  const replayed = obs.status !== undefined && actedOn !== undefined && obs.status.observedAt < actedOn;
+  // there were none. The mark lives on the Node, so this holds across restarts. Never the instance's
+  // own Spot notice: EC2 interrupts the instance whatever was acted on before.
+  const replayed =
+    obs.status !== undefined &&
+    obs.status.source !== 'imds' &&
+    actedOn !== undefined &&
+    obs.status.observedAt < actedOn;
   const statusFresh = !replayed && isStatusFresh(obs.status, obs.now, config.statusStaleAfterMs);
   const fresh = statusFresh ? obs.status!.status : undefined;
   const sessions = obs.gameServers.filter((gs) => isSessionState(gs.state, config));
@@ -287,7 +306,12 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
     firstNodeWrite >= 0 &&
     (actedOn === undefined || observedAt! > actedOn)
   )
-    drain.actions.splice(firstNodeWrite, 0, { kind: 'recordActedOn', observedAt: observedAt! });
+    // Never beyond the agent's own clock: a publisher whose clock runs ahead must not push the mark
+    // past the observations that will follow.
+    drain.actions.splice(firstNodeWrite, 0, {
+      kind: 'recordActedOn',
+      observedAt: Math.min(observedAt!, obs.now),
+    });
 
   const member = membership(ctx, drain.phase, fresh);
   const wait = earliest(drain.wait, member.wait);

@@ -1118,6 +1118,31 @@ describe('decide: the replay high-water mark', () => {
     expect(d.actions.some((a) => a.kind === 'recordActedOn')).toBe(false);
   });
 
+  it('never lets a mark refuse the Spot notice from instance metadata', () => {
+    const node = makeNode({ label: 'ACTIVE', annotations: mark(T0 + 30_000) });
+    const d = decide(observation({ status: { ...fresh('SPOT_TERMINATING'), source: 'imds' }, node }), CONFIG);
+    expect(d).toMatchObject({ phase: 'SpotEvicting', replayed: false });
+  });
+
+  it("records no mark beyond the agent's clock (a publisher whose clock runs ahead)", () => {
+    const ahead = { status: 'DRAINING' as const, observedAt: T0 + 5_000, source: 'redis' as const };
+    const d = decide(observation({ status: ahead, node: makeNode({ label: 'ACTIVE' }) }), CONFIG);
+    expect(d.actions[0]).toEqual({ kind: 'recordActedOn', observedAt: T0 });
+  });
+
+  it('ignores a mark further ahead than a status stays fresh (it would refuse everything until then)', () => {
+    const far = makeNode({ label: 'ACTIVE', annotations: mark(T0 + CONFIG.statusStaleAfterMs + 1) });
+    expect(decide(observation({ status: fresh('DRAINING'), node: far }), CONFIG)).toMatchObject({
+      phase: 'Cordoned',
+      replayed: false,
+    });
+    const near = makeNode({ label: 'ACTIVE', annotations: mark(T0 + CONFIG.statusStaleAfterMs) });
+    expect(decide(observation({ status: fresh('DRAINING'), node: near }), CONFIG)).toMatchObject({
+      phase: 'Active',
+      replayed: true,
+    });
+  });
+
   it('ignores a garbled mark rather than refusing everything', () => {
     const node = makeNode({
       label: 'ACTIVE',
