@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 
 const { pki } = forge;
+const UTF8 = forge.asn1.Type.UTF8 as unknown as forge.asn1.Class;
 
 /** A certificate and its private key, both PEM. */
 export interface KeyPairPem {
@@ -123,7 +124,9 @@ export async function createCertificateAuthority(options: CaOptions): Promise<Ke
   cert.publicKey = keys.publicKey;
   cert.serialNumber = randomSerialHex();
   validity(cert, options.now, options.validityMs);
-  const subject = [{ name: 'commonName', value: options.commonName }];
+  // UTF8String, not forge's default PrintableString: that may not hold the '@' of our CA names, and
+  // Go's x509 (the API server calling the webhook) refuses such a certificate outright.
+  const subject = [{ name: 'commonName', value: options.commonName, valueTagClass: UTF8 }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -146,7 +149,11 @@ export async function issueServingCertificate(ca: KeyPairPem, options: ServingOp
   cert.serialNumber = randomSerialHex();
   validity(cert, options.now, options.validityMs, caCert.validity.notAfter);
   cert.setSubject([
-    { name: 'commonName', value: options.dnsNames.find((n) => n.endsWith('.svc')) ?? options.dnsNames[0]! },
+    {
+      name: 'commonName',
+      value: options.dnsNames.find((n) => n.endsWith('.svc')) ?? options.dnsNames[0]!,
+      valueTagClass: UTF8,
+    },
   ]);
   cert.setIssuer(caCert.subject.attributes);
   const caSki = (caCert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | null)

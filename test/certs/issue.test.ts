@@ -52,6 +52,15 @@ describe('certificate generation', () => {
     });
   });
 
+  it('writes names as UTF8String: Go clients such as the API server refuse an "@" in a PrintableString', () => {
+    for (const pem of [ca.certPem, serving.certPem]) {
+      const cert = forge.pki.certificateFromPem(pem);
+      for (const name of [cert.subject, cert.issuer])
+        for (const attr of name.attributes) expect(attr.valueTagClass).toBe(forge.asn1.Type.UTF8);
+    }
+    expect(forge.pki.certificateFromPem(ca.certPem).subject.getField('CN').value).toBe('test-ca@1');
+  });
+
   it('names every DNS form of the Service', () => {
     expect(names).toEqual(['hook', 'hook.fleetiq', 'hook.fleetiq.svc', 'hook.fleetiq.svc.cluster.local']);
     expect(serviceDnsNames('a', 'b', 'corp.example')).toContain('a.b.svc.corp.example');
