@@ -286,8 +286,8 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
   else if (fresh === 'DRAINING') drain = draining(ctx);
   else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
   else drain = record === null ? { phase: 'Active', actions: [] } : holdPhase(ctx, record);
-  // The phase label follows the record; a node whose drain was recorded without it (an older agent, or
-  // an operator removed it) gets it back now rather than at the drain's next step.
+  // The phase label follows the record (`Active` without one); a node without it (new, drained by an
+  // older agent, or an operator removed it) gets it now rather than at the drain's next step.
   if (
     !drain.actions.some((a) => a.kind === 'recordDrainState') &&
     (obs.node.labels[DRAIN_PHASE_LABEL] ?? null) !== drainPhaseLabel(record)

@@ -35,8 +35,9 @@ export const DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION = 'gamelift.status/drain-max-wa
 /**
  * Label mirroring the drain phase annotation (same key, same value), so that `kubectl get nodes -L
  * gamelift.status/drain-phase` shows it and `-l gamelift.status/drain-phase=Tainted` selects on it:
- * Kubernetes selects on labels only. Every phase name is a valid label value. Absent, like the
- * annotation, when no drain is in progress. The annotations stay: they carry the times.
+ * Kubernetes selects on labels only. Every phase name is a valid label value. `Active` when no drain is
+ * in progress (unlike the annotation, which is then absent), so the column is filled on every node the
+ * agent runs on. The annotations stay: they carry the times.
  */
 export const DRAIN_PHASE_LABEL = 'gamelift.status/drain-phase';
 
@@ -204,9 +205,9 @@ export function withDrainRecord(
   return out;
 }
 
-/** The drain phase label that goes with `record` (null: remove it). */
-export function drainPhaseLabel(record: DrainRecord | null): string | null {
-  return record === null ? null : record.phase;
+/** The drain phase label that goes with `record`: `Active` without a drain. */
+export function drainPhaseLabel(record: DrainRecord | null): DrainPhase {
+  return record === null ? 'Active' : record.phase;
 }
 
 /** Applies `drainPhaseLabel(record)` to a label map (what the node looks like afterwards). */
@@ -214,11 +215,7 @@ export function withDrainPhaseLabel(
   labels: Record<string, string>,
   record: DrainRecord | null,
 ): Record<string, string> {
-  const out = { ...labels };
-  const v = drainPhaseLabel(record);
-  if (v === null) delete out[DRAIN_PHASE_LABEL];
-  else out[DRAIN_PHASE_LABEL] = v;
-  return out;
+  return { ...labels, [DRAIN_PHASE_LABEL]: drainPhaseLabel(record) };
 }
 
 /** What the agent recorded as FleetIQ's last observed status (undefined when absent or malformed). */

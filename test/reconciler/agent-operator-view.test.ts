@@ -50,6 +50,11 @@ describe('the FleetIQ status the agent observed', () => {
     // Readiness as a gauge too, for the "agent not ready" alert.
     await waitFor('ready', () => agent.ready() === true);
     expect(await (await fetch(`${agent.opsUrl}/metrics`)).text()).toMatch(/^fleetiq_reconciler_ready 1$/m);
+    // Every column of `kubectl get nodes -L ...drain-phase` filled, healthy nodes included.
+    await waitFor(
+      'the Active phase label',
+      async () => (await getNode(w.admin, node)).metadata.labels?.[DRAIN_PHASE_LABEL] === 'Active',
+    );
     await waitFor(
       'the observed status',
       async () =>
@@ -78,7 +83,7 @@ describe('the FleetIQ status the agent observed', () => {
 });
 
 describe('the drain phase label', () => {
-  it('selects a Tainted node with -l, and goes away with a revert', async () => {
+  it('selects a Tainted node with -l, and says Active again after a revert', async () => {
     const id = IDS[1];
     const node = 'node-label';
     await createNode(w.admin, node, id);
@@ -96,7 +101,7 @@ describe('the drain phase label', () => {
       'reverted',
       async () => (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION] === undefined,
     );
-    expect((await getNode(w.admin, node)).metadata.labels?.[DRAIN_PHASE_LABEL]).toBeUndefined();
+    expect((await getNode(w.admin, node)).metadata.labels?.[DRAIN_PHASE_LABEL]).toBe('Active');
   });
 
   it('is added to a node whose drain an older agent recorded without it', async () => {

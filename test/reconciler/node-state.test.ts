@@ -104,13 +104,17 @@ describe('drain phase label', () => {
     expect(DRAIN_PHASE_LABEL).toBe(DRAIN_PHASE_ANNOTATION);
   });
 
-  it('is removed with the record, other labels kept', () => {
+  it('says Active without a record, other labels kept', () => {
     const labels = withDrainPhaseLabel(
       { role: 'game-servers' },
       { phase: 'Tainted', startedAt: NOW, cordonedByAgent: true },
     );
     expect(labels).toEqual({ role: 'game-servers', [DRAIN_PHASE_LABEL]: 'Tainted' });
-    expect(withDrainPhaseLabel(labels, null)).toEqual({ role: 'game-servers' });
+    expect(withDrainPhaseLabel(labels, null)).toEqual({
+      role: 'game-servers',
+      [DRAIN_PHASE_LABEL]: 'Active',
+    });
+    expect(drainPhaseLabel(null)).toBe('Active');
   });
 });
 

@@ -144,7 +144,7 @@ describe('nodeMergePatch', () => {
       unschedulable: null,
     });
     for (const a of DRAIN_ANNOTATIONS) expect(q.metadata.annotations[a]).toBeNull();
-    expect(q.metadata.labels).toEqual({ [DRAIN_PHASE_LABEL]: null });
+    expect(q.metadata.labels).toEqual({ [DRAIN_PHASE_LABEL]: 'Active' });
     const onlyDrain = nodeMergePatch(
       { metadata: { name: 'n', resourceVersion: '1' }, spec: { taints: [{ ...DRAIN_TAINT }] } },
       [{ kind: 'untaint' }],
