@@ -82,6 +82,10 @@ export function registerSandboxCommand(program: Command): Command {
       '--failure-policy <policy>',
       `the webhook configuration's failurePolicy: Fail or Ignore (default ${d.failurePolicy})`,
     )
+    .option(
+      '--control-plane <kind>',
+      `emulated (the API server emulator, seconds to start) or real (kube-apiserver, etcd, controller-manager and scheduler built from pinned Go modules; needs Go or KUBEBUILDER_ASSETS, and root for its network namespace) (default ${d.controlPlane})`,
+    )
     .option('--no-signing', 'publish status messages unsigned (default: HMAC-signed)')
     .option('--kubeconfig <path>', 'write an admin kubeconfig here (kubectl get nodes / gs while it runs)')
     .option('--report <path>', `JSON report; the SVG timeline goes next to it (default ${d.reportPath})`)

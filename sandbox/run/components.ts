@@ -18,9 +18,9 @@ import { reconcilerConfig, startReconciler, type RunningReconciler } from '../..
 import type { DecideConfig } from '../../reconciler/decide.js';
 import { startImdsEmulator, type ImdsEmulator } from '../imds/emulator.js';
 import { serviceAccountUser } from '../kube/authn.js';
-import type { KubeEmulator } from '../kube/emulator.js';
 import type { UserInfo } from '../kube/types.js';
 import type { GameLiftMeter } from './gamelift-meter.js';
+import type { KubeBackend } from './kube-backend.js';
 import { INSTALL_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_SERVICE_NAME } from './manifests.js';
 import { startServiceProxy, type ServiceProxy } from './service-proxy.js';
 
@@ -66,7 +66,7 @@ export const SANDBOX_TIMINGS: ComponentTimings = {
 };
 
 export interface ComponentsOptions {
-  emu: KubeEmulator;
+  kube: KubeBackend;
   meter: GameLiftMeter;
   group: string;
   redisUrl: string;
@@ -102,9 +102,9 @@ export class Components {
     });
   }
 
-  kubeConfigFor(user: UserInfo): KubeConfig {
+  async kubeConfigFor(user: UserInfo): Promise<KubeConfig> {
     const kc = new KubeConfig();
-    kc.loadFromString(this.o.emu.kubeconfig(user));
+    kc.loadFromString(await this.o.kube.kubeconfig(user));
     return kc;
   }
 
@@ -113,12 +113,7 @@ export class Components {
   /** The Service the API server calls; replicas are its endpoints. */
   async startWebhooks(replicas: number): Promise<void> {
     this.service = await startServiceProxy();
-    this.o.emu.registerServiceEndpoint(
-      INSTALL_NAMESPACE,
-      WEBHOOK_SERVICE_NAME,
-      this.service.host,
-      this.service.port,
-    );
+    await this.o.kube.exposeService(INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME, this.service);
     // One replica at a time: the first creates the certificate Secret and publishes the caBundle,
     // the second finds them (they also cope with racing; see certs/README.md).
     for (let i = 0; i < replicas; i++) await this.startWebhook(i);
@@ -144,7 +139,7 @@ export class Components {
         },
       ),
       {
-        kubeConfig: this.kubeConfigFor(COMPONENT_USERS.webhook),
+        kubeConfig: await this.kubeConfigFor(COMPONENT_USERS.webhook),
         logger: this.o.logger('webhook').child({ replica: index }),
       },
     );
@@ -198,7 +193,7 @@ export class Components {
         // A pod name: a restarted replica is a new pod.
         identity: `fleetiq-agones-pubsub-${index}-${++this.pubsubSerial}`,
         ...t.lease,
-        kubeConfig: this.kubeConfigFor(COMPONENT_USERS.pubsub),
+        kubeConfig: await this.kubeConfigFor(COMPONENT_USERS.pubsub),
       },
       listen: { host: '127.0.0.1', port: 0 },
       shutdownTimeoutMs: 2_000,
@@ -239,7 +234,7 @@ export class Components {
     });
     const start = startReconciler({
       config,
-      kubeConfig: this.kubeConfigFor(COMPONENT_USERS.reconciler),
+      kubeConfig: await this.kubeConfigFor(COMPONENT_USERS.reconciler),
       gameLift: this.reconcilerGameLift,
       logger: this.o.logger('reconciler'),
       opsListen: false,
@@ -270,7 +265,7 @@ export class Components {
     if (pollMs <= 0) return {};
     let imds = this.imds.get(nodeName);
     if (!imds) {
-      const node = await this.o.emu
+      const node = await this.o.kube
         .client()
         .get({ group: '', version: 'v1', resource: 'nodes', name: nodeName })
         .catch(() => undefined);

@@ -1,10 +1,10 @@
 // The installation the sandbox runs under: manifests/base rendered as `kubectl apply -k` would send
-// it, and the parts that matter to an in-process run put into the API server emulator: the namespace,
+// it, and the parts that matter to an in-process run put into the API server (emulated or real): the namespace,
 // the ServiceAccounts, every Role/ClusterRole and binding (so each component works with exactly the
 // permissions a cluster gives it), the ConfigMaps, the webhook Service and the
 // MutatingWebhookConfiguration (matchConditions, failurePolicy, timeout: the API server calls the
-// webhook through it). Deployments and the DaemonSet are left out: no controller in the emulator runs
-// them; the sandbox runs the components itself, under those ServiceAccounts.
+// webhook through it). Deployments and the DaemonSet are left out: no kubelet of the sandbox runs
+// containers; the sandbox runs the components itself, under those ServiceAccounts.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import type { KubeObject, LocalClient } from '../kube/types.js';
-import type { ResourceRegistry } from '../kube/resources.js';
 
 const run = promisify(execFile);
 
@@ -98,24 +97,30 @@ export interface InstallOptions {
   failurePolicy: 'Fail' | 'Ignore';
 }
 
-/** What the sandbox put into the emulator. */
+/** What the sandbox put into the API server. */
 export interface Installation {
   objects: KubeObject[];
   renderedBy: string;
 }
 
-/** Creates the installation's objects in the emulator (as the admin, like `kubectl apply`). */
+/** Where the API server serves a kind (undefined: not served). */
+export type KindResolver = (
+  apiVersion: string,
+  kind: string,
+) => { group: string; version: string; plural: string; namespaced: boolean } | undefined;
+
+/** Creates the installation's objects in the API server (as the admin, like `kubectl apply`). */
 export async function applyInstallation(
   admin: LocalClient,
-  registry: ResourceRegistry,
+  resolve: KindResolver,
   options: InstallOptions,
 ): Promise<Installation> {
   const { objects, renderedBy } = await renderBaseManifests();
   const applied: KubeObject[] = [];
   for (const kind of APPLIED_KINDS) {
     for (const obj of objects.filter((o) => o.kind === kind)) {
-      const rt = registry.byKind(obj.apiVersion ?? '', kind);
-      if (!rt) throw new Error(`the emulator does not serve ${obj.apiVersion} ${kind}`);
+      const rt = resolve(obj.apiVersion ?? '', kind);
+      if (!rt) throw new Error(`the API server does not serve ${obj.apiVersion} ${kind}`);
       const body =
         kind === 'MutatingWebhookConfiguration' ? withFailurePolicy(obj, options.failurePolicy) : obj;
       const ref = {

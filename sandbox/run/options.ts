@@ -4,6 +4,7 @@
 // Time: everything the simulated world does (allocations, session lengths, interruptions, the run's
 // duration) is in SIMULATED time, which the speed factor compresses. The project's own components run
 // on real time, as they would in production.
+import { CONTROL_PLANE_KINDS, type ControlPlaneKind } from './kube-backend.js';
 import { parseDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
@@ -31,6 +32,8 @@ export interface SandboxOptions {
   seed: number;
   /** MutatingWebhookConfiguration failurePolicy. */
   failurePolicy: 'Fail' | 'Ignore';
+  /** The Kubernetes control plane: the emulator (starts in a second) or the real one (sandbox/control-plane). */
+  controlPlane: ControlPlaneKind;
   /** HMAC signing of status messages between pubsub and the agents. */
   signing: boolean;
   /** Write an admin kubeconfig here (kubectl get nodes / gs / describe node while it runs). */
@@ -60,6 +63,7 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   speed: 10,
   seed: 1,
   failurePolicy: 'Fail',
+  controlPlane: 'emulated',
   signing: true,
   reportPath: '.sandbox/report.json',
   logPath: '.sandbox/components.log',
@@ -85,6 +89,7 @@ export interface SandboxFlags {
   speed?: string;
   seed?: string;
   failurePolicy?: string;
+  controlPlane?: string;
   signing?: boolean;
   kubeconfig?: string;
   report?: string;
@@ -213,6 +218,9 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
   const failurePolicy = flags.failurePolicy ?? d.failurePolicy;
   if (failurePolicy !== 'Fail' && failurePolicy !== 'Ignore')
     throw new ConfigError('--failure-policy', `expected Fail or Ignore, got "${failurePolicy}"`);
+  const controlPlane = (flags.controlPlane ?? d.controlPlane) as ControlPlaneKind;
+  if (!CONTROL_PLANE_KINDS.includes(controlPlane))
+    throw new ConfigError('--control-plane', `expected emulated or real, got "${controlPlane}"`);
   const logLevel = flags.logLevel ?? d.logLevel;
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -234,6 +242,7 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     speed,
     seed,
     failurePolicy,
+    controlPlane,
     signing: flags.signing ?? d.signing,
     ...(nonEmpty(flags.kubeconfig, '--kubeconfig') ? { kubeconfigPath: flags.kubeconfig } : {}),
     reportPath: nonEmpty(flags.report, '--report') ?? d.reportPath,

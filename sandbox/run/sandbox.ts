@@ -212,6 +212,7 @@ export async function startSandbox(
         terminationGracePeriodSeconds: internals.terminationGracePeriodSeconds ?? 60,
       },
       failurePolicy: options.failurePolicy,
+      controlPlane: options.controlPlane,
       exitOnSigtermSeconds: internals.exitOnSigtermSeconds ?? 5,
       fleetiq: {
         drainingTerminationDelaySeconds,
@@ -648,6 +649,7 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     seed: o.seed,
     spotTarget: o.spotTarget,
     failurePolicy: o.failurePolicy,
+    controlPlane: o.controlPlane,
     signing: o.signing,
   };
 }

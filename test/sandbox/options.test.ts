@@ -20,6 +20,8 @@ describe('parseSandboxFlags', () => {
     // The hard case by default: Spot notices on the nodes that hold sessions.
     expect(o.spotTarget).toBe('busiest');
     expect(parseSandboxFlags({ spotTarget: 'random' }).spotTarget).toBe('random');
+    // The emulator starts in a second on any machine; the real control plane is a choice.
+    expect(o.controlPlane).toBe('emulated');
   });
 
   it('reads every flag', () => {
@@ -36,6 +38,7 @@ describe('parseSandboxFlags', () => {
       speed: '50',
       seed: '7',
       failurePolicy: 'Ignore',
+      controlPlane: 'real',
       signing: false,
       kubeconfig: '/tmp/kc',
       report: '/tmp/r.json',
@@ -56,6 +59,7 @@ describe('parseSandboxFlags', () => {
       speed: 50,
       seed: 7,
       failurePolicy: 'Ignore',
+      controlPlane: 'real',
       signing: false,
       kubeconfigPath: '/tmp/kc',
       reportPath: '/tmp/r.json',
@@ -100,6 +104,7 @@ describe('parseSandboxFlags', () => {
     [{ speed: '5000' }, '--speed'],
     [{ seed: '-3' }, '--seed'],
     [{ failurePolicy: 'fail' }, '--failure-policy'],
+    [{ controlPlane: 'kind' }, '--control-plane'],
     [{ logLevel: 'loud' }, '--log-level'],
     [{ report: ' ' }, '--report'],
   ])('rejects %j naming %s', (flags, flag) => {

@@ -122,19 +122,19 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     expect(node.spec.taints).toContainEqual(DRAIN_TAINT);
     expect(node.metadata.labels?.[INSTANCE_STATUS_LABEL]).toBe('DRAINING');
     // Fenced: nothing on the node can take a new session, and every session's pod tolerates the taint.
-    const gss = (await sb.topology.emu.client().list(GAMESERVERS)).items.filter(
+    const gss = (await sb.topology.kube.client().list(GAMESERVERS)).items.filter(
       (g) => g.status?.nodeName === target.nodeName,
     );
     expect(gss.filter((g) => g.status?.state === 'Ready')).toEqual([]);
     const pods = (
-      await sb.topology.emu.client().list(PODS, { fieldSelector: `spec.nodeName=${target.nodeName}` })
+      await sb.topology.kube.client().list(PODS, { fieldSelector: `spec.nodeName=${target.nodeName}` })
     ).items;
     for (const gs of gss.filter((g) => g.status?.state === 'Allocated'))
       expect(tolerates(pods.find((p) => p.metadata.name === gs.metadata.name)!)).toBe(true);
 
     // The operator's view, through the real kubectl and the plugin on PATH.
     const kubeconfig = join(dir, 'kubeconfig');
-    await sb.topology.emu.writeKubeconfig(kubeconfig);
+    await sb.topology.kube.writeKubeconfig(kubeconfig);
     const bin = join(dir, 'bin');
     const plugin = join(bin, 'kubectl-fleetiq');
     if (!existsSync(bin)) {
@@ -249,7 +249,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     const target = await busiestNode(sb);
     const killedAt: string[] = [];
     const restarts: Promise<unknown>[] = [];
-    const stopWatch = sb.topology.emu
+    const stopWatch = sb.topology.kube
       .client()
       .watch(NODES, { fieldSelector: `metadata.name=${target.nodeName}` }, (e) => {
         const phase = drainPhase(e.object);
@@ -471,8 +471,8 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     // The components acted only with what their RBAC allows: no 403 for any of them.
     for (const c of ['pubsub', 'webhook', 'reconciler'])
       expect(
-        sb.topology.emu.requestLog
-          .entries()
+        sb.topology.kube
+          .emulator!.requestLog.entries()
           .filter((e) => e.code === 403 && e.user.includes(`fleetiq-agones-${c}`)),
       ).toEqual([]);
   }, 120_000);
@@ -496,7 +496,7 @@ describe('Distributed, failurePolicy Ignore', () => {
     let records: SessionRecord[];
     try {
       records = await startSessions(sb, 4, 60);
-      const pods = (await sb.topology.emu.client().list(PODS)).items;
+      const pods = (await sb.topology.kube.client().list(PODS)).items;
       // Admitted without the webhook: no toleration yet.
       for (const r of records)
         expect(tolerates(pods.find((p) => p.metadata.name === r.gameServer)!)).toBe(false);
@@ -504,7 +504,7 @@ describe('Distributed, failurePolicy Ignore', () => {
       sb.topology.fleetiq.control.setInstanceStatus(target.instanceId, 'DRAINING');
       await waitForPhase(sb, target.nodeName, 'Tainted');
       const after = (
-        await sb.topology.emu.client().list(PODS, { fieldSelector: `spec.nodeName=${target.nodeName}` })
+        await sb.topology.kube.client().list(PODS, { fieldSelector: `spec.nodeName=${target.nodeName}` })
       ).items;
       for (const r of on(records, target.nodeName))
         expect(tolerates(after.find((p) => p.metadata.name === r.gameServer)!)).toBe(true);

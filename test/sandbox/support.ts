@@ -57,7 +57,7 @@ const GAMESERVERS = { group: 'agones.dev', version: 'v1', resource: 'gameservers
 
 export async function getNode(sb: Sandbox, name: string): Promise<KubeObject | undefined> {
   try {
-    return await sb.topology.emu.client().get({ ...NODES, name });
+    return await sb.topology.kube.client().get({ ...NODES, name });
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -83,7 +83,7 @@ export async function startSessions(sb: Sandbox, n: number, seconds: number): Pr
 export async function busiestNode(
   sb: Sandbox,
 ): Promise<{ nodeName: string; instanceId: string; allocated: number }> {
-  const list = await sb.topology.emu.client().list(GAMESERVERS);
+  const list = await sb.topology.kube.client().list(GAMESERVERS);
   const count = new Map<string, number>();
   for (const gs of list.items)
     if (gs.status?.state === 'Allocated')

@@ -1,0 +1,222 @@
+// The Kubernetes control plane the sandbox runs on, either of two:
+// - `emulated`: the API server emulator (sandbox/kube) in this process, with the simulation playing
+//   kube-scheduler and the taint-eviction controller. Starts in a second on any machine.
+// - `real`: kube-apiserver, etcd, kube-controller-manager and kube-scheduler of the pinned release
+//   (sandbox/control-plane), the simulation as their HTTPS client, the components under real
+//   service-account tokens (TokenRequest), and the webhook reached by Service reference through the
+//   test bed's network namespace.
+// Both get the same installation from manifests/ (applyInstallation) and give the rest of the
+// sandbox the same handle.
+import { writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { SimClock } from '../clock.js';
+import type { ClusterHost } from '../cluster/host.js';
+import { remoteClusterHost } from '../cluster/remote-host.js';
+import { installAgonesResources } from '../control-plane/agones-crds.js';
+import { startControlPlane } from '../control-plane/control-plane.js';
+import { startServiceNetwork, type ServiceNetwork } from '../control-plane/service-network.js';
+import { startKubeEmulator, type KubeEmulator } from '../kube/emulator.js';
+import type { LocalClient, UserInfo } from '../kube/types.js';
+import { applyInstallation, type Installation, type KindResolver } from './manifests.js';
+
+export type ControlPlaneKind = 'emulated' | 'real';
+export const CONTROL_PLANE_KINDS: readonly ControlPlaneKind[] = ['emulated', 'real'];
+
+export interface KubeBackend {
+  readonly kind: ControlPlaneKind;
+  /** What the simulated cluster runs on. */
+  readonly host: ClusterHost;
+  /** A client acting as `user` (default: the admin). */
+  client(user?: UserInfo): LocalClient;
+  readonly installation: Installation;
+  /** A kubeconfig for one of the installation's ServiceAccounts. */
+  kubeconfig(user: UserInfo): Promise<string>;
+  /** Makes `target` (a server on loopback) the endpoint of the Service, as the endpoints controller would. */
+  exposeService(namespace: string, name: string, target: { host: string; port: number }): Promise<void>;
+  /** Writes an admin kubeconfig (for kubectl). */
+  writeKubeconfig(path: string): Promise<void>;
+  /** The emulator itself, on the emulated backend (its request log and webhook call statistics). */
+  readonly emulator?: KubeEmulator;
+  stop(): Promise<void>;
+}
+
+export interface KubeBackendOptions {
+  kind: ControlPlaneKind;
+  clock: SimClock;
+  failurePolicy: 'Fail' | 'Ignore';
+  logger: Logger;
+  /** Random numbers for generated names (emulated only: the real API server picks its own). */
+  random: () => number;
+}
+
+export async function startKubeBackend(o: KubeBackendOptions): Promise<KubeBackend> {
+  return o.kind === 'real' ? startRealBackend(o) : startEmulatedBackend(o);
+}
+
+async function startEmulatedBackend(o: KubeBackendOptions): Promise<KubeBackend> {
+  const emu = await startKubeEmulator({
+    clock: o.clock,
+    authorization: 'rbac',
+    logger: o.logger,
+    random: o.random,
+  });
+  try {
+    const installation = await applyInstallation(
+      emu.client(),
+      (apiVersion, kind) => emu.registry.byKind(apiVersion, kind),
+      {
+        failurePolicy: o.failurePolicy,
+      },
+    );
+    return {
+      kind: 'emulated',
+      host: emu,
+      client: (user) => emu.client(user),
+      installation,
+      kubeconfig: async (user) => emu.kubeconfig(user),
+      exposeService: async (namespace, name, target) =>
+        emu.registerServiceEndpoint(namespace, name, target.host, target.port),
+      writeKubeconfig: (path) => emu.writeKubeconfig(path),
+      emulator: emu,
+      stop: () => emu.stop(),
+    };
+  } catch (err) {
+    await emu.stop();
+    throw err;
+  }
+}
+
+/** The kinds applyInstallation applies, as the real API server serves them. */
+const REAL_KINDS: Record<string, { group: string; version: string; plural: string; namespaced: boolean }> = {
+  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
+  ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
+  Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
+  ClusterRole: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'clusterroles',
+    namespaced: false,
+  },
+  ClusterRoleBinding: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'clusterrolebindings',
+    namespaced: false,
+  },
+  Role: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', namespaced: true },
+  RoleBinding: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'rolebindings',
+    namespaced: true,
+  },
+  MutatingWebhookConfiguration: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingwebhookconfigurations',
+    namespaced: false,
+  },
+};
+const realKinds: KindResolver = (apiVersion, kind) => {
+  const k = REAL_KINDS[kind];
+  return k && (k.group ? `${k.group}/${k.version}` : k.version) === apiVersion ? k : undefined;
+};
+
+/** The port the namespace's forwarder listens on for every exposed Service (Endpoints carry it). */
+const ENDPOINT_PORT = 8443;
+const TOKEN_SECONDS = 24 * 60 * 60;
+
+async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
+  const cp = await startControlPlane({ log: (line) => o.logger.info(line) });
+  const host = remoteClusterHost({ server: cp.server, caPem: cp.caPem, token: cp.adminToken });
+  let network: ServiceNetwork | undefined;
+  const stop = async () => {
+    await network?.stop();
+    host.close();
+    await cp.stop();
+  };
+  try {
+    const admin = host.client();
+    await installAgonesResources(admin);
+    const installation = await applyInstallation(admin, realKinds, { failurePolicy: o.failurePolicy });
+    const tokens = new Map<string, Promise<string>>();
+    const tokenFor = (user: UserInfo) => {
+      const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user.username);
+      if (!m)
+        throw new Error(
+          `${user.username} is not a ServiceAccount: the real backend issues tokens only to those`,
+        );
+      let t = tokens.get(user.username);
+      if (!t) {
+        t = admin
+          .create(
+            {
+              group: '',
+              version: 'v1',
+              resource: 'serviceaccounts',
+              namespace: m[1],
+              name: m[2],
+              subresource: 'token',
+            },
+            {
+              apiVersion: 'authentication.k8s.io/v1',
+              kind: 'TokenRequest',
+              spec: { expirationSeconds: TOKEN_SECONDS },
+            },
+          )
+          .then((tr) => String(tr.status?.token));
+        tokens.set(user.username, t);
+      }
+      return t;
+    };
+    return {
+      kind: 'real',
+      host,
+      client: (user) => host.client(user),
+      installation,
+      async kubeconfig(user) {
+        const token = await tokenFor(user);
+        // The admin kubeconfig's cluster, with the ServiceAccount's token instead of the admin's.
+        return cp.kubeconfig.replace(cp.adminToken, token);
+      },
+      async exposeService(namespace, name, target) {
+        network ??= await startServiceNetwork();
+        await network.expose(ENDPOINT_PORT, target);
+        const service = await admin.get({ group: '', version: 'v1', resource: 'services', namespace, name });
+        // No pods back it here: without a selector the endpoints controller leaves our Endpoints alone.
+        await admin.patch({ group: '', version: 'v1', resource: 'services', namespace, name }, 'merge', {
+          spec: { selector: null },
+        });
+        const endpoints = {
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name, namespace },
+          subsets: [
+            {
+              addresses: [{ ip: network.address }],
+              ports: (service.spec?.ports ?? []).map((p: any) => ({
+                name: p.name,
+                port: ENDPOINT_PORT,
+                protocol: 'TCP',
+              })),
+            },
+          ],
+        };
+        const ref = { group: '', version: 'v1', resource: 'endpoints', namespace };
+        try {
+          await admin.create(ref, endpoints);
+        } catch (err) {
+          if ((err as { code?: number }).code !== 409) throw err;
+          const existing = await admin.get({ ...ref, name });
+          await admin.update({ ...ref, name }, { ...endpoints, metadata: existing.metadata });
+        }
+      },
+      writeKubeconfig: (path) => writeFile(path, cp.kubeconfig, { mode: 0o600 }),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
