@@ -159,8 +159,10 @@ interface Publication {
   status: string;
   groupArn: string;
   at: number;
-  /** SHA-1 (hex) of the exact message stored: the refresh reads the key back against it. */
-  digest: string;
+  /** The exact message stored: the refresh reads the key back against its SHA-1. */
+  message: string;
+  /** That SHA-1 (hex), computed at the first refresh: hashing is kept off the publication's path. */
+  digest?: string;
 }
 
 interface InstanceState {
@@ -230,11 +232,10 @@ export interface SyncReport {
   unrepaired: number;
 }
 
-/** A status this process is about to publish: the observation, its message and that message's digest. */
+/** A status this process is about to publish: the observation and its message. */
 interface Outgoing {
   o: ObservedInstance;
   message: string;
-  digest: string;
 }
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -394,7 +395,7 @@ export class StatusPublisher {
         const state = this.states.get(s.o.instanceId);
         // Only mark what is still the latest observation: a newer one arrived meanwhile is still due.
         if (state && state.observed === s.o)
-          state.published = { status: s.o.status, groupArn: s.o.groupArn, at, digest: s.digest };
+          state.published = { status: s.o.status, groupArn: s.o.groupArn, at, message: s.message };
         if (!suspicious.has(s.o)) this.clean(s.o);
       }
     }
@@ -429,7 +430,7 @@ export class StatusPublisher {
       if (observedAt === undefined)
         iso.set(o.observedAt, (observedAt = new Date(o.observedAt).toISOString()));
       const message = JSON.stringify(buildStatusMessage(o, first + i, secret, observedAt));
-      return { o, message, digest: sha1(message) };
+      return { o, message };
     });
   }
 
@@ -468,7 +469,11 @@ export class StatusPublisher {
         batch.length,
         ...batch.map((o) => LATEST_KEY_PREFIX + o.instanceId),
         ttl,
-        ...batch.map((o) => this.states.get(o.instanceId)?.published?.digest ?? ''),
+        ...batch.map((o) => {
+          const published = this.states.get(o.instanceId)?.published;
+          if (!published) return '';
+          return (published.digest ??= sha1(published.message));
+        }),
       ),
     );
     const missing: ObservedInstance[] = [];
