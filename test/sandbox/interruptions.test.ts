@@ -53,16 +53,14 @@ describe('generated names', () => {
         for (let i = 0; i < 3; i++)
           out.push(
             (
-              await emu
-                .client()
-                .create(
-                  { group: '', version: 'v1', resource: 'configmaps', namespace: 'default' },
-                  {
-                    apiVersion: 'v1',
-                    kind: 'ConfigMap',
-                    metadata: { generateName: 'game-', namespace: 'default' },
-                  },
-                )
+              await emu.client().create(
+                { group: '', version: 'v1', resource: 'configmaps', namespace: 'default' },
+                {
+                  apiVersion: 'v1',
+                  kind: 'ConfigMap',
+                  metadata: { generateName: 'game-', namespace: 'default' },
+                },
+              )
             ).metadata.name!,
           );
         return out;
