@@ -1,6 +1,6 @@
 // `fleetiq-agones sandbox` (and `npm start`): the whole system on one machine, a live view while it
 // runs, a report at the end, exit code 1 when a session was lost.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
 import { formatDuration } from '../../certs/duration.js';
@@ -48,7 +48,8 @@ export function registerSandboxCommand(program: Command): Command {
       'after',
       '\nExit codes: 0 no session lost; 1 a session was lost; 2 an unknown flag, an invalid value or a ' +
         'missing prerequisite (nothing ran); 3 the sandbox failed to start.\n' +
-        'SIGINT or SIGTERM (Ctrl-C, also through npm or npx) stops the run early and still writes the report.\n',
+        'SIGINT or SIGTERM (Ctrl-C, also through npm or npx), the end of the npm or npx that started it, or its ' +
+        'output closing stops the run early and still writes the report.\n',
     )
     .option('--nodes <n>', `game server nodes (EC2 instances in one FleetIQ group) (default ${d.nodes})`)
     .option('--fleet-replicas <n>', `game servers in the Agones fleet (default ${d.fleetReplicas})`)
@@ -151,6 +152,16 @@ export async function runSandboxCli(
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // npx and npm run the command under `sh -c`, which dies of a SIGTERM without passing it on: the
+  // sandbox then never hears of it. What it can see is that the process that started its group
+  // (npm, npx) is gone; it then stops the same way.
+  const launcher = watchLauncher(() => {
+    if (controller.signal.aborted) return;
+    controller.abort();
+    stderr.write(
+      '\nThe command that started the sandbox (npm, npx) has gone: stopping, writing the report...\n',
+    );
+  });
   try {
     let sandbox;
     try {
@@ -188,6 +199,7 @@ export async function runSandboxCli(
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    launcher.stop();
   }
 }
 
@@ -219,4 +231,37 @@ export function guardedStream(stream: NodeJS.WriteStream, onClosed: () => void):
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
+}
+
+/** The process group of `stat` text from /proc/<pid>/stat (field 5; the command name may hold spaces). */
+export function processGroupOf(stat: string): number | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgrp = Number(fields[2]);
+  return Number.isInteger(pgrp) && pgrp > 0 ? pgrp : undefined;
+}
+
+/**
+ * Calls `onGone` once the leader of this process's group has exited (Linux: /proc). Nothing to watch
+ * when this process leads its group (run from a shell directly) or elsewhere than Linux.
+ */
+export function watchLauncher(onGone: () => void, everyMs = 1000): { stop(): void } {
+  let pgrp: number | undefined;
+  try {
+    pgrp = processGroupOf(readFileSync('/proc/self/stat', 'utf8'));
+  } catch {
+    return { stop: () => undefined };
+  }
+  if (pgrp === undefined || pgrp === process.pid) return { stop: () => undefined };
+  const leader = pgrp;
+  const timer = setInterval(() => {
+    try {
+      process.kill(leader, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return;
+      clearInterval(timer);
+      onGone();
+    }
+  }, everyMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { waitFor } from '../helpers/wait.js';
+import { processGroupOf } from '../../sandbox/run/cli.js';
 
 const REPO = process.cwd();
 /** A small, slow run: it is stopped long before its end. */
@@ -99,6 +100,17 @@ describe('the sandbox process', () => {
     expect(p.err()).toContain('Stopping early: writing the report');
   }, 150_000);
 
+  it('started with npx, stops and writes its report when npx is sent SIGTERM (its sh does not pass it on)', async () => {
+    const npm = process.env.npm_execpath;
+    const args = ['exec', '--', 'tsx', 'cli/main.ts', 'sandbox', ...SMALL];
+    const p = npm ? start(process.execPath, [npm, ...args]) : start('npx', args.slice(2));
+    const redis = await running(p);
+    kill(p.child.pid!, 'SIGTERM');
+    await waitFor('the report', () => existsSync(p.report), 30_000);
+    await waitFor('every process of the run gone', () => !kill(-p.child.pid!, 0) && gone(redis), 30_000);
+    expectReport(p);
+  }, 150_000);
+
   it('takes a Ctrl-C that reaches it twice at once (from the terminal and relayed) as one', async () => {
     const p = start(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sandbox', ...SMALL]);
     const redis = await running(p);
@@ -127,4 +139,12 @@ describe('the sandbox process', () => {
     expect(p.err()).toContain("unknown option '--chaos-monkey'");
     expect(existsSync(p.report)).toBe(false);
   }, 60_000);
+});
+
+describe('processGroupOf', () => {
+  it('reads the process group from /proc/<pid>/stat, whatever the command name holds', () => {
+    expect(processGroupOf('4242 (node) S 4200 4100 4100 0 -1 4194560 1 0')).toBe(4100);
+    expect(processGroupOf('4242 (tsx (x) y) S 4200 4101 4101 0 -1')).toBe(4101);
+    expect(processGroupOf('garbage')).toBeUndefined();
+  });
 });
