@@ -67,7 +67,8 @@ export class ApiError extends Error {
       reason: this.reason,
       code: this.code,
     };
-    if (this.details && Object.keys(this.details).length > 0) status.details = this.details;
+    // An empty `details: {}` is part of some real answers (404 of an unknown path, a failed JSON patch).
+    if (this.details) status.details = this.details;
     return status;
   }
 }
@@ -139,11 +140,12 @@ export interface FieldError {
  * with details.causes, as apimachinery's NewInvalid renders it.
  */
 export function invalid(group: string, kind: string, name: string, causes: FieldError[]): ApiError {
-  const parts = causes.map((c) => `${c.field}: ${c.message}`);
+  // ErrorList.ToAggregate: the message names each distinct error once; the causes keep them all.
+  const parts = [...new Set(causes.map((c) => `${c.field}: ${c.message}`))];
   const summary = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
   const qualifiedKind = group ? `${kind}.${group}` : kind;
   return new ApiError(422, 'Invalid', `${qualifiedKind} "${name}" is invalid: ${summary}`, {
-    name,
+    ...(name ? { name } : {}),
     ...(group ? { group } : {}),
     kind,
     causes: causes.map((c) => ({ reason: c.type, message: c.message, field: c.field })),
@@ -190,7 +192,7 @@ export function tooManyRequests(
   const d: StatusDetails = {};
   if (causes) d.causes = causes;
   if (retryAfterSeconds !== undefined) d.retryAfterSeconds = retryAfterSeconds;
-  return new ApiError(429, 'TooManyRequests', message, d);
+  return new ApiError(429, 'TooManyRequests', message, Object.keys(d).length ? d : undefined);
 }
 
 export function methodNotAllowed(

@@ -9,14 +9,16 @@ import { parse as parseYaml } from 'yaml';
 import {
   ApiError,
   badRequest,
+  invalid,
   methodNotAllowed,
   requestEntityTooLarge,
   unauthorized,
   unsupportedMediaType,
 } from './errors.js';
 import type { Discovery } from './discovery.js';
-import type { OpenApiV3 } from './openapi.js';
+import { OPENAPI_V2_PROTOBUF, openApiV2, type OpenApiV3 } from './openapi.js';
 import { SERVER_VERSION } from './discovery.js';
+import { FIELD_VALIDATION_VALUES, type FieldValidation } from './fields.js';
 import { patchTypeFor } from './patch.js';
 import type { ListResult, OpResult, Pipeline } from './pipeline.js';
 import { apiVersionOf, type ResourceType } from './resources.js';
@@ -135,6 +137,21 @@ function dryRunOf(values: unknown): boolean {
   for (const v of list)
     if (v !== 'All') throw badRequest(`Invalid dry run value: ${String(v)}; supported values: "All"`);
   return list.length > 0;
+}
+
+/** The `fieldValidation` parameter of a write; a value it does not know is a 422 on the options. */
+function fieldValidationOf(q: URLSearchParams, method: string): FieldValidation | undefined {
+  const v = q.get('fieldValidation');
+  if (v === null || v === '') return undefined;
+  if ((FIELD_VALIDATION_VALUES as readonly string[]).includes(v)) return v as FieldValidation;
+  const kind = method === 'POST' ? 'CreateOptions' : method === 'PUT' ? 'UpdateOptions' : 'PatchOptions';
+  throw invalid('meta.k8s.io', kind, '', [
+    {
+      type: 'FieldValueNotSupported',
+      field: 'fieldValidation',
+      message: `Unsupported value: ${JSON.stringify(v)}: supported values: ${FIELD_VALIDATION_VALUES.map((x) => JSON.stringify(x)).join(', ')}`,
+    },
+  ]);
 }
 
 interface Route {
@@ -265,6 +282,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
       const d = opts.authorizeNonResource(user, path, 'get');
       if (!d.allowed) throw new ApiError(403, 'Forbidden', `forbidden: ${d.reason}`, {});
     }
+    if (path === '/openapi/v2') {
+      const doc = openApiV2(SERVER_VERSION.gitVersion);
+      if ((req.headers.accept ?? '').includes('protobuf')) {
+        res.writeHead(200, {
+          'content-type': OPENAPI_V2_PROTOBUF.replace('@', '.'),
+          'cache-control': 'no-cache, private',
+        });
+        res.end(doc.protobuf);
+        return;
+      }
+      return sendJson(res, 200, doc.json);
+    }
     if (path === '/openapi/v3') return sendJson(res, 200, opts.openapi.rootDocument());
     if (path.startsWith('/openapi/v3/')) {
       const doc = opts.openapi.groupVersionDocument(path.slice('/openapi/v3/'.length));
@@ -278,7 +307,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     else if (segments[0] === 'apis' && segments.length === 2) body = discovery.apiGroup(segments[1]);
     else if (segments[0] === 'apis' && segments.length === 3)
       body = discovery.resourceList(segments[1], segments[2]);
-    // /openapi/v2 is not served (no schemas): kubectl's client-side validation is skipped thanks to /openapi/v3.
     if (body === undefined)
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     sendJson(res, 200, JSON.stringify(body));
@@ -297,6 +325,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     const asTable = wantsTable(req.headers.accept);
     const include = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
     const fieldManager = q.get('fieldManager') ?? undefined;
+    const fieldValidation = () => fieldValidationOf(q, method);
 
     if (method === 'GET' || method === 'HEAD') {
       const isWatch = r.watchPrefix || parseBool(q.get('watch')) === true;
@@ -328,14 +357,22 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     if (method === 'POST') {
       const body = decodeBody(await readBody(req), req.headers['content-type']);
       const dryRun = dryRunOf(q.getAll('dryRun').length ? q.getAll('dryRun') : undefined);
-      const out = await pipeline.create(user, ref, body, { dryRun, fieldManager });
+      const out = await pipeline.create(user, ref, body, {
+        dryRun,
+        fieldManager,
+        fieldValidation: fieldValidation(),
+      });
       return sendResult(res, out);
     }
 
     if (method === 'PUT') {
       const body = decodeBody(await readBody(req), req.headers['content-type']);
       const dryRun = dryRunOf(q.getAll('dryRun').length ? q.getAll('dryRun') : undefined);
-      const out = await pipeline.update(user, ref, body, { dryRun, fieldManager });
+      const out = await pipeline.update(user, ref, body, {
+        dryRun,
+        fieldManager,
+        fieldValidation: fieldValidation(),
+      });
       return sendResult(res, out);
     }
 
@@ -349,7 +386,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
         throw badRequest(`error decoding patch: ${e.message}`);
       }
       const dryRun = dryRunOf(q.getAll('dryRun').length ? q.getAll('dryRun') : undefined);
-      const out = await pipeline.patch(user, ref, type, patch, { dryRun, fieldManager });
+      const out = await pipeline.patch(user, ref, type, patch, {
+        dryRun,
+        fieldManager,
+        fieldValidation: fieldValidation(),
+      });
       return sendResult(res, out);
     }
 
@@ -379,6 +420,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
             ? { propagationPolicy: 'Orphan' as const }
             : {}),
         ...(body.preconditions ? { preconditions: body.preconditions } : {}),
+        ...(typeof orphan === 'boolean' ? { orphanDependents: orphan } : {}),
       };
       if (!ref.name) {
         const listOpts: ListOptions = {
@@ -467,7 +509,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
     let headersWritten = false;
     let sentColumns = false;
     let stopWatcher: () => void = () => {};
-    const timeout: { handle?: NodeJS.Timeout } = {};
+    const timeout: { handle?: NodeJS.Timeout; bookmark?: NodeJS.Timeout } = {};
     const viewKey = rt.view ? `json:${rt.group}` : 'json';
     const pendingBeforeHeaders: string[] = [];
 
@@ -475,6 +517,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
       if (closed) return;
       closed = true;
       if (timeout.handle) clearTimeout(timeout.handle);
+      if (timeout.bookmark) clearTimeout(timeout.bookmark);
       openWatches.delete(close);
       stopWatcher();
       if (!res.writableEnded) res.end();
@@ -559,6 +602,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<KubeHttp
         : 1800 * (1 + Math.random());
     timeout.handle = setTimeout(close, timeoutSeconds * 1000);
     timeout.handle.unref();
+    // The watch cache sends a bookmark 2 s before a watch's deadline, so that a client resuming
+    // after the timeout starts from a recent resourceVersion (and not one that has become too old).
+    if (listOpts.allowWatchBookmarks && timeoutSeconds > 2) {
+      timeout.bookmark = setTimeout(() => pipeline.store.bookmark(watcher), (timeoutSeconds - 2) * 1000);
+      timeout.bookmark.unref();
+    }
     req.on('close', close);
     res.on('close', close);
     res.on('error', close);

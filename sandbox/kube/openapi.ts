@@ -64,3 +64,43 @@ export class OpenApiV3 {
     return this.docs.get(path);
   }
 }
+
+// ---------- OpenAPI v2 ----------
+
+/** The media type kubectl asks /openapi/v2 for (gnostic's protobuf encoding of the document). */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+
+/** A length-delimited protobuf field (wire type 2) holding `payload`. */
+function lengthDelimited(field: number, payload: Buffer): Buffer {
+  const varint: number[] = [];
+  let n = payload.length;
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    varint.push(b);
+  } while (n);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, ...varint]), payload]);
+}
+
+/**
+ * An OpenAPI v2 document with no definitions, as JSON or as gnostic's protobuf (Document: swagger=1,
+ * info=2 {title=1, version=2}, paths=8). kubectl validates on the client, with this document, the
+ * kinds whose PATCH operation in /openapi/v3 lacks `fieldValidation` — here GameServerAllocation,
+ * which has no PATCH (Agones' aggregated API server, too, contributes an empty v2 document). A kind
+ * without a definition is not validated: kubectl sends it as it is, as against a real cluster.
+ */
+export function openApiV2(version: string): { json: string; protobuf: Buffer } {
+  const title = 'Kubernetes';
+  return {
+    json: JSON.stringify({ swagger: '2.0', info: { title, version }, paths: {}, definitions: {} }),
+    protobuf: Buffer.concat([
+      lengthDelimited(1, Buffer.from('2.0')),
+      lengthDelimited(
+        2,
+        Buffer.concat([lengthDelimited(1, Buffer.from(title)), lengthDelimited(2, Buffer.from(version))]),
+      ),
+      lengthDelimited(8, Buffer.alloc(0)),
+    ]),
+  };
+}

@@ -12,17 +12,33 @@ export const PATCH_CONTENT_TYPES: Record<string, PatchType> = {
   'application/strategic-merge-patch+json': 'strategic',
 };
 
-/** The patch types a resource accepts, as content types (the 415 message lists them). */
+const APPLY_PATCH = 'application/apply-patch+yaml';
+
+/**
+ * The patch types a resource accepts, as content types, as the real 415 message lists them (server-side
+ * apply included: the real server accepts it, the emulator refuses it apart, see patchTypeFor).
+ */
 export function acceptedPatchTypes(rt: ResourceType): string[] {
-  return Object.entries(PATCH_CONTENT_TYPES)
-    .filter(([, t]) => t !== 'strategic' || rt.smp !== undefined)
-    .map(([ct]) => ct);
+  return [
+    ...Object.entries(PATCH_CONTENT_TYPES)
+      .filter(([, t]) => t !== 'strategic' || rt.smp !== undefined)
+      .map(([ct]) => ct),
+    APPLY_PATCH,
+  ];
 }
 
 export function patchTypeFor(contentType: string, rt: ResourceType): PatchType {
   const ct = contentType.split(';')[0].trim().toLowerCase();
+  if (ct === APPLY_PATCH)
+    throw new ApiError(
+      415,
+      'UnsupportedMediaType',
+      'server-side apply (application/apply-patch+yaml) is not served by this emulator; use a JSON, merge or strategic merge patch',
+    );
   const t = PATCH_CONTENT_TYPES[ct];
-  if (!t || (t === 'strategic' && !rt.smp)) throw unsupportedMediaType(acceptedPatchTypes(rt));
+  // A content type that is no patch at all fails content negotiation, before the resource's own list.
+  if (!t) throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
+  if (t === 'strategic' && !rt.smp) throw unsupportedMediaType(acceptedPatchTypes(rt));
   return t;
 }
 
@@ -62,6 +78,8 @@ function applyJsonPatch(doc: any, patch: unknown): any {
       err?.name === 'TEST_OPERATION_FAILED'
         ? `testing value ${op?.path} failed: test failed`
         : `${op?.op ?? 'patch'} operation does not apply: doc is missing path: "${op?.path ?? ''}": ${String(err?.message ?? err).split('\n')[0]}`;
+    // The real answer stops at the message (its details are empty); the emulator adds why, as a
+    // cause (a known difference, sandbox/kube/README.md).
     throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {
       causes: [{ reason: 'UnexpectedServerResponse', message: why }],
     });
@@ -147,7 +165,7 @@ function mergeList(original: unknown, patch: unknown[], field: SmpField | undefi
   if (field?.mergeScalars) {
     const out = [...orig];
     for (const x of patch) if (!out.some((y) => JSON.stringify(y) === JSON.stringify(x))) out.push(x);
-    return out;
+    return normalizeElementOrder(out, patch, orig, (x) => x);
   }
   const key = field?.mergeKey;
   if (!key) return patch.map(clean); // no patch strategy: the list is replaced whole
@@ -164,6 +182,45 @@ function mergeList(original: unknown, patch: unknown[], field: SmpField | undefi
       throw badRequest(`map: ${JSON.stringify(item)} does not contain declared merge key: ${key}`);
     if (idx >= 0) out[idx] = strategicMerge(out[idx], item, field?.fields);
     else out.push(clean(item));
+  }
+  return normalizeElementOrder(
+    out,
+    patch.filter((x) => !(isMap(x) && x.$patch === 'delete')),
+    orig,
+    (x) => (isMap(x) ? x[key] : x),
+  );
+}
+
+/**
+ * The order of a merged list, as apimachinery's normalizeElementOrder gives it: the patch's
+ * elements in the patch's order, with the elements only the server had interleaved by their
+ * place in the server's list (an element only the server had goes before a patch element when
+ * both were in the server's list in that order). So elements new in the patch come first.
+ */
+function normalizeElementOrder(
+  merged: unknown[],
+  patch: unknown[],
+  server: unknown[],
+  idOf: (x: unknown) => unknown,
+): unknown[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(idOf(a)) === JSON.stringify(idOf(b));
+  const indexIn = (list: unknown[], x: unknown) => list.findIndex((y) => same(y, x));
+  const fromPatch = merged
+    .filter((x) => indexIn(patch, x) >= 0)
+    .sort((a, b) => indexIn(patch, a) - indexIn(patch, b));
+  const serverOnly = merged.filter((x) => indexIn(patch, x) < 0);
+  const out: unknown[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < fromPatch.length) {
+    if (j >= fromPatch.length) out.push(serverOnly[i++]);
+    else if (i >= serverOnly.length) out.push(fromPatch[j++]);
+    else {
+      const li = indexIn(server, serverOnly[i]);
+      const ri = indexIn(server, fromPatch[j]);
+      if (li >= 0 && ri >= 0 && li < ri) out.push(serverOnly[i++]);
+      else out.push(fromPatch[j++]);
+    }
   }
   return out;
 }

@@ -19,6 +19,7 @@ import {
   gone,
 } from './errors.js';
 import { checkEviction } from './eviction.js';
+import { pruneUnknownFields, reportUnknownFields, type FieldValidation } from './fields.js';
 import { jsonEqual } from './json.js';
 import { applyPatch } from './patch.js';
 import type { RequestLog } from './request-log.js';
@@ -70,7 +71,7 @@ export interface TypeRules {
 
 export interface OpResult {
   value: Stored;
-  /** HTTP status code of a success (200, 201 for creates, 202 for a deletion still pending). */
+  /** HTTP status code of a success (200, 201 for creates, 202 for a pending deletion with orphanDependents=false). */
   code: number;
   warnings: string[];
 }
@@ -334,6 +335,7 @@ export class Pipeline {
     body: unknown,
     forUpdate: boolean,
     patched = false,
+    fields?: { mode?: FieldValidation; warnings: string[] },
   ): KubeObject {
     if (!isMap(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
     const obj = clone(body) as KubeObject;
@@ -362,6 +364,10 @@ export class Pipeline {
         },
       ]);
     }
+    // The typed decoder drops what the type does not declare, and reports it as asked.
+    const unknown = pruneUnknownFields(r.rt, obj);
+    const fieldWarnings = reportUnknownFields(r.rt, unknown, fields?.mode);
+    if (fields) fields.warnings.splice(0, fields.warnings.length, ...fieldWarnings);
     if (!isMap(obj.metadata)) obj.metadata = {};
     if (r.rt.namespaced) {
       if (obj.metadata.namespace && obj.metadata.namespace !== ref.namespace)
@@ -573,7 +579,10 @@ export class Pipeline {
         rt: r.rt,
         items,
         resourceVersion: String(listRv),
-        ...(cont !== undefined ? { continue: cont, remainingItemCount: remaining } : {}),
+        // etcd counts what remains only when nothing filters the list.
+        ...(cont !== undefined
+          ? { continue: cont, ...(labels.length || fields.length ? {} : { remainingItemCount: remaining }) }
+          : {}),
       };
     });
   }
@@ -623,8 +632,12 @@ export class Pipeline {
       if (r.sub === 'binding') return this.bind(r, ref, user, body, opts);
       if (r.sub) throw methodNotAllowed();
       if (ref.name) throw methodNotAllowed();
-      const warnings: string[] = [];
-      const decoded = this.decode(r, ref, body, false);
+      const fieldWarnings: string[] = [];
+      const decoded = this.decode(r, ref, body, false, false, {
+        mode: opts.fieldValidation,
+        warnings: fieldWarnings,
+      });
+      const warnings: string[] = [...fieldWarnings];
       if (r.rt.virtual) return this.createVirtual(r, ref, user, decoded);
       this.checkNamespaceLifecycle(r, ref.namespace, decoded.metadata.name);
       this.builtInAdmission(r, decoded);
@@ -710,11 +723,14 @@ export class Pipeline {
     return this.run(user, 'update', ref, opts.dryRun, async (r) => {
       this.requireName(r, ref);
       if (r.sub && r.sub !== 'status' && r.sub !== 'finalize' && r.sub !== 'scale') throw methodNotAllowed();
-      const decoded = r.sub === 'scale' ? this.decodeScale(ref, body) : this.decode(r, ref, body, true);
-      return this.guaranteedUpdate(r, ref, user, opts, () => clone(decoded), {
+      const fields = { mode: opts.fieldValidation, warnings: [] as string[] };
+      const decoded =
+        r.sub === 'scale' ? this.decodeScale(ref, body) : this.decode(r, ref, body, true, false, fields);
+      const out = await this.guaranteedUpdate(r, ref, user, opts, () => clone(decoded), {
         kind: 'UpdateOptions',
         apiVersion: 'meta.k8s.io/v1',
       });
+      return { ...out, warnings: [...fields.warnings, ...out.warnings] };
     });
   }
 
@@ -728,7 +744,9 @@ export class Pipeline {
     return this.run(user, 'patch', ref, opts.dryRun, async (r) => {
       this.requireName(r, ref);
       if (r.sub && r.sub !== 'status' && r.sub !== 'scale') throw methodNotAllowed();
-      return this.guaranteedUpdate(
+      // The unknown fields of the attempt that lands (each attempt decodes its own result).
+      const fields = { mode: opts.fieldValidation, warnings: [] as string[] };
+      const out = await this.guaranteedUpdate(
         r,
         ref,
         user,
@@ -739,10 +757,11 @@ export class Pipeline {
           if (!isMap(patched)) throw badRequest('the patch did not produce an object');
           return r.sub === 'scale'
             ? this.decodeScale(ref, patched)
-            : this.decode(r, ref, patched, true, true);
+            : this.decode(r, ref, patched, true, true, fields);
         },
         { kind: 'PatchOptions', apiVersion: 'meta.k8s.io/v1' },
       );
+      return { ...out, warnings: [...fields.warnings, ...out.warnings] };
     });
   }
 
@@ -932,19 +951,20 @@ export class Pipeline {
     const warnings: string[] = [];
     const existing = this.mustGet(r, ref);
     const pre = opts.preconditions;
+    // rest.BeforeDelete checks them early and names the object by its kind, not its resource.
     if (pre?.uid && pre.uid !== existing.obj.metadata.uid)
       throw conflict(
         r.rt.group,
-        r.rt.plural,
+        r.rt.kind,
         ref.name!,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${existing.obj.metadata.uid}`,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${existing.obj.metadata.uid}). The object might have been deleted and then recreated`,
       );
     if (pre?.resourceVersion && pre.resourceVersion !== existing.obj.metadata.resourceVersion)
       throw conflict(
         r.rt.group,
-        r.rt.plural,
+        r.rt.kind,
         ref.name!,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${existing.obj.metadata.resourceVersion}`,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${existing.obj.metadata.resourceVersion}). The object might have been modified`,
       );
     if (r.rt.group === '' && r.rt.plural === 'namespaces' && PROTECTED_NAMESPACES.has(ref.name!))
       throw forbidden('', 'namespaces', ref.name!, 'this namespace may not be deleted');
@@ -1025,19 +1045,28 @@ export class Pipeline {
     }
 
     if (pendingGraceful || hasFinalizers) {
+      // The real handler answers 200 for a deletion still pending (graceful, finalizers), and 202
+      // only when the client set the deprecated orphanDependents to false.
+      const code = opts.orphanDependents === false ? 202 : 200;
       if (opts.dryRun || !changed) {
         const value =
           pendingGraceful && !r.rt.returnDeletedObject
             ? new Stored(successStatus(r.rt, obj))
             : new Stored(this.viewObj(r.rt, obj));
-        return { value, code: 202, warnings };
+        return { value, code, warnings };
       }
       const stored = this.store.put(r.collection, obj);
       const value =
         pendingGraceful && !hasFinalizers && !r.rt.returnDeletedObject
           ? new Stored(successStatus(r.rt, stored.obj))
           : this.toView(r.rt, stored);
-      return { value, code: 202, warnings };
+      return { value, code, warnings };
+    }
+    if (r.rt.group === '' && r.rt.plural === 'pods') {
+      // A pod is always deleted gracefully, if with a period of 0: the answer carries the
+      // deletionTimestamp and the period it went with.
+      m.deletionTimestamp ??= timestamp(now);
+      m.deletionGracePeriodSeconds = 0;
     }
     if (opts.dryRun) {
       return {
@@ -1049,8 +1078,14 @@ export class Pipeline {
       };
     }
     const last = this.store.remove(r.collection, this.key(r.rt, ref))!;
+    const answered = new Stored({
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: last.obj.metadata.resourceVersion },
+    });
     return {
-      value: r.rt.returnDeletedObject ? this.toView(r.rt, last) : new Stored(successStatus(r.rt, last.obj)),
+      value: r.rt.returnDeletedObject
+        ? this.toView(r.rt, answered)
+        : new Stored(successStatus(r.rt, last.obj)),
       code: 200,
       warnings,
     };

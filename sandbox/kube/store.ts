@@ -63,6 +63,8 @@ export interface WatchSpec {
 export class Watcher {
   closed = false;
   lastRv = 0;
+  /** The resourceVersion the watch started from. */
+  startRv = 0;
   indexedOn?: { field: string; value: string };
   constructor(
     readonly id: number,
@@ -70,6 +72,11 @@ export class Watcher {
     readonly sink: WatchSink,
     private readonly collection: Collection,
   ) {}
+
+  /** The resourceVersion of the last event of the watched resource. */
+  collectionRv(): number {
+    return this.collection.latestRv();
+  }
 
   matches(obj: KubeObject): boolean {
     const s = this.spec;
@@ -168,6 +175,11 @@ export class Collection {
       this.compactedThrough = this.history[drop - 1].rv;
       this.history.splice(0, drop);
     }
+  }
+
+  /** The resourceVersion of this resource's last event (0 before any). */
+  latestRv(): number {
+    return this.history.length ? this.history[this.history.length - 1].rv : this.compactedThrough;
   }
 
   /** Events after `rv`, oldest first (binary search over the ordered history). */
@@ -386,7 +398,7 @@ export class ObjectStore {
     const w = new Watcher(this.nextWatcherId++, spec, sink, c);
     const rvParam = spec.resourceVersion;
     if (rvParam === undefined || rvParam === '' || rvParam === '0') {
-      w.lastRv = this.rv;
+      w.lastRv = w.startRv = this.rv;
       c.addWatcher(w);
       for (const key of c.sortedKeys()) {
         const s = c.objects.get(key)!;
@@ -400,16 +412,32 @@ export class ObjectStore {
     if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resource version: ${rvParam}`);
     if (from < c.compactedThrough) {
       w.closed = true;
-      sink.error(gone(`too old resource version: ${from} (${c.compactedThrough + 1})`));
+      // As the watch cache words it: the oldest resourceVersion it can still start from.
+      sink.error(gone(`too old resource version: ${from} (${c.compactedThrough})`));
       return w;
     }
-    w.lastRv = from;
+    w.lastRv = w.startRv = from;
     c.addWatcher(w);
     for (const ev of c.eventsAfter(from)) {
       if (w.closed) break;
       w.consider(ev);
     }
     return w;
+  }
+
+  /**
+   * One bookmark for one watcher now (after the events still queued), if it asked for bookmarks:
+   * what the watch cache sends a watcher shortly before its request times out.
+   */
+  bookmark(w: Watcher): void {
+    this.flush();
+    if (!w.spec.allowBookmarks || w.closed) return;
+    // The watch cache's resourceVersion is that of its resource's last event; a bookmark no newer
+    // than where the watch started is not sent (events it filtered out still count).
+    const rv = w.collectionRv();
+    if (rv <= w.startRv || rv < w.lastRv) return;
+    w.lastRv = rv;
+    w.sink.bookmark(rv);
   }
 
   private sendBookmarks(): void {

@@ -121,12 +121,16 @@ export interface WatchEvent {
 export interface WriteOptions {
   dryRun?: boolean;
   fieldManager?: string;
+  /** What unknown fields get: Warn (the default, a warning each), Strict (400) or Ignore. */
+  fieldValidation?: 'Ignore' | 'Warn' | 'Strict';
 }
 
 export interface DeleteOptions extends WriteOptions {
   gracePeriodSeconds?: number;
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** The deprecated field as sent: an explicit `false` turns a deletion still pending into a 202. */
+  orphanDependents?: boolean;
 }
 
 export type PatchType = 'json' | 'merge' | 'strategic';

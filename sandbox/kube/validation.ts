@@ -202,6 +202,8 @@ export function validateTolerations(tolerations: unknown, field: string): FieldE
   return errs;
 }
 
+const NODE_TAINTS_PATH = 'metadata.taints';
+
 export function validateTaints(taints: unknown, field: string): FieldError[] {
   if (taints === undefined || taints === null) return [];
   if (!Array.isArray(taints)) return [invalidValue(field, taints, 'must be a list')];
@@ -224,7 +226,8 @@ export function validateTaints(taints: unknown, field: string): FieldError[] {
       errs.push(
         duplicate(
           f,
-          { key: t.key, value: t.value, effect: t.effect },
+          // The internal Go type has no JSON tags: its field names are capitalised, all present.
+          { Key: t.key, Value: t.value ?? '', Effect: t.effect, TimeAdded: t.timeAdded ?? null },
           'taints must be unique by key and effect pair',
         ),
       );
@@ -420,7 +423,8 @@ export function validateCreate(rt: ResourceType, obj: KubeObject): FieldError[] 
       errs.push(...validatePodSpec(obj.spec));
       break;
     case '/nodes':
-      errs.push(...validateTaints(obj.spec?.taints, 'spec.taints'));
+      // kube-apiserver's node validation names the path metadata.taints, not spec.taints.
+      errs.push(...validateTaints(obj.spec?.taints, NODE_TAINTS_PATH));
       break;
     case 'policy/poddisruptionbudgets':
       errs.push(...validatePdb(obj));
@@ -465,7 +469,10 @@ export function validateUpdate(
       errs.push(...validatePodUpdate(obj, old));
       break;
     case '/nodes': {
-      errs.push(...validateTaints(obj.spec?.taints, 'spec.taints'));
+      // An update validates the node twice over (ValidateNode inside ValidateNodeUpdate, then again):
+      // every taint error is reported twice in the causes, once in the message.
+      const taintErrors = validateTaints(obj.spec?.taints, NODE_TAINTS_PATH);
+      errs.push(...taintErrors, ...taintErrors);
       const oldId = old.spec?.providerID;
       if (oldId && obj.spec?.providerID !== oldId)
         errs.push(

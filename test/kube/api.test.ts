@@ -284,7 +284,7 @@ describe('patches', () => {
     expect(apply.code).toBe(415);
     expect(apply.status.reason).toBe('UnsupportedMediaType');
     expect(apply.status.message).toMatch(
-      /accepted media types include: application\/json-patch\+json, application\/merge-patch\+json, application\/strategic-merge-patch\+json/,
+      /^server-side apply \(application\/apply-patch\+yaml\) is not served/,
     );
 
     await a.custom.createNamespacedCustomObject({
@@ -394,10 +394,10 @@ describe('validation', () => {
     ];
     const t = await expectStatus(a.core.createNode({ body: bad }), 422, 'Invalid');
     expect(t.message).toMatch(
-      /spec.taints\[0\].effect: Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"/,
+      /metadata.taints\[0\].effect: Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"/,
     );
     expect(t.message).toMatch(
-      /spec.taints\[2\]: Duplicate value: .*taints must be unique by key and effect pair/,
+      /metadata.taints\[2\]: Duplicate value: .*taints must be unique by key and effect pair/,
     );
   });
 

@@ -347,6 +347,35 @@ describe('kubectl create, patch and delete', () => {
   });
 });
 
+describe('kubectl create of a GameServerAllocation', () => {
+  it("works as in Agones' quick start, with the default client-side validation", async () => {
+    emu.setAllocationHandler(async (ref, body) => ({
+      ...body,
+      metadata: { ...body.metadata, name: 'gs-1', namespace: ref.namespace },
+      status: { state: 'Allocated', gameServerName: 'gs-1', nodeName: 'ip-10-0-0-1' },
+    }));
+    try {
+      const file = join(dir, 'gameserverallocation.yaml');
+      await writeFile(
+        file,
+        'apiVersion: "allocation.agones.dev/v1"\nkind: GameServerAllocation\nspec:\n  selectors:\n    - matchLabels:\n        agones.dev/fleet: simple-game-server\n',
+      );
+      // Without an OpenAPI v2 document, kubectl stops at "failed to download openapi".
+      const r = await kubectl(
+        'create',
+        '-f',
+        file,
+        '-o',
+        'jsonpath={.status.state} {.status.gameServerName}',
+      );
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('Allocated gs-1');
+    } finally {
+      emu.setAllocationHandler(undefined);
+    }
+  });
+});
+
 describe('kubectl get --watch', () => {
   it('prints a line for a change made while it watches', async () => {
     const child = spawn(KUBECTL, [

@@ -83,7 +83,7 @@ describe('graceful deletion of pods', () => {
       }),
       409,
       'Conflict',
-      /^Operation cannot be fulfilled on configmaps "pre": Precondition failed: UID in precondition: other, UID in object meta: /,
+      /^Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition \(other\) does not match the UID in record \([0-9a-f-]+\)\. The object might have been deleted and then recreated$/,
     );
   });
 });

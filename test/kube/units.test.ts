@@ -110,20 +110,22 @@ describe('strategic merge patch', () => {
         ],
       },
     });
-    expect(out.spec.containers.map((c: any) => c.name)).toEqual(['main', 'side', 'new']);
+    // apimachinery's order: the patch's elements in its order, the server's others interleaved
+    // where the server had them (after `main`, before nothing the patch adds).
+    expect(out.spec.containers.map((c: any) => c.name)).toEqual(['main', 'new', 'side']);
     expect(out.spec.containers[0]).toEqual({
       name: 'main',
       image: 'v1',
       env: [
-        { name: 'A', value: '1' },
         { name: 'B', value: '2' },
+        { name: 'A', value: '1' },
       ],
     });
   });
   it('replaces lists without a merge key (tolerations) and unions merge-scalar lists (finalizers)', () => {
     const out = smp({ metadata: { finalizers: ['b', 'a'] }, spec: { tolerations: [{ key: 't2' }] } });
     expect(out.spec.tolerations).toEqual([{ key: 't2' }]);
-    expect(out.metadata.finalizers).toEqual(['a', 'b']);
+    expect(out.metadata.finalizers).toEqual(['b', 'a']);
   });
   it('honours $patch: delete and replace, $deleteFromPrimitiveList, $setElementOrder and nulls', () => {
     expect(
