@@ -3,14 +3,20 @@
 // discovery is not served: answering plain application/json makes kubectl fall back to these.
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.js';
 
+// The release the emulator is measured against (test/control-plane/differential.test.ts), as the
+// test bed's build of it answers (a build from source has no commit or date stamped in; the Go
+// version, which depends on the toolchain, is left out).
 export const SERVER_VERSION = {
   major: '1',
-  minor: '32',
-  gitVersion: 'v1.32.4',
-  gitCommit: '59526cd4867447956156ae3a602fcbac10a2c335',
+  minor: '34',
+  emulationMajor: '1',
+  emulationMinor: '34',
+  minCompatibilityMajor: '1',
+  minCompatibilityMinor: '33',
+  gitVersion: 'v1.34.4',
+  gitCommit: '$Format:%H$',
   gitTreeState: 'clean',
-  buildDate: '2025-04-22T16:02:27Z',
-  goVersion: 'go1.23.6',
+  buildDate: '1970-01-01T00:00:00Z',
   compiler: 'gc',
   platform: 'linux/amd64',
 };

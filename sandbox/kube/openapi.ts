@@ -3,6 +3,7 @@
 // field validation itself; it then skips client-side schema validation (which would need the full
 // OpenAPI v2 document, not served). The schemas themselves are not served (`kubectl explain` has none).
 import { createHash } from 'node:crypto';
+import { SERVER_VERSION } from './discovery.js';
 import { apiVersionOf, type ResourceRegistry } from './resources.js';
 
 function gvPath(group: string, version: string): string {
@@ -48,7 +49,7 @@ export class OpenApiV3 {
     }
     return {
       openapi: '3.0.0',
-      info: { title: 'Kubernetes', version: 'v1.32.4' },
+      info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion },
       paths,
       components: { schemas: {} },
       'x-api-version': apiVersionOf({ group, version }),

@@ -200,7 +200,7 @@ describe('bad input', () => {
 
 describe('discovery', () => {
   it('serves /version, /api, /apis and resource lists with subresources', async () => {
-    expect((await request('GET', '/version')).json).toMatchObject({ major: '1', minor: '32' });
+    expect((await request('GET', '/version')).json).toMatchObject({ major: '1', minor: '34' });
     expect((await request('GET', '/api')).json).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const groups = (await request('GET', '/apis')).json;
     expect(groups.kind).toBe('APIGroupList');
