@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** kube-controller-manager's --controllers (default all that run by default). */
   controllers?: string[];
+  /** An audit policy (audit.k8s.io/v1 Policy): the API server writes its events to `auditLogPath`. */
+  auditPolicy?: Record<string, unknown>;
   /** Extra flags, for tests of one behaviour. */
   apiServerArgs?: string[];
   controllerManagerArgs?: string[];
@@ -55,6 +57,8 @@ export interface ControlPlane {
   readonly kubeconfig: string;
   /** The run folder: certificates, etcd's data, each process's log. */
   readonly dir: string;
+  /** Where the API server writes audit events (JSON lines), with an `auditPolicy`. */
+  readonly auditLogPath?: string;
   readonly processes: readonly ManagedProcess[];
   /** Set once a process has died on its own, with its log tail; undefined while all is well. */
   failure(): Error | undefined;
@@ -306,6 +310,17 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
     await writeOwner();
     await waitFor('etcd', etcd, () => probe({ url: `${etcdUrl}/health`, expect: (b) => b.includes('true') }));
 
+    const auditLogPath = options.auditPolicy ? join(dir, 'audit.log') : undefined;
+    const auditArgs = options.auditPolicy
+      ? [
+          // JSON is YAML: the policy file is the object as JSON.
+          `--audit-policy-file=${await file('audit-policy.yaml', JSON.stringify(options.auditPolicy))}`,
+          `--audit-log-path=${auditLogPath}`,
+          '--audit-log-format=json',
+          // Written as requests complete, so a reader sees them at once.
+          '--audit-log-mode=blocking',
+        ]
+      : [];
     const apiServer = spawnProcess('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
@@ -337,6 +352,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
       `--proxy-client-cert-file=${pem.frontCert}`,
       `--proxy-client-key-file=${pem.frontKey}`,
       '--profiling=false',
+      ...auditArgs,
       ...(options.apiServerArgs ?? []),
     ]);
     await writeOwner();
@@ -391,6 +407,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
       kubeconfigPath: options.kubeconfigPath ?? kubeconfigPath,
       kubeconfig: adminKubeconfig,
       dir,
+      ...(auditLogPath ? { auditLogPath } : {}),
       processes: procs,
       failure: () => failure,
       startSeconds,
