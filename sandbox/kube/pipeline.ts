@@ -309,6 +309,12 @@ export class Pipeline {
     return rt.view ? rt.view.toStorage(obj) : obj;
   }
 
+  /** Where kube-apiserver keeps the object in etcd (built-in types without their group). */
+  private storageKeyOf(rt: ResourceType, ref: ResourceRef): string {
+    const prefix = rt.custom ? `/registry/${rt.group}/${rt.plural}` : `/registry/${rt.plural}`;
+    return rt.namespaced ? `${prefix}/${ref.namespace}/${ref.name}` : `${prefix}/${ref.name}`;
+  }
+
   private key(rt: ResourceType, ref: ResourceRef): string {
     return objectKey(rt.namespaced ? ref.namespace : undefined, ref.name!);
   }
@@ -469,7 +475,7 @@ export class Pipeline {
       );
   }
 
-  /** Built-in mutating admission plugins that run before the webhooks (ServiceAccount, DefaultTolerationSeconds). */
+  /** Built-in mutating admission plugins that run before the webhooks (ServiceAccount, DefaultTolerationSeconds, Priority). */
   private builtInAdmission(r: Resolved, obj: KubeObject): void {
     if (r.rt.group !== '' || r.rt.plural !== 'pods' || r.sub) return;
     const spec = (obj.spec ??= {});
@@ -484,7 +490,9 @@ export class Pipeline {
       if (!tolerated)
         tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
     }
+    // Priority: without a priority class, the global default of 0 and its preemption policy.
     spec.priority ??= 0;
+    spec.preemptionPolicy ??= 'PreemptLowerPriority';
   }
 
   private generateName(prefix: string): string {
@@ -755,6 +763,17 @@ export class Pipeline {
         (existingView) => {
           const patched = applyPatch(r.rt, existingView, type, patch);
           if (!isMap(patched)) throw badRequest('the patch did not produce an object');
+          const uid = patched.metadata?.uid;
+          if (!r.sub && uid !== existingView.metadata?.uid) {
+            // A uid in a PUT is a precondition (409); changed by a patch, it is an immutable field
+            // (validated twice over by the update strategy, hence two causes).
+            const immutable = {
+              type: 'FieldValueInvalid',
+              field: 'metadata.uid',
+              message: `Invalid value: ${JSON.stringify(uid ?? '')}: field is immutable`,
+            };
+            throw invalid(r.rt.group, r.rt.kind, ref.name!, [immutable, immutable]);
+          }
           return r.sub === 'scale'
             ? this.decodeScale(ref, patched)
             : this.decode(r, ref, patched, true, true, fields);
@@ -825,7 +844,8 @@ export class Pipeline {
           r.rt.group,
           r.rt.plural,
           ref.name!,
-          `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.obj.metadata.uid}`,
+          // etcd3's storage error, as kube-apiserver passes it through (Code 4: invalid object).
+          `StorageError: invalid object, Code: 4, Key: ${this.storageKeyOf(r.rt, ref)}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.obj.metadata.uid}`,
         );
       const written =
         r.sub === 'scale' ? applyScale(r.rt, existing.obj, admitted) : this.toStorage(r.rt, clone(admitted));

@@ -359,6 +359,11 @@ describe('creates', () => {
         serviceAccountName: s.serviceAccountName,
         tolerations: s.tolerations,
         priority: s.priority,
+        preemptionPolicy: s.preemptionPolicy,
+        // Known difference: the real ServiceAccount plugin also mounts a projected token volume.
+        containerFields: Object.keys(s.containers[0])
+          .filter((k) => k !== 'volumeMounts')
+          .sort(),
         restartPolicy: s.restartPolicy,
         terminationGracePeriodSeconds: s.terminationGracePeriodSeconds,
         phase: res.body.status.phase,
@@ -718,6 +723,32 @@ describe('optimistic concurrency', () => {
     });
     expect(r.unconditional).toEqual([200, { v: '4' }]);
     expect(r.patchStale).toMatchObject({ status: 409, reason: 'Conflict' });
+  });
+
+  it('a uid in a PUT is a precondition (409); changed by a patch it is an immutable field (422)', async () => {
+    const r = await same(async (b) => {
+      const created = expectCode(await req(b, 'POST', CMS, configMap('diff-uid')), 201).body;
+      const other = '00000000-0000-0000-0000-000000000000';
+      return {
+        put: outcome(
+          await req(b, 'PUT', `${CMS}/diff-uid`, {
+            ...created,
+            metadata: { ...created.metadata, uid: other },
+          }),
+        ),
+        patch: outcome(
+          await req(
+            b,
+            'PATCH',
+            `${CMS}/diff-uid`,
+            { metadata: { uid: other } },
+            { contentType: 'application/merge-patch+json' },
+          ),
+        ),
+      };
+    });
+    expect(r.put).toMatchObject({ status: 409, reason: 'Conflict' });
+    expect(r.patch).toMatchObject({ status: 422, reason: 'Invalid' });
   });
 
   it('client-node sees the 409 as an ApiException with the Status body', async () => {

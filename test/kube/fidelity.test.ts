@@ -181,6 +181,13 @@ describe('unknown fields', () => {
   });
 });
 
+describe('pod defaults', () => {
+  it('the Priority plugin gives a pod without a class priority 0 and PreemptLowerPriority', async () => {
+    const r = await req('POST', PODS, pod('fid-priority'));
+    expect(r.body.spec).toMatchObject({ priority: 0, preemptionPolicy: 'PreemptLowerPriority' });
+  });
+});
+
 describe('OpenAPI v2', () => {
   it('serves an empty document, as protobuf to kubectl and as JSON otherwise', async () => {
     const json = await req('GET', '/openapi/v2');
@@ -309,6 +316,29 @@ describe('lists and patches', () => {
       },
     );
     expect(r.body.metadata.finalizers).toEqual(['example.com/b', 'example.com/a']);
+  });
+
+  it('a patch that changes metadata.uid is 422 (field is immutable), a PUT with another uid 409', async () => {
+    const cm = (await req('POST', CMS, { metadata: { name: 'fid-uid' } })).body;
+    const other = '00000000-0000-0000-0000-000000000000';
+    const patched = await req(
+      'PATCH',
+      `${CMS}/fid-uid`,
+      { metadata: { uid: other } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    expect(patched.status).toBe(422);
+    expect(patched.body.message).toBe(
+      `ConfigMap "fid-uid" is invalid: metadata.uid: Invalid value: "${other}": field is immutable`,
+    );
+    expect(patched.body.details.causes).toHaveLength(2);
+    const put = await req('PUT', `${CMS}/fid-uid`, { ...cm, metadata: { ...cm.metadata, uid: other } });
+    expect(put.status).toBe(409);
+    expect(put.body.message).toBe(
+      `Operation cannot be fulfilled on configmaps "fid-uid": StorageError: invalid object, Code: 4, Key: /registry/configmaps/default/fid-uid, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: ${other}, UID in object meta: ${cm.metadata.uid}`,
+    );
   });
 
   it('an invalid object without a name has no name in its details', async () => {
