@@ -3,19 +3,17 @@
 // kubectl of the control plane's own release, after installing the CRDs of the groups the manifests
 // use (Agones; cert-manager and the Prometheus Operator, whose CRDs keep any spec: see
 // sandbox/control-plane/extra-crds.ts). The real server validates every built-in object in full
-// (unknown or duplicate fields are errors under Strict), compiles the webhook's CEL matchConditions,
-// and runs admission, Pod Security "restricted" of the namespace included (its violations come back
-// as warnings on workloads, which must not appear). Then base is applied for real, its objects are
-// read back, the real ReplicaSet controller creates the pods (refused pods would be events, not pods),
-// and applying again changes nothing.
-import { spawn } from 'node:child_process';
+// (server-side apply refuses any field its schema does not declare), compiles the webhook's CEL
+// matchConditions, and runs admission, Pod Security "restricted" of the namespace included (its
+// violations come back as warnings on workloads, which must not appear). Then base is applied for
+// real, its objects are read back, the real ReplicaSet controller creates the pods (refused pods would
+// be events, not pods), and applying again changes nothing.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { remoteClusterHost, type RemoteClusterHost } from '../../sandbox/cluster/remote-host.js';
 import { installAgonesResources } from '../../sandbox/control-plane/agones-crds.js';
-import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
 import {
   CERT_MANAGER_CRDS,
   installCrds,
@@ -24,39 +22,20 @@ import {
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
+import { runKubectl, type KubectlRun } from './real-kubectl.js';
 import { MANIFESTS_DIR, NAMESPACE, OVERLAYS, parseManifests } from './render.js';
 
 const cp = useControlPlane();
 let host: RemoteClusterHost;
 let dir: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The control plane's own kubectl, as its admin, with `input` on stdin. */
-function kubectl(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      join(controlPlaneBinaries(), 'kubectl'),
-      ['--kubeconfig', cp().kubeconfigPath, '--cache-dir', join(dir, 'cache'), ...args],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
+const kubectl = (args: string[], input?: string) =>
+  runKubectl(args, {
+    kubeconfig: cp().kubeconfigPath,
+    cacheDir: join(dir, 'cache'),
+    ...(input !== undefined ? { input } : {}),
   });
-}
 
 /** `kubectl kustomize` of a folder: the YAML `kubectl apply -k` would send. */
 async function kustomize(path: string): Promise<string> {
@@ -159,7 +138,7 @@ describe('on the real API server, kubectl apply --server-side --dry-run=server -
     expect(r.stderr).toMatch(/containers\[name="pubsub"\]\.imagePullPolicyy: field not declared in schema/);
   });
 
-  it('warns of a pod template that breaks the namespace’s Pod Security "restricted" (the warning the runs above must not get)', async () => {
+  it('warns of a pod template breaking Pod Security "restricted" (the warning the runs above must not get)', async () => {
     const yaml = await kustomize(resolve(MANIFESTS_DIR, 'base'));
     const deployment = parseManifests(yaml).find((o) => o.kind === 'Deployment')!;
     deployment.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation = true;
@@ -191,7 +170,7 @@ describe('on the real API server, kubectl apply --server-side --dry-run=server -
 describe('on the real API server, kubectl apply --server-side of base', () => {
   let yaml: string;
   let rendered: KubeObject[];
-  let firstApply: Run;
+  let firstApply: KubectlRun;
   beforeAll(async () => {
     yaml = await kustomize(resolve(MANIFESTS_DIR, 'base'));
     rendered = parseManifests(yaml);

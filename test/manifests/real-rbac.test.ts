@@ -11,7 +11,6 @@
 // are left to ValidatingAdmissionPolicies (issue 15), so nothing here asserts they are refused. The
 // reconciler's token is bound to a pod on its node, as the kubelet's projected token is, which puts
 // the node's name in the token's claims for such a policy to check (shown below).
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,13 +24,13 @@ import { clientNodeKubeApi, statusCode } from '../../reconciler/kube-api.js';
 import { nodeMergePatch, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
 import { remoteClusterHost } from '../../sandbox/cluster/remote-host.js';
 import { installAgonesResources } from '../../sandbox/control-plane/agones-crds.js';
-import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { podTolerationPatch } from '../../webhook/decide.js';
 import { DirectNodeStatus } from '../../webhook/node-status.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { webhookSettings } from './component-config.js';
+import { runKubectl } from './real-kubectl.js';
 import { MANIFESTS_DIR, NAMESPACE, parseManifests } from './render.js';
 
 const cp = useControlPlane();
@@ -72,29 +71,12 @@ function kubeConfigOf(a: Account): KubeConfig {
 }
 
 /** The control plane's own kubectl (`kubeconfig` defaults to the admin's), with `input` on stdin. */
-function kubectl(
-  args: string[],
-  options: { input?: string; kubeconfig?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      join(controlPlaneBinaries(), 'kubectl'),
-      ['--kubeconfig', options.kubeconfig ?? cp().kubeconfigPath, '--cache-dir', join(dir, 'cache'), ...args],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
+const kubectl = (args: string[], options: { input?: string; kubeconfig?: string } = {}) =>
+  runKubectl(args, {
+    kubeconfig: options.kubeconfig ?? cp().kubeconfigPath,
+    cacheDir: join(dir, 'cache'),
+    ...(options.input !== undefined ? { input: options.input } : {}),
   });
-}
 
 async function admin(method: string, path: string, body?: unknown): Promise<any> {
   const res = await apiRequest(cp(), method, path, body);
