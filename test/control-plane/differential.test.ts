@@ -1329,6 +1329,145 @@ describe('watches', () => {
   });
 });
 
+describe('what the components write through client-node', () => {
+  it('leases (leader election): MicroTime kept to the microsecond, a stale replace is 409', async () => {
+    const r = await same(async (b) => {
+      const api = b.kc.makeApiClient(k8s.CoordinationV1Api);
+      const created = await api.createNamespacedLease({
+        namespace: 'default',
+        body: {
+          metadata: { name: 'diff-lease' },
+          spec: {
+            holderIdentity: 'pubsub-a',
+            leaseDurationSeconds: 15,
+            acquireTime: '2026-01-02T03:04:05.123456Z' as never,
+            renewTime: '2026-01-02T03:04:05.123456Z' as never,
+            leaseTransitions: 0,
+          },
+        },
+      });
+      const replace = async (renewTime: string, resourceVersion?: string) => {
+        try {
+          const out = await api.replaceNamespacedLease({
+            name: 'diff-lease',
+            namespace: 'default',
+            body: {
+              ...created,
+              metadata: {
+                ...created.metadata,
+                resourceVersion: resourceVersion ?? created.metadata?.resourceVersion,
+              },
+              spec: { ...created.spec, acquireTime: undefined, renewTime: renewTime as never },
+            },
+          });
+          return { code: 200, holder: out.spec?.holderIdentity };
+        } catch (err: any) {
+          const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+          return { code: err.code, reason: body?.reason, message: body?.message };
+        }
+      };
+      // MicroTime takes exactly six fractional digits.
+      const short = await replace('2026-01-02T03:04:07.5Z');
+      const renewed = await replace('2026-01-02T03:04:07.500000Z');
+      const stale = await replace('2026-01-02T03:04:09.000000Z');
+      const raw = (await req(b, 'GET', '/apis/coordination.k8s.io/v1/namespaces/default/leases/diff-lease'))
+        .body;
+      return {
+        short,
+        renewed,
+        stale: stale.code,
+        acquireTime: raw.spec.acquireTime ?? null,
+        renewTime: raw.spec.renewTime,
+      };
+    });
+    expect(r).toMatchObject({
+      short: { code: 400, reason: 'BadRequest' },
+      renewed: { code: 200, holder: 'pubsub-a' },
+      stale: 409,
+      acquireTime: null,
+      renewTime: '2026-01-02T03:04:07.500000Z',
+    });
+  });
+
+  it('core Events (reconciler, webhook): created, and found by involvedObject and reason', async () => {
+    const r = await same(async (b) => {
+      const core = b.kc.makeApiClient(k8s.CoreV1Api);
+      await core.createNamespacedEvent({
+        namespace: 'default',
+        body: {
+          metadata: { generateName: 'diff-node-1.' },
+          involvedObject: { kind: 'Node', name: 'diff-node-1', apiVersion: 'v1' },
+          reason: 'DrainStarted',
+          message: 'FleetIQ reports DRAINING',
+          type: 'Normal',
+          source: { component: 'fleetiq-agones-reconciler', host: 'diff-node-1' },
+          reportingComponent: 'fleetiq-agones-reconciler',
+          reportingInstance: 'diff-node-1',
+          firstTimestamp: new Date('2026-01-02T03:04:05Z'),
+          lastTimestamp: new Date('2026-01-02T03:04:05Z'),
+          count: 1,
+        },
+      });
+      const found = await core.listNamespacedEvent({
+        namespace: 'default',
+        fieldSelector: 'involvedObject.kind=Node,involvedObject.name=diff-node-1,reason=DrainStarted',
+      });
+      return found.items.map((e) => ({
+        name: /^diff-node-1\.[a-z0-9]{5}$/.test(e.metadata?.name ?? ''),
+        reason: e.reason,
+        type: e.type,
+        count: e.count,
+        source: e.source,
+        firstTimestamp: e.firstTimestamp?.toISOString(),
+        reportingComponent: e.reportingComponent,
+      }));
+    });
+    expect(r).toHaveLength(1);
+    expect(r[0].name).toBe(true);
+  });
+
+  it('JSON patches of a GameServer (custom objects API), with a failed test as 422', async () => {
+    const r = await same(async (b) => {
+      expectCode(await req(b, 'POST', GSS, gameServer('diff-gs-json')), 201);
+      const custom = b.kc.makeApiClient(k8s.CustomObjectsApi);
+      const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
+      const gs = { group: 'agones.dev', version: 'v1', namespace: 'default', plural: 'gameservers' };
+      const patched: any = await custom.patchNamespacedCustomObject(
+        {
+          ...gs,
+          name: 'diff-gs-json',
+          body: [
+            { op: 'add', path: '/metadata/annotations', value: {} },
+            { op: 'add', path: '/metadata/annotations/gamelift.status~1drain-toleration', value: 'true' },
+          ],
+        },
+        jsonPatch,
+      );
+      let failed: unknown = 'no error';
+      try {
+        await custom.patchNamespacedCustomObject(
+          {
+            ...gs,
+            name: 'diff-gs-json',
+            body: [
+              { op: 'test', path: '/metadata/annotations/gamelift.status~1drain-toleration', value: 'no' },
+            ],
+          },
+          jsonPatch,
+        );
+      } catch (err: any) {
+        failed = err.code;
+      }
+      return { annotations: patched.metadata.annotations, generation: patched.metadata.generation, failed };
+    });
+    expect(r).toEqual({
+      annotations: { 'gamelift.status/drain-toleration': 'true' },
+      generation: 1,
+      failed: 422,
+    });
+  });
+});
+
 describe('kubectl', () => {
   beforeAll(async () => {
     for (const b of backends) {
@@ -1373,6 +1512,37 @@ describe('kubectl', () => {
       ['NAME', 'STATE', 'ADDRESS', 'PORT', 'NODE'],
       ['diff-kubectl-gs', 'Allocated', '10.0.0.7', '7072', 'diff-node-1'],
     ]);
+  });
+
+  it('kubectl cordon, taint and uncordon: the same outputs and the same node', async () => {
+    const r = await same(async (b) => {
+      const run = async (...args: string[]) => {
+        const out = await kubectl(b, args);
+        return [out.code, out.stdout.trim(), out.stderr.trim()];
+      };
+      const steps = [
+        await run('cordon', 'diff-node-2'),
+        await run('taint', 'nodes', 'diff-node-2', 'example.com/maintenance=true:NoSchedule'),
+        await run('taint', 'nodes', 'diff-node-2', 'example.com/maintenance=true:NoSchedule'),
+        await run('taint', 'nodes', 'diff-node-2', 'example.com/bad=x:Sometimes'),
+      ];
+      const node = (await req(b, 'GET', '/api/v1/nodes/diff-node-2')).body;
+      steps.push(await run('taint', 'nodes', 'diff-node-2', 'example.com/maintenance-'));
+      steps.push(await run('uncordon', 'diff-node-2'));
+      return {
+        steps,
+        unschedulable: node.spec.unschedulable,
+        // Known difference: the real server's NodeTaint admission plugin taints a new node
+        // node.kubernetes.io/not-ready:NoSchedule, which its node lifecycle controller (not
+        // running here) removes once the node is Ready; the emulator adds no such taint.
+        taints: node.spec.taints
+          .filter((t: any) => !t.key.startsWith('node.kubernetes.io/'))
+          .map((t: any) => `${t.key}=${t.value}:${t.effect}`),
+      };
+    });
+    expect(r.steps[0]).toEqual([0, 'node/diff-node-2 cordoned', '']);
+    expect(r.taints).toEqual(['example.com/maintenance=true:NoSchedule']);
+    expect(r.unschedulable).toBe(true);
   });
 
   it('kubectl version: the same release', async () => {
