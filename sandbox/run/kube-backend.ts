@@ -35,6 +35,10 @@ export interface KubeBackend {
   exposeService(namespace: string, name: string, target: { host: string; port: number }): Promise<void>;
   /** Writes an admin kubeconfig (for kubectl). */
   writeKubeconfig(path: string): Promise<void>;
+  /** The admin kubeconfig itself (server, CA and an admin token, for HTTPS clients of tests). */
+  readonly adminKubeconfig: string;
+  /** The real API server's audit log (JSON lines, as the audit policy has it). */
+  readonly auditLogPath?: string;
   /** The emulator itself, on the emulated backend (its request log and webhook call statistics). */
   readonly emulator?: KubeEmulator;
   stop(): Promise<void>;
@@ -47,6 +51,8 @@ export interface KubeBackendOptions {
   logger: Logger;
   /** Random numbers for generated names (emulated only: the real API server picks its own). */
   random: () => number;
+  /** The real API server's audit policy, for tests that read its audit log (default: none). */
+  auditPolicy?: Record<string, unknown>;
 }
 
 export async function startKubeBackend(o: KubeBackendOptions): Promise<KubeBackend> {
@@ -77,6 +83,7 @@ async function startEmulatedBackend(o: KubeBackendOptions): Promise<KubeBackend>
       exposeService: async (namespace, name, target) =>
         emu.registerServiceEndpoint(namespace, name, target.host, target.port),
       writeKubeconfig: (path) => emu.writeKubeconfig(path),
+      adminKubeconfig: emu.kubeconfig(),
       emulator: emu,
       stop: () => emu.stop(),
     };
@@ -123,12 +130,18 @@ const realKinds: KindResolver = (apiVersion, kind) => {
   return k && (k.group ? `${k.group}/${k.version}` : k.version) === apiVersion ? k : undefined;
 };
 
-/** The port the namespace's forwarder listens on for every exposed Service (Endpoints carry it). */
+/**
+ * The port the namespace's forwarder listens on for the first exposed Service (Endpoints carry it);
+ * each further Service gets the next one, as each is a different backend.
+ */
 const ENDPOINT_PORT = 8443;
 const TOKEN_SECONDS = 24 * 60 * 60;
 
 async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
-  const cp = await startControlPlane({ log: (line) => o.logger.info(line) });
+  const cp = await startControlPlane({
+    log: (line) => o.logger.info(line),
+    ...(o.auditPolicy ? { auditPolicy: o.auditPolicy } : {}),
+  });
   const host = remoteClusterHost({ server: cp.server, caPem: cp.caPem, token: cp.adminToken });
   let network: ServiceNetwork | undefined;
   const stop = async () => {
@@ -141,6 +154,7 @@ async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
     await installAgonesResources(admin);
     const installation = await applyInstallation(admin, realKinds, { failurePolicy: o.failurePolicy });
     const tokens = new Map<string, Promise<string>>();
+    const endpointPorts = new Map<string, number>();
     const tokenFor = (user: UserInfo) => {
       const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user.username);
       if (!m)
@@ -182,7 +196,13 @@ async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
       },
       async exposeService(namespace, name, target) {
         network ??= await startServiceNetwork();
-        await network.expose(ENDPOINT_PORT, target);
+        const key = `${namespace}/${name}`;
+        let port = endpointPorts.get(key);
+        if (port === undefined) {
+          port = ENDPOINT_PORT + endpointPorts.size;
+          endpointPorts.set(key, port);
+          await network.expose(port, target);
+        }
         const service = await admin.get({ group: '', version: 'v1', resource: 'services', namespace, name });
         // No pods back it here: without a selector the endpoints controller leaves our Endpoints alone.
         await admin.patch({ group: '', version: 'v1', resource: 'services', namespace, name }, 'merge', {
@@ -197,7 +217,7 @@ async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
               addresses: [{ ip: network.address }],
               ports: (service.spec?.ports ?? []).map((p: any) => ({
                 name: p.name,
-                port: ENDPOINT_PORT,
+                port,
                 protocol: 'TCP',
               })),
             },
@@ -213,6 +233,8 @@ async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
         }
       },
       writeKubeconfig: (path) => writeFile(path, cp.kubeconfig, { mode: 0o600 }),
+      adminKubeconfig: cp.kubeconfig,
+      ...(cp.auditLogPath ? { auditLogPath: cp.auditLogPath } : {}),
       stop,
     };
   } catch (err) {

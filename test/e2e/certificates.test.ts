@@ -11,6 +11,7 @@ import { SECRET_KEYS } from '../../certs/material.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import type { RunningWebhook } from '../../webhook/server.js';
 import {
+  E2E_START_MS,
   GSA,
   WEBHOOK_CONFIGS,
   WEBHOOK_NAME,
@@ -39,11 +40,11 @@ beforeAll(async () => {
     nodes: { count: 3, capacity: { pods: 4 } },
     fleets: [{ name: FLEET, replicas: 8 }],
   });
-});
+}, E2E_START_MS);
 
 afterAll(async () => {
   await e?.stop();
-});
+}, 60_000);
 
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
 const fingerprints = (bundlePem: string) =>
@@ -79,9 +80,9 @@ describe('built-in certificates', () => {
     expect(a!.caBundlePem).toBe(b!.caBundlePem);
     expect(fingerprints(a!.caBundlePem!)).toHaveLength(1);
     // Exactly one create of the Secret succeeded; a loser got 409 AlreadyExists and used the winner's.
-    const creates = e.emu.requestLog
-      .entries(e.webhookUser)
-      .filter((r) => r.resource === 'secrets' && r.verb === 'create');
+    const creates = (await e.requests(e.webhookUser)).filter(
+      (r) => r.resource === 'secrets' && r.verb === 'create',
+    );
     expect(creates.filter((r) => r.code === 201)).toHaveLength(1);
     expect(creates.every((r) => r.code === 201 || r.code === 409)).toBe(true);
     const secret = await storedSecret();
@@ -98,7 +99,7 @@ describe('built-in certificates', () => {
   it('a CA rotation during a rolling update under live allocations fails no admission and ends serving the new certificate', async () => {
     const initial = e.initialCertificates[0]!;
     const initialCa = fingerprints(initial.caBundlePem!)[0]!;
-    const statsBefore = e.webhookStats();
+    const statsBefore = await e.webhookStats();
     const admissionsBefore = e.admissions.length;
 
     // Players: allocations, each followed by the game server's reuse (SDK.Ready) or its shutdown.
@@ -179,7 +180,7 @@ describe('built-in certificates', () => {
     }
 
     // Not one admission failed: every call reached a replica over verified TLS and was answered.
-    const stats = e.webhookStats();
+    const stats = await e.webhookStats();
     const delta = (k: keyof typeof stats.outcomes) =>
       (stats.outcomes[k] ?? 0) - (statsBefore.outcomes[k] ?? 0);
     expect({

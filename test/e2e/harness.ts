@@ -1,26 +1,41 @@
-// End-to-end setup for the webhook: the Kubernetes API server emulator with RBAC on, the simulated
-// cluster (scheduler, kubelets, taint manager, Agones) on it, and the real webhook in built-in
-// certificate mode, installed the way manifests/base installs it: its Namespace, ServiceAccount and
-// RBAC, its MutatingWebhookConfiguration (matchConditions and all), and its settings taken from the
-// Deployment's environment. The API server reaches the webhook's replicas through a Service stand-in
-// (a TCP round-robin proxy registered as `fleetiq-agones-webhook.fleetiq-system.svc`), so
-// replicas can be added, removed or all taken away (an outage) while traffic runs.
+// End-to-end setup for the webhook, on the Kubernetes control plane the tests run on
+// (FLEETIQ_TEST_CONTROL_PLANE: `real`, the default, is kube-apiserver, etcd, kube-controller-manager
+// and kube-scheduler of the pinned release; `emulated` is the API server emulator), both through
+// sandbox/run/kube-backend.ts with RBAC on and manifests/base installed (Namespace, ServiceAccounts
+// and RBAC, the webhook's Service and its MutatingWebhookConfiguration, matchConditions and all).
+// On it: the simulated cluster (kubelets and Agones; on the emulator also the scheduler and taint
+// manager, on the real one the real ones) and the real webhook in built-in certificate mode, its
+// settings taken from the Deployment's environment. The API server reaches the webhook's replicas
+// through a Service stand-in (a TCP round-robin proxy made the Service's endpoint), so replicas can
+// be added, removed or all taken away (an outage) while traffic runs.
+//
+// What a test reads about the API server is taken from the API server itself, on either backend:
+// the webhook's call statistics from kube-apiserver's apiserver_admission_* metrics (the emulator
+// keeps the same counts itself), and the requests a ServiceAccount made from kube-apiserver's audit
+// log (the emulator's request log). On the real control plane, matchmakers allocate through
+// Agones' aggregated allocation API (allocation-api.ts).
 import net from 'node:net';
 import tls from 'node:tls';
 import https from 'node:https';
+import { open } from 'node:fs/promises';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { SimClock } from '../../sandbox/clock.js';
-import { ADMIN_USER, startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
-import type { KubeObject, LocalClient, ResourceRef, UserInfo } from '../../sandbox/kube/types.js';
-import type { WebhookCallStats } from '../../sandbox/kube/admission/mutating.js';
+import { SeededRandom, SimClock } from '../../sandbox/clock.js';
+import type { KubeObject, LocalClient, UserInfo } from '../../sandbox/kube/types.js';
+import type { WebhookCallStats, WebhookOutcome } from '../../sandbox/kube/admission/mutating.js';
 import {
   startClusterSimulation,
   type ClusterSimulation,
   type ClusterSimulationOptions,
   type FleetOptions,
 } from '../../sandbox/cluster/index.js';
+import {
+  CONTROL_PLANE_KINDS,
+  startKubeBackend,
+  type ControlPlaneKind,
+  type KubeBackend,
+} from '../../sandbox/run/kube-backend.js';
 import { registerWebhookCommand, webhookConfigFromOptions } from '../../webhook/cli.js';
 import type { WebhookConfig } from '../../webhook/config.js';
 import type { AdmissionRecord } from '../../webhook/http-admission.js';
@@ -28,8 +43,25 @@ import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { ServingCertificate } from '../../webhook/tls-source.js';
 import { componentUser, findObject, NAMESPACE, renderOverlay } from '../manifests/render.js';
 import { until } from '../cluster/sim-helpers.js';
+import { startAllocationApi, type AllocationApi } from './allocation-api.js';
 
 export { until } from '../cluster/sim-helpers.js';
+
+/**
+ * The control plane the end-to-end suites run on: the real one unless
+ * FLEETIQ_TEST_CONTROL_PLANE=emulated.
+ */
+export const E2E_CONTROL_PLANE: ControlPlaneKind = (() => {
+  const v = process.env.FLEETIQ_TEST_CONTROL_PLANE ?? 'real';
+  if (!(CONTROL_PLANE_KINDS as readonly string[]).includes(v))
+    throw new Error(
+      `FLEETIQ_TEST_CONTROL_PLANE must be one of ${CONTROL_PLANE_KINDS.join(', ')}, not "${v}"`,
+    );
+  return v as ControlPlaneKind;
+})();
+
+/** Starting a real control plane on a loaded two-core machine: beforeAll gets this long. */
+export const E2E_START_MS = 240_000;
 
 export const WEBHOOK_NAMESPACE = NAMESPACE;
 export const WEBHOOK_NAME = 'fleetiq-agones-webhook';
@@ -46,58 +78,6 @@ export const WEBHOOK_CONFIGS = {
   version: 'v1',
   resource: 'mutatingwebhookconfigurations',
 } as const;
-
-const RESOURCES: Record<string, { group: string; version: string; resource: string; namespaced: boolean }> = {
-  Namespace: { group: '', version: 'v1', resource: 'namespaces', namespaced: false },
-  ServiceAccount: { group: '', version: 'v1', resource: 'serviceaccounts', namespaced: true },
-  Role: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', namespaced: true },
-  RoleBinding: {
-    group: 'rbac.authorization.k8s.io',
-    version: 'v1',
-    resource: 'rolebindings',
-    namespaced: true,
-  },
-  ClusterRole: {
-    group: 'rbac.authorization.k8s.io',
-    version: 'v1',
-    resource: 'clusterroles',
-    namespaced: false,
-  },
-  ClusterRoleBinding: {
-    group: 'rbac.authorization.k8s.io',
-    version: 'v1',
-    resource: 'clusterrolebindings',
-    namespaced: false,
-  },
-  MutatingWebhookConfiguration: { ...WEBHOOK_CONFIGS, namespaced: false },
-};
-
-/** The objects of manifests/base the webhook needs in the cluster: namespace, identity, RBAC, configuration. */
-export function webhookInstallation(objects: KubeObject[]): KubeObject[] {
-  const isWebhookRbac = (o: KubeObject) =>
-    o.apiVersion === 'rbac.authorization.k8s.io/v1' && (o.metadata.name ?? '').startsWith(WEBHOOK_NAME);
-  return [
-    findObject(objects, 'Namespace', WEBHOOK_NAMESPACE),
-    findObject(objects, 'ServiceAccount', WEBHOOK_NAME),
-    ...objects.filter(isWebhookRbac),
-    findObject(objects, 'MutatingWebhookConfiguration', WEBHOOK_NAME),
-  ];
-}
-
-/** Creates the objects (as `kubectl apply` would the first time), in order. */
-export async function applyObjects(admin: LocalClient, objects: KubeObject[]): Promise<void> {
-  for (const o of objects) {
-    const r = RESOURCES[o.kind];
-    if (!r) throw new Error(`harness cannot apply kind ${o.kind}`);
-    const ref: ResourceRef = {
-      group: r.group,
-      version: r.version,
-      resource: r.resource,
-      ...(r.namespaced ? { namespace: o.metadata.namespace ?? 'default' } : {}),
-    };
-    await admin.create(ref, o);
-  }
-}
 
 /**
  * The webhook command's options as the Deployment of manifests/base sets them: each environment
@@ -202,15 +182,28 @@ export interface E2eOptions {
   /** Webhook command-line options over the Deployment's (e.g. { certCheckInterval: '1s' }). */
   webhookOptions?: Record<string, string>;
   simulation?: Partial<ClusterSimulationOptions>;
-  /** The API server emulator's logger (e.g. to see why webhook calls failed). */
-  emulatorLogger?: Logger;
+  /** The API server's logger (e.g. to see why webhook calls failed). */
+  apiServerLogger?: Logger;
+}
+
+/** One request to the API server, as its audit log (real) or request log (emulated) has it. */
+export interface ApiRequestRecord {
+  verb: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  code: number;
+  /** The RBAC binding that allowed it. */
+  binding?: string;
 }
 
 export interface E2e {
-  emu: KubeEmulator;
+  kind: ControlPlaneKind;
+  backend: KubeBackend;
   sim: ClusterSimulation;
   clock: SimClock;
-  /** In-process admin client (through the API server's pipeline, admission included). */
+  /** Admin client (HTTPS on the real control plane, in-process through the whole pipeline on the emulator). */
   admin: LocalClient;
   /** A kubeconfig for an admin over HTTPS (client-node). */
   adminKubeConfig: KubeConfig;
@@ -232,8 +225,10 @@ export interface E2e {
   route(replicas: RunningWebhook[], options?: { crash?: boolean }): void;
   /** The certificate each replica started with (in start order), before anything could rotate it. */
   initialCertificates: ServingCertificate[];
-  /** The API server's call statistics for our webhook (zeros when it was never considered). */
-  webhookStats(): WebhookCallStats;
+  /** The API server's call statistics for our webhook since it started (zeros when never considered). */
+  webhookStats(): Promise<WebhookCallStats>;
+  /** Every request `user` made to the API server so far, in order. */
+  requests(user: UserInfo): Promise<ApiRequestRecord[]>;
   /** A raw HTTPS request to the API server as admin: status, Warning headers, parsed body. */
   api(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
   stop(): Promise<void>;
@@ -245,15 +240,142 @@ export interface ApiAnswer {
   body: any;
 }
 
+/** `after - before`, with the outcomes that did not change left out. */
+export function statsDelta(after: WebhookCallStats, before: WebhookCallStats): WebhookCallStats {
+  const outcomes: Partial<Record<WebhookOutcome, number>> = {};
+  for (const [k, v] of Object.entries(after.outcomes) as [WebhookOutcome, number][]) {
+    const d = v - (before.outcomes[k] ?? 0);
+    if (d !== 0) outcomes[k] = d;
+  }
+  return {
+    ...after,
+    outcomes,
+    calls: after.calls - before.calls,
+    totalLatencyMs: after.totalLatencyMs - before.totalLatencyMs,
+  };
+}
+
 const silent = createLogger('e2e', 'silent');
+
+// Who the real API server's audit log records: the installation's ServiceAccounts (what the
+// backend reports as requests; the webhook's among them), then the admin (the simulation acts
+// through it, impersonating each identity, and the audit policy sees the authenticated user) but not
+// its Leases (the kubelets' heartbeats: many, and nothing a test reads). RequestReceived is left out
+// so each request is one event, two for a watch (ResponseStarted when it starts, so a watch is seen
+// while it runs; ResponseComplete when it ends).
+const AUDIT_POLICY = {
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    { level: 'Metadata', userGroups: [`system:serviceaccounts:${NAMESPACE}`] },
+    { level: 'None', resources: [{ group: 'coordination.k8s.io', resources: ['leases'] }] },
+    { level: 'Metadata', userGroups: ['system:masters'] },
+    { level: 'None' },
+  ],
+};
+
+interface AuditEvent {
+  auditID: string;
+  stage: string;
+  verb: string;
+  user: { username: string };
+  impersonatedUser?: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  annotations?: Record<string, string>;
+}
+
+/**
+ * kube-apiserver's audit log (JSON lines), read as it grows. An event is written once the response
+ * is sent, so a reader first makes a request of its own and waits for it to appear: everything
+ * answered before it is then in the log.
+ */
+class AuditLog {
+  private offset = 0;
+  private partial = '';
+  private readonly events: AuditEvent[] = [];
+  private readonly index = new Map<string, number>();
+  private barriers = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly admin: LocalClient,
+  ) {}
+
+  private async readNew(): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+      this.offset += bytesRead;
+      const lines = (this.partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        const e = JSON.parse(line) as AuditEvent;
+        // A watch's later stage replaces its earlier one: one record per request.
+        const at = this.index.get(e.auditID);
+        if (at === undefined) {
+          this.index.set(e.auditID, this.events.length);
+          this.events.push(e);
+        } else this.events[at] = e;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Every event up to now (see the class comment). */
+  async all(): Promise<AuditEvent[]> {
+    const name = `fleetiq-e2e-audit-barrier-${++this.barriers}`;
+    await this.admin.get({ group: '', version: 'v1', resource: 'namespaces', name }).catch(() => undefined);
+    await until(
+      'the audit log to catch up',
+      async () => {
+        await this.readNew();
+        return this.events.some((e) => e.objectRef?.resource === 'namespaces' && e.objectRef.name === name);
+      },
+      30_000,
+    );
+    return this.events;
+  }
+}
+
+/** `RBAC: allowed by ClusterRoleBinding "name" of ...` / `RoleBinding "name/namespace" of ...` → name. */
+function bindingOf(reason: string | undefined): string | undefined {
+  const m = /allowed by (?:Cluster)?RoleBinding "([^"/]+)/.exec(reason ?? '');
+  return m?.[1];
+}
+
+/** One text exposition's samples of `name`: labels and value. */
+function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labels: Record<string, string> = {};
+    for (const m of line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[m[1]!] = m[2]!;
+    out.push({ labels, value: Number(line.slice(close + 1).trim()) });
+  }
+  return out;
+}
 
 export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
   const clock = new SimClock({ speed: options.speed ?? 30 });
-  const emu = await startKubeEmulator({
-    clock,
-    authorization: 'rbac',
-    ...(options.emulatorLogger ? { logger: options.emulatorLogger } : {}),
-  });
+  const kind = E2E_CONTROL_PLANE;
+  const names = new SeededRandom(((options.seed ?? 11) ^ 0x6e41) >>> 0);
+  let backend: KubeBackend | undefined;
+  let allocationApi: AllocationApi | undefined;
   let sim: ClusterSimulation | undefined;
   let service: ServiceProxy | undefined;
   const replicas: RunningWebhook[] = [];
@@ -261,26 +383,39 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
   // replicas have nothing left to drain; then the rest.
   const stopAll = async () => {
     await sim?.stop();
-    emu.webhooks?.close();
+    backend?.emulator?.webhooks?.close();
+    service?.setBackends([], { cut: true });
     await Promise.all(replicas.map((w) => w.stop()));
     await service?.stop();
-    await emu.stop();
+    await allocationApi?.stop();
+    await backend?.stop();
     clock.stop();
   };
   try {
-    const admin = emu.client();
+    backend = await startKubeBackend({
+      kind,
+      clock,
+      failurePolicy: 'Fail',
+      logger: options.apiServerLogger ?? silent,
+      random: () => names.next(),
+      auditPolicy: AUDIT_POLICY,
+    });
+    const kube = backend;
+    const audit = kube.auditLogPath ? new AuditLog(kube.auditLogPath, kube.client()) : undefined;
+    const admin = kube.client();
     const adminKubeConfig = new KubeConfig();
-    adminKubeConfig.loadFromString(emu.kubeconfig());
+    adminKubeConfig.loadFromString(kube.adminKubeconfig);
     const manifests = await renderOverlay('base');
-    await applyObjects(admin, webhookInstallation(manifests));
+    const hookName = findObject(manifests, 'MutatingWebhookConfiguration', WEBHOOK_NAME).webhooks[0]
+      .name as string;
 
     service = new ServiceProxy();
     await service.start();
-    emu.registerServiceEndpoint(WEBHOOK_NAMESPACE, WEBHOOK_NAME, '127.0.0.1', service.port);
+    await kube.exposeService(WEBHOOK_NAMESPACE, WEBHOOK_NAME, { host: '127.0.0.1', port: service.port });
 
     const webhookUser = componentUser('webhook');
     const webhookKubeConfig = new KubeConfig();
-    webhookKubeConfig.loadFromString(emu.kubeconfig(webhookUser));
+    webhookKubeConfig.loadFromString(await kube.kubeconfig(webhookUser));
     const admissions: (AdmissionRecord & { replica: number })[] = [];
     let replicaCount = 0;
     const startReplica = async (extra: Record<string, string> = {}) => {
@@ -310,55 +445,157 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
     const started = await Promise.all(Array.from({ length: options.replicas ?? 1 }, () => startReplica()));
     const initialCertificates = started.map((w) => w.certificate());
     for (const w of started)
-      await until('webhook replica ready', async () => (await fetch(`${w.opsUrl}/readyz`)).status === 200);
+      await until(
+        'webhook replica ready',
+        async () => (await fetch(`${w.opsUrl}/readyz`)).status === 200,
+        30_000,
+      );
     route(started);
 
-    sim = await startClusterSimulation(emu, {
+    sim = await startClusterSimulation(kube.host, {
+      controlPlane: kind,
       clock,
       seed: options.seed ?? 11,
-      readyTimeoutMs: 20_000,
+      readyTimeoutMs: kind === 'real' ? 90_000 : 20_000,
       nodes: options.nodes,
       fleets: options.fleets,
       ...options.simulation,
     });
+    if (kind === 'real') allocationApi = await startAllocationApi(kube);
 
-    const token = emu.addIdentity(ADMIN_USER);
-    const api = (method: string, path: string, body?: unknown): Promise<ApiAnswer> =>
-      new Promise((resolve, reject) => {
-        const url = new URL(path, emu.url);
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const req = https.request(
-          url,
-          {
-            method,
-            ca: emu.ca,
-            headers: {
-              authorization: `Bearer ${token}`,
-              accept: 'application/json',
-              ...(payload ? { 'content-type': 'application/json' } : {}),
+    const server = new URL(adminKubeConfig.getCurrentCluster()!.server);
+    const ca = Buffer.from(adminKubeConfig.getCurrentCluster()!.caData ?? '', 'base64').toString('utf8');
+    const token = adminKubeConfig.getCurrentUser()!.token!;
+    const raw = (method: string, path: string, body?: unknown) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>(
+        (resolve, reject) => {
+          const payload = body === undefined ? undefined : JSON.stringify(body);
+          const req = https.request(
+            new URL(path, server),
+            {
+              method,
+              ca,
+              headers: {
+                authorization: `Bearer ${token}`,
+                accept: 'application/json',
+                ...(payload ? { 'content-type': 'application/json' } : {}),
+              },
             },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              const w = res.headers.warning;
-              resolve({
-                status: res.statusCode ?? 0,
-                warnings: (Array.isArray(w) ? w : w ? [w] : []).map(parseWarning),
-                body: text ? JSON.parse(text) : undefined,
-              });
-            });
-            res.on('error', reject);
-          },
-        );
-        req.on('error', reject);
-        req.end(payload);
-      });
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  headers: res.headers,
+                  text: Buffer.concat(chunks).toString('utf8'),
+                }),
+              );
+              res.on('error', reject);
+            },
+          );
+          req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer in 30 s`)));
+          req.on('error', reject);
+          req.end(payload);
+        },
+      );
+    const api = async (method: string, path: string, body?: unknown): Promise<ApiAnswer> => {
+      const res = await raw(method, path, body);
+      const w = res.headers.warning;
+      return {
+        status: res.status,
+        warnings: (Array.isArray(w) ? w : w ? [w] : []).map(parseWarning),
+        body: res.text ? JSON.parse(res.text) : undefined,
+      };
+    };
+
+    const emptyStats = (): WebhookCallStats => ({
+      configuration: WEBHOOK_NAME,
+      webhook: hookName,
+      outcomes: {},
+      calls: 0,
+      totalLatencyMs: 0,
+      maxLatencyMs: 0,
+    });
+    /**
+     * kube-apiserver's own counts for the webhook: every call (apiserver_admission_webhook_request_total),
+     * failed calls that rejected the request (rejection_count, calling_webhook_error) or were let
+     * through (fail_open_count), denials (rejection_count, no_error), skips by a matchCondition
+     * (match_condition_exclusions_total); which calls changed the object is in the audit log's
+     * mutation.webhook.admission.k8s.io annotations.
+     */
+    const realStats = async (): Promise<WebhookCallStats> => {
+      const events = await audit!.all();
+      const res = await raw('GET', '/metrics');
+      if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${res.text.slice(0, 200)}`);
+      const ours = (metric: string, match: Record<string, string> = {}) =>
+        samples(res.text, metric)
+          .filter(
+            (s) =>
+              s.labels.name === hookName &&
+              s.labels.type === 'admit' &&
+              Object.entries(match).every(([k, v]) => s.labels[k] === v),
+          )
+          .reduce((sum, s) => sum + s.value, 0);
+      const patched = events.filter((e) =>
+        Object.entries(e.annotations ?? {}).some(([k, v]) => {
+          if (!k.startsWith('mutation.webhook.admission.k8s.io/')) return false;
+          const a = JSON.parse(v) as { configuration?: string; webhook?: string; mutated?: boolean };
+          return a.configuration === WEBHOOK_NAME && a.webhook === hookName && a.mutated === true;
+        }),
+      ).length;
+      const calls = ours('apiserver_admission_webhook_request_total');
+      const answered = ours('apiserver_admission_webhook_request_total', { code: '200' });
+      const counts: Partial<Record<WebhookOutcome, number>> = {
+        allowed: answered - patched,
+        patched,
+        denied: ours('apiserver_admission_webhook_rejection_count', { error_type: 'no_error' }),
+        failedClosed: ours('apiserver_admission_webhook_rejection_count', {
+          error_type: 'calling_webhook_error',
+        }),
+        failedOpen: ours('apiserver_admission_webhook_fail_open_count'),
+        rejected: ours('apiserver_admission_webhook_rejection_count', {
+          error_type: 'apiserver_internal_error',
+        }),
+        conditionFalse: ours('apiserver_admission_match_condition_exclusions_total'),
+        conditionError: ours('apiserver_admission_match_condition_evaluation_errors_total'),
+      };
+      const stats = emptyStats();
+      for (const [k, v] of Object.entries(counts) as [WebhookOutcome, number][]) if (v) stats.outcomes[k] = v;
+      stats.calls = calls;
+      stats.totalLatencyMs = 1000 * ours('apiserver_admission_webhook_admission_duration_seconds_sum');
+      return stats;
+    };
+
+    const requests = async (user: UserInfo): Promise<ApiRequestRecord[]> => {
+      if (kube.emulator)
+        return kube.emulator.requestLog.entries(user).map((r) => ({
+          verb: r.verb,
+          resource: r.resource,
+          ...(r.subresource ? { subresource: r.subresource } : {}),
+          ...(r.namespace ? { namespace: r.namespace } : {}),
+          ...(r.name ? { name: r.name } : {}),
+          code: r.code,
+          ...(r.allowedBy ? { binding: r.allowedBy.binding } : {}),
+        }));
+      return (await audit!.all())
+        .filter((e) => (e.impersonatedUser ?? e.user).username === user.username && e.objectRef?.resource)
+        .map((e) => ({
+          verb: e.verb,
+          resource: e.objectRef!.resource!,
+          ...(e.objectRef!.subresource ? { subresource: e.objectRef!.subresource } : {}),
+          ...(e.objectRef!.namespace ? { namespace: e.objectRef!.namespace } : {}),
+          ...(e.objectRef!.name ? { name: e.objectRef!.name } : {}),
+          code: e.responseStatus?.code ?? 0,
+          ...(bindingOf(e.annotations?.['authorization.k8s.io/reason'])
+            ? { binding: bindingOf(e.annotations?.['authorization.k8s.io/reason'])! }
+            : {}),
+        }));
+    };
 
     return {
-      emu,
+      kind,
+      backend: kube,
       sim,
       clock,
       admin,
@@ -371,15 +608,13 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       startReplica,
       route,
       initialCertificates,
-      webhookStats: () =>
-        emu.webhooks?.stats().find((s) => s.configuration === WEBHOOK_NAME) ?? {
-          configuration: WEBHOOK_NAME,
-          webhook: '',
-          outcomes: {},
-          calls: 0,
-          totalLatencyMs: 0,
-          maxLatencyMs: 0,
-        },
+      webhookStats: async () =>
+        kube.emulator
+          ? structuredClone(
+              kube.emulator.webhooks?.stats().find((s) => s.configuration === WEBHOOK_NAME) ?? emptyStats(),
+            )
+          : realStats(),
+      requests,
       api,
       stop: stopAll,
     };

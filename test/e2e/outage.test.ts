@@ -7,6 +7,7 @@ import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION } from '../../shared/cont
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { findObject, renderOverlay } from '../manifests/render.js';
 import {
+  E2E_START_MS,
   GS,
   PODS,
   WEBHOOK_CONFIGS,
@@ -28,11 +29,11 @@ beforeAll(async () => {
     fleets: [{ name: FLEET, replicas: 8 }],
   });
   custom = e.adminKubeConfig.makeApiClient(CustomObjectsApi);
-});
+}, E2E_START_MS);
 
 afterAll(async () => {
   await e?.stop();
-});
+}, 60_000);
 
 /** An allocation as a matchmaker sends it: client-node over HTTPS. */
 function allocate(): Promise<KubeObject> {
@@ -73,7 +74,7 @@ describe('a webhook outage', () => {
     const base = findObject(e.manifests, 'MutatingWebhookConfiguration', WEBHOOK_NAME);
     expect(base.webhooks[0].failurePolicy).toBe('Fail');
     const before = await snapshot();
-    const stats = e.webhookStats();
+    const stats = await e.webhookStats();
     const failedBefore = e.sim.allocator.stats.failed;
 
     e.route([], { crash: true });
@@ -84,7 +85,9 @@ describe('a webhook outage', () => {
       });
       // Agones tried 5 times; each update was refused by the API server, none was stored.
       expect(e.sim.allocator.stats.failed).toBe(failedBefore + 1);
-      expect(e.webhookStats().outcomes.failedClosed ?? 0).toBe((stats.outcomes.failedClosed ?? 0) + 5);
+      expect((await e.webhookStats()).outcomes.failedClosed ?? 0).toBe(
+        (stats.outcomes.failedClosed ?? 0) + 5,
+      );
       expect(await snapshot()).toEqual(before);
     } finally {
       e.route(e.replicas);
@@ -105,7 +108,7 @@ describe('a webhook outage', () => {
     );
     expect(failOpen.webhooks[0].failurePolicy).toBe('Ignore');
     await setFailurePolicy(failOpen.webhooks[0].failurePolicy);
-    const stats = e.webhookStats();
+    const stats = await e.webhookStats();
     const admissions = e.admissions.length;
     e.route([], { crash: true });
     let name = '';
@@ -113,7 +116,7 @@ describe('a webhook outage', () => {
       const res = await allocate();
       expect(res.status).toMatchObject({ state: 'Allocated' });
       name = res.status.gameServerName;
-      expect(e.webhookStats().outcomes.failedOpen ?? 0).toBe((stats.outcomes.failedOpen ?? 0) + 1);
+      expect((await e.webhookStats()).outcomes.failedOpen ?? 0).toBe((stats.outcomes.failedOpen ?? 0) + 1);
       expect(e.admissions.length).toBe(admissions);
       const gs = await e.admin.get({ ...GS, namespace: 'default', name });
       expect(gs.status.state).toBe('Allocated');
