@@ -56,6 +56,7 @@ function age(ts: string | undefined, now: number): string {
 }
 
 const orNone = (v: unknown) => (v === undefined || v === null || v === '' ? '<none>' : String(v));
+const orUnknown = (v: unknown) => (v === undefined || v === null || v === '' ? '<unknown>' : String(v));
 
 function podStatus(pod: KubeObject): string {
   let reason: string = pod.status?.reason || pod.status?.phase || 'Unknown';
@@ -165,12 +166,13 @@ const PRINTERS: Record<string, Printer> = {
         nodeStatus(node),
         nodeRoles(node),
         age(node.metadata.creationTimestamp, now),
-        orNone(info.kubeletVersion),
+        // printNode: the kubelet version as it is (empty when unknown), the others '<unknown>'.
+        String(info.kubeletVersion ?? ''),
         nodeAddress(node, 'InternalIP'),
         nodeAddress(node, 'ExternalIP'),
-        orNone(info.osImage),
-        orNone(info.kernelVersion),
-        orNone(info.containerRuntimeVersion),
+        orUnknown(info.osImage),
+        orUnknown(info.kernelVersion),
+        orUnknown(info.containerRuntimeVersion),
       ];
     },
   },

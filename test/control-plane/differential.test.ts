@@ -1503,6 +1503,27 @@ describe('kubectl', () => {
     ]);
   });
 
+  it('kubectl get nodes and kubectl get events: the same columns', async () => {
+    const r = await same(async (b) => {
+      const nodes = await kubectl(b, ['get', 'nodes', 'diff-node-1', '-L', 'role']);
+      const wide = await kubectl(b, ['get', 'nodes', 'diff-node-1', '-o', 'wide']);
+      const events = await kubectl(b, [
+        'get',
+        'events',
+        '--field-selector',
+        'reason=DrainStarted',
+        '-o',
+        'custom-columns=REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message',
+      ]);
+      return {
+        nodes: withoutAge(rows(nodes.stdout)),
+        events: rows(events.stdout),
+        stderr: nodes.stderr + events.stderr,
+      };
+    });
+    expect(r.nodes[0]).toEqual(['NAME', 'STATUS', 'ROLES', 'VERSION', 'ROLE']);
+  });
+
   it('kubectl get gs: the printer columns of Agones’ CRD', async () => {
     const r = await same(async (b) => {
       const out = await kubectl(b, ['get', 'gs', 'diff-kubectl-gs']);
@@ -1578,6 +1599,45 @@ describe('kubectl', () => {
       } else expect(row).toEqual(twin);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('discovery: each resource and subresource the emulator serves, with the real verbs, kind and scope', async () => {
+    const serving = async (b: Backend) => {
+      const out = new Map<string, unknown>();
+      const groups = (await req(b, 'GET', '/apis')).body.groups.map(
+        (g: any) => g.preferredVersion.groupVersion,
+      );
+      for (const gv of ['v1', ...groups]) {
+        const list = (await req(b, 'GET', gv === 'v1' ? '/api/v1' : `/apis/${gv}`)).body;
+        for (const r of list.resources ?? [])
+          out.set(`${gv} ${r.name}`, {
+            namespaced: r.namespaced,
+            kind: r.kind,
+            group: r.group,
+            version: r.version,
+            verbs: [...r.verbs].sort(),
+            shortNames: r.shortNames,
+            categories: r.categories,
+          });
+      }
+      return out;
+    };
+    const real = await serving(backends[0]);
+    const emulator = await serving(backends[1]);
+    const differences: string[] = [];
+    for (const [key, e] of emulator) {
+      // Agones' allocation API is not served by the real server here; the CRDs' names differ (above).
+      if (key.startsWith('allocation.agones.dev/')) continue;
+      const r = real.get(key) as any;
+      const mine = e as any;
+      if (key.startsWith('agones.dev/') && r) {
+        r.shortNames = mine.shortNames;
+        r.categories = mine.categories;
+      }
+      if (JSON.stringify(r) !== JSON.stringify(mine))
+        differences.push(`${key}: real ${JSON.stringify(r)}, emulator ${JSON.stringify(mine)}`);
+    }
+    expect(differences).toEqual([]);
   });
 
   it('kubectl create -f of a GameServerAllocation (Agones quick start) works against the emulator', async () => {

@@ -188,6 +188,24 @@ describe('pod defaults', () => {
   });
 });
 
+describe('Tables', () => {
+  it('a node that has not reported its versions: an empty VERSION and <unknown> system fields', async () => {
+    await req('POST', '/api/v1/nodes', { metadata: { name: 'fid-bare' } });
+    const t = await req('GET', '/api/v1/nodes/fid-bare', undefined, {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+    });
+    const cells = t.body.rows[0].cells as string[];
+    const col = (name: string) => cells[t.body.columnDefinitions.findIndex((c: any) => c.name === name)];
+    expect([col('Version'), col('OS-Image'), col('Kernel-Version'), col('Container-Runtime')]).toEqual([
+      '',
+      '<unknown>',
+      '<unknown>',
+      '<unknown>',
+    ]);
+    expect(col('Internal-IP')).toBe('<none>');
+  });
+});
+
 describe('OpenAPI v2', () => {
   it('serves an empty document, as protobuf to kubectl and as JSON otherwise', async () => {
     const json = await req('GET', '/openapi/v2');
