@@ -16,8 +16,10 @@ import { installAgonesResources } from '../control-plane/agones-crds.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
 import { startServiceNetwork, type ServiceNetwork } from '../control-plane/service-network.js';
 import { startKubeEmulator, type KubeEmulator } from '../kube/emulator.js';
+import type { RequestLogEntry } from '../kube/request-log.js';
 import type { LocalClient, UserInfo } from '../kube/types.js';
-import { applyInstallation, type Installation, type KindResolver } from './manifests.js';
+import { AuditLogReader, serviceAccountAuditPolicy } from '../control-plane/audit-log.js';
+import { applyInstallation, INSTALL_NAMESPACE, type Installation, type KindResolver } from './manifests.js';
 
 export type ControlPlaneKind = 'emulated' | 'real';
 export const CONTROL_PLANE_KINDS: readonly ControlPlaneKind[] = ['emulated', 'real'];
@@ -33,13 +35,23 @@ export interface KubeBackend {
   kubeconfig(user: UserInfo): Promise<string>;
   /** Makes `target` (a server on loopback) the endpoint of the Service, as the endpoints controller would. */
   exposeService(namespace: string, name: string, target: { host: string; port: number }): Promise<void>;
+  /**
+   * Calls `listener` with each request the API server answered: every request on the emulator (its
+   * request log); the requests of the installation's ServiceAccounts on the real one (its audit log,
+   * read every second).
+   */
+  onRequest(listener: (e: RequestLogEntry) => void): void;
+  /** Hands pending requests to the listeners (the real one's audit log is otherwise read every second). */
+  flushRequests(): Promise<void>;
+  /** The requests answered 403 Forbidden so far, among those `onRequest` sees. */
+  forbiddenRequests(): RequestLogEntry[];
   /** Writes an admin kubeconfig (for kubectl). */
   writeKubeconfig(path: string): Promise<void>;
   /** The admin kubeconfig itself (server, CA and an admin token, for HTTPS clients of tests). */
   readonly adminKubeconfig: string;
   /** The real API server's audit log (JSON lines, as the audit policy has it). */
   readonly auditLogPath?: string;
-  /** The emulator itself, on the emulated backend (its request log and webhook call statistics). */
+  /** The emulator itself, on the emulated backend (its webhook call statistics). */
   readonly emulator?: KubeEmulator;
   stop(): Promise<void>;
 }
@@ -51,15 +63,25 @@ export interface KubeBackendOptions {
   logger: Logger;
   /** Random numbers for generated names (emulated only: the real API server picks its own). */
   random: () => number;
-  /** The real API server's audit policy, for tests that read its audit log (default: none). */
+  /**
+   * The real API server's audit policy (default: the installation's ServiceAccounts' requests). A
+   * wider one, for tests that read more of the audit log, must keep those: onRequest reports them.
+   */
   auditPolicy?: Record<string, unknown>;
 }
 
 export async function startKubeBackend(o: KubeBackendOptions): Promise<KubeBackend> {
-  return o.kind === 'real' ? startRealBackend(o) : startEmulatedBackend(o);
+  const backend = await (o.kind === 'real' ? startRealBackend(o) : startEmulatedBackend(o));
+  const forbidden: RequestLogEntry[] = [];
+  backend.onRequest((e) => {
+    if (e.code === 403) forbidden.push(e);
+  });
+  return { ...backend, forbiddenRequests: () => [...forbidden] };
 }
 
-async function startEmulatedBackend(o: KubeBackendOptions): Promise<KubeBackend> {
+type BackendParts = Omit<KubeBackend, 'forbiddenRequests'>;
+
+async function startEmulatedBackend(o: KubeBackendOptions): Promise<BackendParts> {
   const emu = await startKubeEmulator({
     clock: o.clock,
     authorization: 'rbac',
@@ -82,6 +104,15 @@ async function startEmulatedBackend(o: KubeBackendOptions): Promise<KubeBackend>
       kubeconfig: async (user) => emu.kubeconfig(user),
       exposeService: async (namespace, name, target) =>
         emu.registerServiceEndpoint(namespace, name, target.host, target.port),
+      onRequest(listener) {
+        // The log keeps its last 50,000 entries; a listener sees every one as it is recorded.
+        const record = emu.requestLog.record.bind(emu.requestLog);
+        emu.requestLog.record = (e: RequestLogEntry) => {
+          listener(e);
+          record(e);
+        };
+      },
+      flushRequests: async () => undefined,
       writeKubeconfig: (path) => emu.writeKubeconfig(path),
       adminKubeconfig: emu.kubeconfig(),
       emulator: emu,
@@ -137,14 +168,20 @@ const realKinds: KindResolver = (apiVersion, kind) => {
 const ENDPOINT_PORT = 8443;
 const TOKEN_SECONDS = 24 * 60 * 60;
 
-async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
+async function startRealBackend(o: KubeBackendOptions): Promise<BackendParts> {
   const cp = await startControlPlane({
     log: (line) => o.logger.info(line),
-    ...(o.auditPolicy ? { auditPolicy: o.auditPolicy } : {}),
+    auditPolicy: o.auditPolicy ?? serviceAccountAuditPolicy([INSTALL_NAMESPACE]),
   });
   const host = remoteClusterHost({ server: cp.server, caPem: cp.caPem, token: cp.adminToken });
   let network: ServiceNetwork | undefined;
+  const listeners: ((e: RequestLogEntry) => void)[] = [];
+  const audit = new AuditLogReader(cp.auditLogPath!, (e) => listeners.forEach((l) => l(e)));
+  const auditTimer = setInterval(() => void audit.poll().catch(() => undefined), 1_000);
+  auditTimer.unref();
   const stop = async () => {
+    clearInterval(auditTimer);
+    await audit.close();
     await network?.stop();
     host.close();
     await cp.stop();
@@ -232,6 +269,8 @@ async function startRealBackend(o: KubeBackendOptions): Promise<KubeBackend> {
           await admin.update({ ...ref, name }, { ...endpoints, metadata: existing.metadata });
         }
       },
+      onRequest: (listener) => listeners.push(listener),
+      flushRequests: () => audit.poll(),
       writeKubeconfig: (path) => writeFile(path, cp.kubeconfig, { mode: 0o600 }),
       adminKubeconfig: cp.kubeconfig,
       ...(cp.auditLogPath ? { auditLogPath: cp.auditLogPath } : {}),

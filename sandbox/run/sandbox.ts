@@ -223,17 +223,9 @@ export async function startSandbox(
     cleanups.push(() => topology.stop());
     const { kube, sim, fleetiq } = topology;
 
-    // The request log keeps the last 50,000 entries; the report needs totals per identity. Only the
-    // emulator keeps one: on the real control plane the report has no Kubernetes call counts.
+    // The report needs totals per identity.
     const kubeCalls = new Map<string, KubeCalls>();
-    const requestLog = kube.emulator?.requestLog;
-    if (requestLog) {
-      const record = requestLog.record.bind(requestLog);
-      requestLog.record = (e: RequestLogEntry) => {
-        countKubeCall(kubeCalls, e);
-        record(e);
-      };
-    }
+    kube.onRequest((e) => countKubeCall(kubeCalls, e));
 
     // pubsub's polls, for the part of each reaction spent waiting for one (report: production terms).
     const recorder = new SandboxRecorder();
@@ -575,6 +567,8 @@ export async function startSandbox(
       },
       stop() {
         stopping ??= (async () => {
+          // The real control plane's audit log is read every second: take in its last lines.
+          await kube.flushRequests().catch(() => undefined);
           final = report();
           await cleanup();
           flush();

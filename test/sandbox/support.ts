@@ -32,6 +32,12 @@ export const TEST_INTERNALS: SandboxInternals = {
   terminationGracePeriodSeconds: 30,
 };
 
+/**
+ * The control plane the end-to-end suites run on: the real one (kube-apiserver, etcd,
+ * controller-manager and scheduler of the pinned release) unless FLEETIQ_TEST_CONTROL_PLANE=emulated.
+ */
+export const TEST_CONTROL_PLANE = process.env.FLEETIQ_TEST_CONTROL_PLANE ?? 'real';
+
 export async function startTestSandbox(
   flags: SandboxFlags = {},
   internals: SandboxInternals = {},
@@ -43,6 +49,7 @@ export async function startTestSandbox(
     speed: '20',
     interruptions: 'none',
     ui: false,
+    controlPlane: TEST_CONTROL_PLANE,
     ...flags,
   });
   return startSandbox(options, { ...TEST_INTERNALS, ...internals });
