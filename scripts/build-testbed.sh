@@ -29,6 +29,9 @@ dest="$root/.testbed/bin/kubernetes-$release-$key"
 stamp="$dest/.complete"
 if [ -f "$stamp" ]; then echo "$dest"; exit 0; fi
 
+# Go's own installer puts it in /usr/local/go/bin, which a non-login shell may not have on PATH.
+go_fallback="${GO_FALLBACK_DIR:-/usr/local/go/bin}"
+if ! command -v go >/dev/null 2>&1 && [ -x "$go_fallback/go" ]; then export PATH="$go_fallback:$PATH"; fi
 if ! command -v go >/dev/null 2>&1; then
   cat >&2 <<MSG
 The end-to-end tests run on the real Kubernetes control plane ($release), built from Go modules,

@@ -119,8 +119,14 @@ describe('scripts/build-testbed.sh', () => {
     expect(calls()).toHaveLength(5);
   });
 
+  it("finds Go in its installer's folder when PATH lacks it", async () => {
+    const res = await run({ PATH: '/usr/bin:/bin', GO_FALLBACK_DIR: fakeBin });
+    expect(res.code).toBe(0);
+    expect(calls()).toHaveLength(5);
+  });
+
   it('tells a machine without Go what to install, and builds nothing', async () => {
-    const res = await run({ PATH: '/usr/bin:/bin' });
+    const res = await run({ PATH: '/usr/bin:/bin', GO_FALLBACK_DIR: join(root, 'no-go-here') });
     expect(res.code).toBe(1);
     expect(res.err).toContain('no Go toolchain');
     expect(res.err).toContain('Go 1.24 or later');
