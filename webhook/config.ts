@@ -47,7 +47,7 @@ export interface WebhookConfig {
  */
 export const DEFAULT_MAX_REQUEST_BYTES = 256 * 1024;
 /** Far above what the API servers open (a few kept-alive connections each), far below what exhausts memory. */
-export const DEFAULT_MAX_CONNECTIONS = 128;
+export const DEFAULT_MAX_CONNECTIONS = 64;
 /** The API server sends a review in one go over a kept-alive connection: anything slower is not it. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 

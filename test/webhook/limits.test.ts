@@ -1,9 +1,10 @@
 // The webhook survives its callers: what anything that can reach the admission port can do to it —
 // stalled uploads, connection floods, oversized bodies, weak TLS — against the real HTTPS server on
-// loopback. Non-transition reviews need no API call, so the Kubernetes API here is an unreachable
+// loopback, and against the compiled webhook process, whose memory must stay within the manifests'
+// limit. Non-transition reviews need no API call, so the Kubernetes API here is an unreachable
 // address: nothing in these tests may depend on it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,11 @@ import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import { gameServerReview, httpsRequest } from './fixtures.js';
 import { waitFor } from '../helpers/wait.js';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePort } from '../helpers/redis.js';
+import { parseAllDocuments } from 'yaml';
+import { readFileSync } from 'node:fs';
 
 const DAY = 86_400_000;
 const MAX_CONNECTIONS = 40;
@@ -230,4 +236,207 @@ describe('large bodies', () => {
     expect((rssPeak - rssBefore) / 1024 / 1024).toBeLessThan(64);
     await answersValidReview('after-large');
   });
+});
+
+/** The webhook container as the manifests run it: its memory limit and its NODE_OPTIONS. */
+function manifestContainer(): { memoryLimitBytes: number; nodeOptions: string } {
+  const text = readFileSync(new URL('../../manifests/base/webhook.yaml', import.meta.url), 'utf8');
+  const deployment = parseAllDocuments(text)
+    .map((d) => d.toJS())
+    .find((o) => o?.kind === 'Deployment');
+  const container = deployment.spec.template.spec.containers[0];
+  const limit: string = container.resources.limits.memory;
+  const m = /^(\d+)Mi$/.exec(limit);
+  if (!m) throw new Error(`unexpected memory limit ${limit}`);
+  const nodeOptions = container.env.find((e: { name: string }) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  return { memoryLimitBytes: Number(m[1]) * 1024 * 1024, nodeOptions };
+}
+
+/**
+ * The CLI compiled as the image runs it (`node dist/cli/main.js`): under tsx, the compiler alone would
+ * take a third of the memory limit. Built into node_modules/.cache, where node_modules resolves.
+ */
+let built: string | undefined;
+async function buildCli(): Promise<string> {
+  const cache = join(process.cwd(), 'node_modules', '.cache');
+  await mkdir(cache, { recursive: true });
+  const out = await mkdtemp(join(cache, 'webhook-limits-'));
+  await promisify(execFile)(process.execPath, [
+    'node_modules/typescript/bin/tsc',
+    '-p',
+    'tsconfig.build.json',
+    '--outDir',
+    out,
+    '--sourceMap',
+    'false',
+    '--declaration',
+    'false',
+  ]);
+  await writeFile(join(out, 'package.json'), '{"type":"module"}\n');
+  return out;
+}
+
+function runBuilt(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(built!, 'cli', 'main.js'), ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+describe('the webhook process under attack', () => {
+  beforeAll(async () => {
+    built = await buildCli();
+  }, 120_000);
+  afterAll(async () => {
+    if (built) await rm(built, { recursive: true, force: true });
+  });
+
+  it('stays within its manifest memory limit and answers a valid review, whatever callers send', async () => {
+    const { memoryLimitBytes: limit, nodeOptions } = manifestContainer();
+    const port = await freePort();
+    const opsPort = await freePort();
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: none, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
+        'users: [{name: webhook, user: {token: unused}}]',
+        'contexts: [{name: none, context: {cluster: none, user: webhook}}]',
+        'current-context: none',
+        '',
+      ].join('\n'),
+    );
+    const proc = runBuilt(
+      [
+        'webhook',
+        '--cert-management',
+        'external',
+        '--tls-cert-file',
+        join(dir, 'tls.crt'),
+        '--tls-key-file',
+        join(dir, 'tls.key'),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--ops-listen',
+        `127.0.0.1:${opsPort}`,
+        '--no-fence',
+        '--request-timeout',
+        '3s',
+      ],
+      { KUBECONFIG: kubeconfig, LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions },
+    );
+    const rss = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      return Number(/^process_resident_memory_bytes (\S+)/m.exec(text)![1]);
+    };
+    const sockets: tls.TLSSocket[] = [];
+    try {
+      await waitFor(
+        'the webhook process ready',
+        async () => {
+          if (proc.child.exitCode !== null) throw new Error(`the webhook exited: ${proc.output()}`);
+          return (await fetch(`http://127.0.0.1:${opsPort}/readyz`).catch(() => undefined))?.status === 200;
+        },
+        30_000,
+      );
+      const url = `https://127.0.0.1:${port}/mutate`;
+      const valid = async (uid: string) => {
+        const answer = await httpsRequest(url, {
+          body: JSON.stringify(gameServerReview('Ready', 'Ready', { uid })),
+          headers: { 'content-type': 'application/json' },
+          ca: ca.certPem,
+        });
+        expect(answer.json?.response).toEqual({ uid, allowed: true });
+      };
+      await valid('before');
+      const baseline = await rss();
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        rss().then(
+          (v) => (peak = Math.max(peak, v)),
+          () => undefined,
+        );
+      }, 100);
+      try {
+        // First, enough callers to fill the connection cap each send just under the body limit and
+        // stall; the webhook must hold them all, and still answer the API server's review.
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        const open = (declared: number, send: number) =>
+          new Promise<void>((resolve) => {
+            const socket = tls.connect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' });
+            sockets.push(socket);
+            socket.resume(); // read (and drop) whatever the webhook answers, as a real client would
+            socket.on('error', () => resolve());
+            socket.once('close', () => resolve());
+            socket.once('secureConnect', () => {
+              socket.write(
+                `POST /mutate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`,
+              );
+              let sent = 0;
+              const pump = () => {
+                while (sent < send && !socket.destroyed) {
+                  sent += chunk.length;
+                  if (!socket.write(chunk)) return void socket.once('drain', pump);
+                }
+                resolve();
+              };
+              pump();
+            });
+          });
+        await Promise.all(Array.from({ length: 60 }, () => open(255 * 1024, 240 * 1024)));
+        await valid('while stalled');
+        await waitFor('the stalled uploads cut', () => sockets.every((s) => s.destroyed), 20_000);
+        // Then 100 callers each start a 2 MB review and send 1.5 MB of it (a server that buffered them
+        // would hold 150 MB), 8 send 3 MB at once, and 100 more stall under the limit.
+        await Promise.all([
+          ...Array.from({ length: 100 }, () => open(2 * 1024 * 1024, 1536 * 1024)),
+          ...Array.from({ length: 100 }, () => open(255 * 1024, 240 * 1024)),
+          ...Array.from({ length: 8 }, () =>
+            httpsRequest(url, {
+              body: Buffer.alloc(3 * 1024 * 1024, 0x20),
+              headers: { 'content-type': 'application/json' },
+              ca: ca.certPem,
+            }).catch(() => undefined),
+          ),
+        ]);
+        await valid('during');
+        // The stalled ones are cut by the request timeout; the process is still there and serving.
+        try {
+          await waitFor('the stalled uploads cut', () => sockets.every((s) => s.destroyed), 20_000);
+        } catch (err) {
+          const open = sockets.filter((s) => !s.destroyed);
+          throw new Error(
+            `${(err as Error).message}: ${open.length} open, bytes written ${open
+              .slice(0, 5)
+              .map((s) => s.bytesWritten)
+              .join(',')}, readable ended ${open
+              .slice(0, 5)
+              .map((s) => s.readableEnded)
+              .join(',')}`,
+          );
+        }
+        await valid('after');
+      } finally {
+        clearInterval(sampler);
+      }
+      expect(proc.child.exitCode).toBeNull();
+      const mib = (n: number) => Math.round(n / 1024 / 1024);
+      expect({ baselineMiB: mib(baseline), peakMiB: mib(peak), underLimit: peak < limit }).toEqual({
+        baselineMiB: mib(baseline),
+        peakMiB: mib(peak),
+        underLimit: true,
+      });
+    } finally {
+      for (const s of sockets) s.destroy();
+      proc.child.kill('SIGKILL');
+      await proc.exit;
+    }
+  }, 90_000);
 });
