@@ -309,6 +309,15 @@ function kubectl(b: Backend, args: string[], stdin?: string): Promise<Run> {
   });
 }
 
+/** kubectl's table output cut at the columns' header positions (keeps empty cells). */
+function columns(out: string): string[][] {
+  const lines = out.replace(/\n+$/, '').split('\n');
+  const starts = [...lines[0].matchAll(/\S+/g)].map((m) => m.index);
+  return lines.map((line) =>
+    starts.map((start, i) => line.slice(start, i + 1 < starts.length ? starts[i + 1] : undefined).trim()),
+  );
+}
+
 /** The columns of kubectl's table output, one array per line (header first). */
 function rows(out: string): string[][] {
   return out
@@ -1517,11 +1526,24 @@ describe('kubectl', () => {
       ]);
       return {
         nodes: withoutAge(rows(nodes.stdout)),
+        // Split on runs of spaces, an empty cell vanishes: -o wide is cut where its headers start.
+        wide: withoutAge(columns(wide.stdout)),
         events: rows(events.stdout),
         stderr: nodes.stderr + events.stderr,
       };
     });
     expect(r.nodes[0]).toEqual(['NAME', 'STATUS', 'ROLES', 'VERSION', 'ROLE']);
+    expect(r.wide[1]).toEqual([
+      'diff-node-1',
+      'Ready',
+      '<none>',
+      '',
+      '<none>',
+      '<none>',
+      '<unknown>',
+      '<unknown>',
+      '<unknown>',
+    ]);
   });
 
   it('kubectl get gs: the printer columns of Agones’ CRD', async () => {
