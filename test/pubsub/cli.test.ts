@@ -60,6 +60,9 @@ describe('fleetiq-agones pubsub', () => {
         expect.arrayContaining(['pubsub: started', 'pubsub: shutting down', 'pubsub: stopped']),
       );
       expect(logs.every((l) => l.component === 'pubsub')).toBe(true);
+      // No signing key here: said at start, and loudly.
+      expect(logs.find((l) => l.msg === 'pubsub: started')?.signing).toBe('off');
+      expect(logs.find((l) => /STATUS SIGNING IS OFF/.test(l.msg))?.level).toBe(40);
     } finally {
       proc.child.kill('SIGKILL');
       config.remove();
