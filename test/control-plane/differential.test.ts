@@ -162,8 +162,13 @@ async function onBoth<T>(scenario: (b: Backend) => Promise<T>): Promise<{ real: 
 }
 
 /** Runs the scenario on both, expects the same result, and returns it (for assertions of its own). */
-async function same<T>(scenario: (b: Backend) => Promise<T>): Promise<T> {
-  const { real, emulator } = await onBoth(scenario);
+async function same<T>(
+  scenario: (b: Backend) => Promise<T>,
+  options: { concurrently?: boolean } = {},
+): Promise<T> {
+  const { real, emulator } = options.concurrently
+    ? await Promise.all(backends.map(scenario)).then(([real, emulator]) => ({ real, emulator }))
+    : await onBoth(scenario);
   expect(emulator).toEqual(real);
   return real;
 }
@@ -1298,36 +1303,40 @@ describe('watches', () => {
   });
 
   it("with allowWatchBookmarks, a BOOKMARK 2 s before the deadline carries the resource's newer resourceVersion", async () => {
-    const r = await same(async (b) => {
-      const list = await req(b, 'GET', `${CMS}?labelSelector=app%3Ddiff-bookmark`);
-      const w = rawWatch(
-        b,
-        `${CMS}?watch=1&labelSelector=app%3Ddiff-bookmark&allowWatchBookmarks=true&timeoutSeconds=4&resourceVersion=${list.body.metadata.resourceVersion}`,
-      );
-      // A change the selector filters out: no event for this watch, but a newer resourceVersion to
-      // bookmark (without one, neither server sends a bookmark).
-      const other = expectCode(await req(b, 'POST', CMS, configMap('diff-bookmark-other')), 201).body;
-      const { status, events } = await w.done;
-      // How many bookmarks come depends on timing (the real server may send a second): their shape
-      // and resourceVersion are what clients rely on.
-      return {
-        status,
-        bookmarks: events.length > 0,
-        events: [
-          ...new Set(
-            events.map((e) =>
-              JSON.stringify({
-                type: e.type,
-                kind: e.object.kind,
-                apiVersion: e.object.apiVersion,
-                newer: Number(e.object.metadata.resourceVersion) >= Number(other.metadata.resourceVersion),
-                keys: Object.keys(e.object.metadata).sort(),
-              }),
+    const r = await same(
+      async (b) => {
+        const list = await req(b, 'GET', `${CMS}?labelSelector=app%3Ddiff-bookmark`);
+        const w = rawWatch(
+          b,
+          `${CMS}?watch=1&labelSelector=app%3Ddiff-bookmark&allowWatchBookmarks=true&timeoutSeconds=4&resourceVersion=${list.body.metadata.resourceVersion}`,
+        );
+        // A change the selector filters out: no event for this watch, but a newer resourceVersion to
+        // bookmark (without one, neither server sends a bookmark).
+        const other = expectCode(await req(b, 'POST', CMS, configMap('diff-bookmark-other')), 201).body;
+        const { status, events } = await w.done;
+        // How many bookmarks come depends on timing (the real server may send a second): their shape
+        // and resourceVersion are what clients rely on.
+        return {
+          status,
+          bookmarks: events.length > 0,
+          events: [
+            ...new Set(
+              events.map((e) =>
+                JSON.stringify({
+                  type: e.type,
+                  kind: e.object.kind,
+                  apiVersion: e.object.apiVersion,
+                  newer: Number(e.object.metadata.resourceVersion) >= Number(other.metadata.resourceVersion),
+                  keys: Object.keys(e.object.metadata).sort(),
+                }),
+              ),
             ),
-          ),
-        ].map((e) => JSON.parse(e)),
-      };
-    });
+          ].map((e) => JSON.parse(e)),
+        };
+        // The two watches wait out their deadlines side by side.
+      },
+      { concurrently: true },
+    );
     expect(r).toEqual({
       status: 200,
       bookmarks: true,
