@@ -378,15 +378,16 @@ export class StatusPublisher {
           await this.replace(verdict.replace);
           for (const s of verdict.replace) done.add(s);
         }
-        if (verdict.retry.length > 0) {
+        const again = [...verdict.retry, ...verdict.expired];
+        if (again.length > 0) {
           // Above the genuine sequence just seen: the high-water mark has been raised to it.
           outgoing = await this.prepare(
-            verdict.retry.map((s) => s.o),
+            again.map((s) => s.o),
             report,
           );
-          const again = await this.publishAll(outgoing);
-          for (const s of outgoing) if (!again.includes(s)) done.add(s);
-          report.superseded += again.length;
+          const skippedAgain = await this.publishAll(outgoing);
+          for (const s of outgoing) if (!skippedAgain.includes(s)) done.add(s);
+          report.superseded += skippedAgain.length;
         }
       }
       report.published = done.size;
@@ -536,7 +537,7 @@ export class StatusPublisher {
    */
   private async examine(
     skipped: Outgoing[],
-  ): Promise<{ superseded: Outgoing[]; replace: Outgoing[]; retry: Outgoing[] }> {
+  ): Promise<{ superseded: Outgoing[]; replace: Outgoing[]; retry: Outgoing[]; expired: Outgoing[] }> {
     const keys = skipped.map((s) => LATEST_KEY_PREFIX + s.o.instanceId);
     const replies = await this.redis
       .multi()
@@ -547,12 +548,17 @@ export class StatusPublisher {
     for (const [err] of replies) if (err) throw err;
     const stored = replies[0]![1] as (string | null)[];
     const counter = Number(replies[1]![1]);
-    const verdict = { superseded: [] as Outgoing[], replace: [] as Outgoing[], retry: [] as Outgoing[] };
+    const verdict = {
+      superseded: [] as Outgoing[],
+      replace: [] as Outgoing[],
+      retry: [] as Outgoing[],
+      expired: [] as Outgoing[],
+    };
     const secret = this.settings.signingSecret;
     skipped.forEach((s, i) => {
       const raw = stored[i];
       if (raw === null || raw === undefined) {
-        verdict.retry.push(s); // expired meanwhile
+        verdict.expired.push(s); // expired meanwhile: nothing wrong, publish it again
         return;
       }
       const parsed = parseStatusMessage(raw, secret);
