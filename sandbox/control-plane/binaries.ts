@@ -24,14 +24,13 @@ export function repositoryRoot(from = dirname(fileURLToPath(import.meta.url))): 
   }
 }
 
-let resolved: string | undefined;
-
 /**
  * The folder holding all four binaries, building them first when needed (minutes, once). Progress
  * of a build goes to stderr; a machine without Go gets a SetupError that says what to install.
  */
 export function controlPlaneBinaries(): string {
-  if (resolved) return resolved;
+  // Asked anew each time (the script answers in milliseconds when nothing needs building): a
+  // rebuild for new pins removes the folder an earlier answer named.
   const script = join(repositoryRoot(), 'scripts', 'build-testbed.sh');
   const r = spawnSync('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (r.error) throw new SetupError(`could not run ${script}: ${r.error.message}`);
@@ -44,6 +43,5 @@ export function controlPlaneBinaries(): string {
       throw new SetupError(`${join(dir, b)} is missing or not executable (from ${script})`);
     }
   }
-  resolved = dir;
   return dir;
 }
