@@ -1486,6 +1486,110 @@ describe('what the components write through client-node', () => {
   });
 });
 
+describe('RBAC', () => {
+  it('a service account gets what its Role grants, and 403s worded alike for the rest', async () => {
+    const SA = 'system:serviceaccount:default:diff-agent';
+    const RBAC = '/apis/rbac.authorization.k8s.io/v1';
+    const r = await same(async (b) => {
+      expectCode(
+        await req(b, 'POST', '/api/v1/namespaces/default/serviceaccounts', {
+          metadata: { name: 'diff-agent' },
+        }),
+        201,
+      );
+      expectCode(
+        await req(b, 'POST', `${RBAC}/namespaces/default/roles`, {
+          metadata: { name: 'diff-agent' },
+          rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+        }),
+        201,
+      );
+      expectCode(
+        await req(b, 'POST', `${RBAC}/namespaces/default/rolebindings`, {
+          metadata: { name: 'diff-agent' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'diff-agent' },
+          subjects: [{ kind: 'ServiceAccount', name: 'diff-agent', namespace: 'default' }],
+        }),
+        201,
+      );
+      // The real server issues the account a token; the emulator registers the identity.
+      const token =
+        b.name === 'real'
+          ? expectCode(
+              await req(b, 'POST', '/api/v1/namespaces/default/serviceaccounts/diff-agent/token', {
+                apiVersion: 'authentication.k8s.io/v1',
+                kind: 'TokenRequest',
+                spec: { expirationSeconds: 600 },
+              }),
+              201,
+            ).body.status.token
+          : emu.addIdentity({
+              username: SA,
+              groups: ['system:serviceaccounts', 'system:serviceaccounts:default', 'system:authenticated'],
+            });
+      const as = { ...b, adminToken: token };
+      // The real authorizer sees new bindings through its informers: wait until the grant holds.
+      await waitFor('the binding to take effect', async () => (await req(as, 'GET', PODS)).status === 200);
+      return {
+        list: (await req(as, 'GET', PODS)).status,
+        delete: outcome(await req(as, 'DELETE', `${PODS}/diff-kubectl`)),
+        create: outcome(await req(as, 'POST', PODS, pod('diff-rbac'))),
+        nodes: outcome(await req(as, 'GET', '/api/v1/nodes/diff-node-1')),
+        secrets: outcome(await req(as, 'GET', '/api/v1/namespaces/kube-system/secrets')),
+        apis: (await req(as, 'GET', '/apis')).status,
+      };
+    });
+    expect(r.list).toBe(200);
+    expect(r.delete).toMatchObject({
+      status: 403,
+      reason: 'Forbidden',
+      message: `pods "diff-kubectl" is forbidden: User "system:serviceaccount:default:diff-agent" cannot delete resource "pods" in API group "" in the namespace "default"`,
+    });
+    expect(r.apis).toBe(200);
+  });
+});
+
+describe('garbage collection', () => {
+  it('deleting an owner deletes its dependents (background), or leaves them without the reference (orphan)', async () => {
+    const r = await same(async (b) => {
+      // A built-in owner: the real garbage collector watches custom resources only from its next
+      // discovery (up to 30 s after the CRD appears).
+      const owned = async (owner: string, podName: string) => {
+        const cm = expectCode(await req(b, 'POST', CMS, configMap(owner)), 201).body;
+        const ref = {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          name: owner,
+          uid: cm.metadata.uid,
+          controller: true,
+        };
+        const p = pod(podName);
+        expectCode(
+          await req(b, 'POST', PODS, { ...p, metadata: { ...p.metadata, ownerReferences: [ref] } }),
+          201,
+        );
+      };
+      await owned('diff-gc-bg', 'diff-gc-bg');
+      await owned('diff-gc-orphan', 'diff-gc-orphan');
+      expectCode(await req(b, 'DELETE', `${CMS}/diff-gc-bg`), 200);
+      expectCode(await req(b, 'DELETE', `${CMS}/diff-gc-orphan`, { propagationPolicy: 'Orphan' }), 200);
+      await waitFor('the garbage collector to delete the dependent', async () => {
+        return (await req(b, 'GET', `${PODS}/diff-gc-bg`)).status === 404;
+      });
+      const orphan = await waitFor('the orphaned pod to lose its owner reference', async () => {
+        const p = (await req(b, 'GET', `${PODS}/diff-gc-orphan`)).body;
+        return (p.metadata.ownerReferences ?? []).length === 0 && p;
+      });
+      const owner = await waitFor('the orphaning owner to go', async () => {
+        const res = await req(b, 'GET', `${CMS}/diff-gc-orphan`);
+        return res.status === 404 && res;
+      });
+      return { orphan: orphan.metadata.name, ownerGone: owner.status };
+    });
+    expect(r).toEqual({ orphan: 'diff-gc-orphan', ownerGone: 404 });
+  });
+});
+
 describe('kubectl', () => {
   beforeAll(async () => {
     for (const b of backends) {
