@@ -35,6 +35,8 @@ import {
 import { GAME_SERVER_GROUP, startTopology, type Topology } from './topology.js';
 import { renderTimelineSvg } from './timeline-svg.js';
 import { describeInterruptions } from './interruptions.js';
+import { ChaosInjector } from './chaos-injector.js';
+import { describeFault, strandedNodes } from './chaos.js';
 
 export const FLEET_NAME = 'game';
 
@@ -133,6 +135,8 @@ export interface Sandbox {
   readonly redisUrl: string;
   readonly signingSecret?: string;
   readonly logger: Logger;
+  /** --chaos: the faults injected so far; `inject()` one now. */
+  readonly chaos: ChaosInjector;
   /** Applies the configured load and interruptions for options.durationMs, then settles. */
   run(signal?: AbortSignal): Promise<void>;
   /** Allocations at the configured rate until the returned function is called. */
@@ -145,6 +149,8 @@ export interface Sandbox {
   /** Stops everything (idempotent) and returns the final report. */
   stop(): Promise<SandboxReport>;
 }
+
+const CLEANUP_STEP_MS = 30_000;
 
 export async function startSandbox(
   options: SandboxOptions,
@@ -166,11 +172,28 @@ export async function startSandbox(
     : fileLogger(options.logPath, options.logLevel);
   const log = (component: string) => logger.child({ component });
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  // Each step is bounded: a part that does not stop (a connection nobody closes) is named in the log
+  // and left behind, so that stopping the sandbox never hangs.
   const cleanup = async () => {
-    for (const c of cleanups.reverse())
-      await Promise.resolve()
-        .then(c)
-        .catch(() => undefined);
+    for (const c of cleanups.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn(
+            { step: c.toString().slice(0, 120) },
+            'sandbox: a clean-up step did not finish in 30 s',
+          );
+          resolve();
+        }, CLEANUP_STEP_MS);
+      });
+      await Promise.race([
+        Promise.resolve()
+          .then(c)
+          .catch(() => undefined),
+        stalled,
+      ]);
+      clearTimeout(timer);
+    }
     cleanups.length = 0;
   };
 
@@ -347,6 +370,19 @@ export async function startSandbox(
     sampler.unref();
     cleanups.push(() => clearInterval(sampler));
 
+    const chaos = new ChaosInjector({
+      clock,
+      loadStartedAt: () => loadStartedAt,
+      topology,
+      components,
+      recorder,
+      meter,
+      ...(redis ? { redis } : {}),
+      redisUrl,
+      logger,
+    });
+    cleanups.push(() => chaos.finish());
+
     const startLoad = () =>
       startAllocations(sim, {
         fleet: FLEET_NAME,
@@ -371,6 +407,7 @@ export async function startSandbox(
       recorder.event(clock.now(), 'load started');
       const stopLoad = startLoad();
       const ints = startInts();
+      chaos.schedule(options.chaos);
       try {
         await sleepUntil(() => elapsed() >= options.durationMs, signal);
       } finally {
@@ -385,6 +422,8 @@ export async function startSandbox(
         () => sim.ledger.active().length === 0 || clock.now() - settleFrom >= options.settleMs,
         signal,
       );
+      // Outages still on end now, so the report sees the system as it is left.
+      await chaos.finish();
       simElapsedMs = elapsed();
       endedAt = clock.now();
       phase = 'done';
@@ -486,6 +525,7 @@ export async function startSandbox(
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       maxRss = Math.max(maxRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
       const nodesAtEnd = [...recorder.nodes.values()].filter((t) => t.leftAt === undefined).length;
+      const stranded = strandedNodes(recorder.nodes.values(), (id) => fleetiq.control.instance(id));
       return {
         sessions: sessionOutcomes(sim.ledger.all(), recorder),
         allocations: {
@@ -501,6 +541,8 @@ export async function startSandbox(
           final: nodesAtEnd,
         },
         reactionMs: reactionSummary(recorder.reactions, timings.pubsubPollSeconds),
+        nodes: { stranded: stranded.length, strandedNodes: stranded.map(shortName) },
+        chaos: { injected: chaos.injected.map((c) => ({ ...c })) },
         apiCalls: {
           kubernetes,
           gamelift: gameLiftCalls(meter.counts()),
@@ -541,6 +583,7 @@ export async function startSandbox(
       redisUrl,
       ...(signingSecret ? { signingSecret } : {}),
       logger,
+      chaos,
       run,
       startLoad,
       startInterruptions: startInts,
@@ -567,6 +610,7 @@ export async function startSandbox(
       },
       stop() {
         stopping ??= (async () => {
+          await chaos.finish();
           // The real control plane's audit log is read every second: take in its last lines.
           await kube.flushRequests().catch(() => undefined);
           final = report();
@@ -645,6 +689,7 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     failurePolicy: o.failurePolicy,
     controlPlane: o.controlPlane,
     signing: o.signing,
+    chaos: o.chaos.map(describeFault),
   };
 }
 

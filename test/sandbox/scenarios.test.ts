@@ -102,10 +102,11 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     });
   }, 90_000);
 
+  // Stopping waits for every component's graceful shutdown and the control plane's processes.
   afterAll(async () => {
     await sb?.stop();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('1. drains to termination: cordon, fence, taint, sessions finish, deregistered, terminated, node removed, a replacement joins', async () => {
     await steady(sb);
@@ -486,7 +487,7 @@ describe('Distributed, failurePolicy Ignore', () => {
 
   afterAll(async () => {
     await sb?.stop();
-  });
+  }, 120_000);
 
   it("3. with the webhook unavailable and failurePolicy Ignore, the agent's backfill protects what was allocated", async () => {
     await steady(sb);
