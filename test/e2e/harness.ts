@@ -381,15 +381,26 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
   const replicas: RunningWebhook[] = [];
   // The cluster first, then the API server's connections to the webhooks (it is going away), so the
   // replicas have nothing left to drain; then the rest.
+  // Every step runs even when one before it failed (nothing may outlive the file); the first failure
+  // is then reported, naming its step.
   const stopAll = async () => {
-    await sim?.stop();
+    const failures: string[] = [];
+    const step = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(`${what}: ${String(err)}`);
+      }
+    };
+    await step('the simulation', () => sim?.stop());
     backend?.emulator?.webhooks?.close();
     service?.setBackends([], { cut: true });
-    await Promise.all(replicas.map((w) => w.stop()));
-    await service?.stop();
-    await allocationApi?.stop();
-    await backend?.stop();
+    await step('the webhook replicas', () => Promise.all(replicas.map((w) => w.stop())));
+    await step('the Service stand-in', () => service?.stop());
+    await step('the allocation API', () => allocationApi?.stop());
+    await step('the control plane', () => backend?.stop());
     clock.stop();
+    if (failures.length > 0) throw new Error(`stopping the end-to-end setup: ${failures.join('; ')}`);
   };
   try {
     backend = await startKubeBackend({
@@ -619,7 +630,8 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       stop: stopAll,
     };
   } catch (err) {
-    await stopAll();
+    // Why it did not start matters more than what stopping the rest then ran into.
+    await stopAll().catch(() => undefined);
     throw err;
   }
 }
