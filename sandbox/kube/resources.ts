@@ -424,6 +424,26 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     categories: ['api-extensions'],
     smp: { metadata: { fields: metadataSmp }, webhooks: { mergeKey: 'name' } },
   }),
+  // Stored so the manifests' ValidatingAdmissionPolicies apply as on a cluster; not enforced (the
+  // policies are proven on the real control plane).
+  define({
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'validatingadmissionpolicies',
+    kind: 'ValidatingAdmissionPolicy',
+    namespaced: false,
+    categories: ['api-extensions'],
+    statusSubresource: true,
+    subresources: [statusSub('ValidatingAdmissionPolicy')],
+  }),
+  define({
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'validatingadmissionpolicybindings',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    namespaced: false,
+    categories: ['api-extensions'],
+  }),
   ...(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'] as const).map((kind) =>
     define({
       group: 'rbac.authorization.k8s.io',

@@ -188,6 +188,31 @@ describe('pod defaults', () => {
   });
 });
 
+describe('ValidatingAdmissionPolicies', () => {
+  it('are stored (with their bindings) so that manifests apply, and not enforced', async () => {
+    const base = '/apis/admissionregistration.k8s.io/v1';
+    const policy = await req('POST', `${base}/validatingadmissionpolicies`, {
+      metadata: { name: 'fid-policy' },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] },
+          ],
+        },
+        validations: [{ expression: 'false', message: 'never' }],
+      },
+    });
+    expect(policy.status).toBe(201);
+    const binding = await req('POST', `${base}/validatingadmissionpolicybindings`, {
+      metadata: { name: 'fid-policy' },
+      spec: { policyName: 'fid-policy', validationActions: ['Deny'] },
+    });
+    expect(binding.status).toBe(201);
+    expect((await req('POST', CMS, { metadata: { name: 'fid-not-enforced' } })).status).toBe(201);
+  });
+});
+
 describe('Tables', () => {
   it('a node that has not reported its versions: an empty VERSION and <unknown> system fields', async () => {
     await req('POST', '/api/v1/nodes', { metadata: { name: 'fid-bare' } });
