@@ -179,10 +179,10 @@ export async function startSandbox(
       let timer: NodeJS.Timeout | undefined;
       const stalled = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          logger.warn(
-            { step: c.toString().slice(0, 120) },
-            'sandbox: a clean-up step did not finish in 30 s',
-          );
+          const step = c.toString().slice(0, 120);
+          logger.warn({ step }, 'sandbox: a clean-up step did not finish in 30 s');
+          // Also where a test sees it: its logger is usually silent.
+          process.stderr.write(`sandbox: a clean-up step did not finish in 30 s: ${step}\n`);
           resolve();
         }, CLEANUP_STEP_MS);
       });
