@@ -1,86 +1,34 @@
 // The Agones resources the simulated Agones uses (GameServer, GameServerSet, Fleet), as
-// CustomResourceDefinitions for a real API server: the group, versions, names, short names, scope,
-// subresources and printer columns of Agones' own CRDs, with a schema that keeps
-// every field (ours is not Agones' full validation schema). GameServerAllocation is not a CRD in
-// Agones either (an aggregated API serves it); on the real control plane the simulated allocator
-// answers it in-process (sandbox/cluster/remote-host.ts).
+// CustomResourceDefinitions for a real API server (crds.ts): the names, short names, scope,
+// subresources and printer columns of Agones' own CRDs. GameServer has no status subresource (Agones
+// writes its status through the main resource); GameServerSet and Fleet have status and scale.
+// GameServerAllocation is not a CRD in Agones either (an aggregated API serves it); on the real control
+// plane the simulated allocator answers it in-process (sandbox/cluster/remote-host.ts).
 import type { KubeObject, LocalClient, ResourceRef } from '../kube/types.js';
-import { waitForCondition } from './wait.js';
+import { installCrds, keepAllCrd } from './crds.js';
 
-const KEEP_ALL = {
-  type: 'object',
-  properties: {
-    spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-    status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+const replicated = {
+  subresources: {
+    status: {},
+    scale: {
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.labelSelector',
+    },
   },
+  columns: [
+    { name: 'Scheduling', type: 'string', jsonPath: '.spec.scheduling' },
+    { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas' },
+    { name: 'Current', type: 'integer', jsonPath: '.status.replicas' },
+    { name: 'Allocated', type: 'integer', jsonPath: '.status.allocatedReplicas' },
+    { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
+  ],
 };
-
-interface CrdShape {
-  plural: string;
-  kind: string;
-  shortNames: string[];
-  /** GameServerSet and Fleet have status and scale subresources; GameServer has neither (Agones writes its status through the main resource). */
-  replicated?: boolean;
-  columns: { name: string; type: string; jsonPath: string }[];
-}
-
-function crd(s: CrdShape): KubeObject {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: `${s.plural}.agones.dev`,
-      labels: { 'app.kubernetes.io/part-of': 'fleetiq-agones-testbed' },
-    },
-    spec: {
-      group: 'agones.dev',
-      scope: 'Namespaced',
-      names: {
-        plural: s.plural,
-        singular: s.kind.toLowerCase(),
-        kind: s.kind,
-        listKind: `${s.kind}List`,
-        shortNames: s.shortNames,
-        categories: ['all', 'agones'],
-      },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: KEEP_ALL },
-          ...(s.replicated
-            ? {
-                subresources: {
-                  status: {},
-                  scale: {
-                    specReplicasPath: '.spec.replicas',
-                    statusReplicasPath: '.status.replicas',
-                    labelSelectorPath: '.status.labelSelector',
-                  },
-                },
-              }
-            : {}),
-          additionalPrinterColumns: [
-            ...s.columns,
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-        },
-      ],
-    },
-  };
-}
-
-const replicaColumns = [
-  { name: 'Scheduling', type: 'string', jsonPath: '.spec.scheduling' },
-  { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas' },
-  { name: 'Current', type: 'integer', jsonPath: '.status.replicas' },
-  { name: 'Allocated', type: 'integer', jsonPath: '.status.allocatedReplicas' },
-  { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
-];
+const agones = { group: 'agones.dev', version: 'v1', categories: ['all', 'agones'] };
 
 export const AGONES_CRDS: readonly KubeObject[] = [
-  crd({
+  keepAllCrd({
+    ...agones,
     plural: 'gameservers',
     kind: 'GameServer',
     shortNames: ['gs'],
@@ -91,23 +39,16 @@ export const AGONES_CRDS: readonly KubeObject[] = [
       { name: 'Node', type: 'string', jsonPath: '.status.nodeName' },
     ],
   }),
-  crd({
+  keepAllCrd({
+    ...agones,
+    ...replicated,
     plural: 'gameserversets',
     kind: 'GameServerSet',
     shortNames: ['gss', 'gameserverset'],
-    replicated: true,
-    columns: replicaColumns,
   }),
-  crd({
-    plural: 'fleets',
-    kind: 'Fleet',
-    shortNames: ['flt', 'fleet'],
-    replicated: true,
-    columns: replicaColumns,
-  }),
+  keepAllCrd({ ...agones, ...replicated, plural: 'fleets', kind: 'Fleet', shortNames: ['flt', 'fleet'] }),
 ];
 
-const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' } as const;
 const NAMESPACES = { group: '', version: 'v1', resource: 'namespaces' } as const;
 const SERVICE_ACCOUNTS = { group: '', version: 'v1', resource: 'serviceaccounts' } as const;
 
@@ -128,8 +69,7 @@ export async function installAgonesResources(
   admin: LocalClient,
   options: { gameServerNamespaces?: string[]; timeoutMs?: number } = {},
 ): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  for (const c of AGONES_CRDS) await createIfMissing(admin, CRDS, c);
+  await installCrds(admin, AGONES_CRDS, options);
   for (const ns of options.gameServerNamespaces ?? ['default']) {
     await createIfMissing(admin, NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     await createIfMissing(
@@ -138,13 +78,4 @@ export async function installAgonesResources(
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'agones-sdk', namespace: ns } },
     );
   }
-  for (const c of AGONES_CRDS)
-    await waitForCondition(`CRD ${c.metadata.name} to be established`, timeoutMs, async () => {
-      const got = await admin.get({ ...CRDS, name: c.metadata.name });
-      if (!(got.status?.conditions ?? []).some((x: any) => x.type === 'Established' && x.status === 'True'))
-        return false;
-      // Established comes before the resource's storage is ready to list ("storage is (re)initializing").
-      await admin.list({ group: 'agones.dev', version: 'v1', resource: c.spec.names.plural }, { limit: 1 });
-      return true;
-    });
 }
