@@ -1582,7 +1582,7 @@ describe('garbage collection', () => {
       });
       const owner = await waitFor('the orphaning owner to go', async () => {
         const res = await req(b, 'GET', `${CMS}/diff-gc-orphan`);
-        return res.status === 404 && res;
+        return res.status === 404 ? res : undefined;
       });
       return { orphan: orphan.metadata.name, ownerGone: owner.status };
     });
