@@ -100,6 +100,7 @@ describe('PrometheusRule fleetiq-agones', () => {
         'FleetIQWebhookDown',
         'FleetIQPubsubNoLeader',
         'FleetIQStatusesStale',
+        'FleetIQStatusTampering',
         'FleetIQDrainPastMaxWait',
         'FleetIQNodeStranded',
         'FleetIQAgentNotReady',
