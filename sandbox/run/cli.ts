@@ -6,6 +6,7 @@ import { CommanderError, Option, type Command } from 'commander';
 import { formatDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { describeInterruptions } from './interruptions.js';
+import { CHAOS_FAULTS } from './chaos.js';
 import { DEFAULT_OPTIONS, parseSandboxFlags, type SandboxFlags, type SandboxOptions } from './options.js';
 import { SetupError } from './redis-process.js';
 import { formatSummary } from './report.js';
@@ -49,7 +50,11 @@ export function registerSandboxCommand(program: Command): Command {
       '\nExit codes: 0 no session lost; 1 a session was lost; 2 an unknown flag, an invalid value or a ' +
         'missing prerequisite (nothing ran); 3 the sandbox failed to start.\n' +
         'SIGINT or SIGTERM (Ctrl-C, also through npm or npx), the end of the npm or npx that started it, or its ' +
-        'output closing stops the run early and still writes the report.\n',
+        'output closing stops the run early and still writes the report.\n' +
+        '\n--chaos faults:\n' +
+        Object.entries(CHAOS_FAULTS)
+          .map(([name, f]) => `  ${name}${f.duration ? ':DURATION' : ''}@TIME  ${f.does}\n`)
+          .join(''),
     )
     .option('--nodes <n>', `game server nodes (EC2 instances in one FleetIQ group) (default ${d.nodes})`)
     .option('--fleet-replicas <n>', `game servers in the Agones fleet (default ${d.fleetReplicas})`)
@@ -86,6 +91,11 @@ export function registerSandboxCommand(program: Command): Command {
     .option(
       '--control-plane <kind>',
       `emulated (the API server emulator, seconds to start) or real (kube-apiserver, etcd, controller-manager and scheduler built from pinned Go modules; needs Go or KUBEBUILDER_ASSETS, and root for its network namespace) (default ${d.controlPlane})`,
+    )
+    .option(
+      '--chaos <list>',
+      'faults injected during the run, comma-separated FAULT[:DURATION]@TIME (simulated, TIME from the start of ' +
+        'the load), e.g. redis-down:30s@1m,agent-kill@90s; faults below (default none)',
     )
     .option('--no-signing', 'publish status messages unsigned (default: HMAC-signed)')
     .option('--kubeconfig <path>', 'write an admin kubeconfig here (kubectl get nodes / gs while it runs)')

@@ -8,6 +8,7 @@ import { CONTROL_PLANE_KINDS, type ControlPlaneKind } from './kube-backend.js';
 import { parseDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
+import { parseChaos, type ChaosFault } from './chaos.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -45,6 +46,8 @@ export interface SandboxOptions {
   ui: boolean;
   /** host:port or redis:// URL of an existing Redis; otherwise the sandbox spawns redis-server. */
   redisUrl?: string;
+  /** Faults injected during the run (--chaos; see chaos.ts), in time order. */
+  chaos: ChaosFault[];
 }
 
 export const DEFAULT_OPTIONS: SandboxOptions = {
@@ -69,6 +72,7 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   logPath: '.sandbox/components.log',
   logLevel: 'info',
   ui: true,
+  chaos: [],
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -97,6 +101,7 @@ export interface SandboxFlags {
   logLevel?: string;
   ui?: boolean;
   redisUrl?: string;
+  chaos?: string;
 }
 
 export function parseInteger(value: string, flag: string, min: number, max: number): number {
@@ -224,6 +229,12 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
   const logLevel = flags.logLevel ?? d.logLevel;
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const chaos = flags.chaos !== undefined ? parseChaos(flags.chaos, '--chaos') : d.chaos;
+  if (flags.redisUrl && chaos.some((f) => f.kind === 'redis-down'))
+    throw new ConfigError(
+      '--chaos',
+      'redis-down stops the sandbox’s own redis-server; it cannot be used with --redis-url (REDIS_URL)',
+    );
   const nonEmpty = (v: string | undefined, flag: string) => {
     if (v !== undefined && v.trim() === '') throw new ConfigError(flag, 'must not be empty');
     return v;
@@ -250,6 +261,7 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     logLevel,
     ui: flags.ui ?? d.ui,
     ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
+    chaos,
   };
 }
 

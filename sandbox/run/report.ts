@@ -1,6 +1,7 @@
 // The sandbox's report: the contract's paths (sessions, allocations, drains, instances, reactionMs) and
 // the API calls each component made, as JSON (--report) and as a few lines on screen. Pure.
 import type { SessionRecord } from '../cluster/sessions.js';
+import type { ChaosInjection } from './chaos.js';
 import type { MeteredCalls } from './gamelift-meter.js';
 import { percentile, type DrainCounts, type Reaction } from './metrics.js';
 
@@ -101,6 +102,10 @@ export interface SandboxReport {
       max: number | null;
     };
   };
+  /** Nodes cordoned or tainted while FleetIQ says their live instance is ACTIVE at the end (short names). */
+  nodes?: { stranded: number; strandedNodes: string[] };
+  /** --chaos: each fault, when (simulated seconds after the load started), on what, and what it did. */
+  chaos?: { injected: ChaosInjection[] };
   apiCalls: {
     kubernetes: Record<string, KubeCalls>;
     gamelift: Record<string, GameLiftCalls>;
@@ -215,6 +220,12 @@ export function formatSummary(r: SandboxReport, reportPath?: string): string {
           `              in production terms (a ${r.reactionMs.production.pollSeconds} s poll): p50 ${fmtMs(r.reactionMs.production.p50)}, p99 ${fmtMs(r.reactionMs.production.p99)}, max ${fmtMs(r.reactionMs.production.max)}`,
         ]
       : []),
+    ...(r.nodes
+      ? [
+          `Stranded:     ${r.nodes.stranded} nodes cordoned or tainted while FleetIQ says ACTIVE${r.nodes.stranded ? ` (${r.nodes.strandedNodes.join(', ')})` : ''}`,
+        ]
+      : []),
+    ...(r.chaos?.injected.length ? formatChaos(r.chaos.injected) : []),
     `API calls:    Kubernetes ${Object.entries(r.apiCalls.kubernetes)
       .map(([k, v]) => `${k} ${v.total}`)
       .join(', ')}; GameLift ${Object.entries(r.apiCalls.gamelift)
@@ -227,6 +238,17 @@ export function formatSummary(r: SandboxReport, reportPath?: string): string {
   lines.push(`Logs:         ${r.run.logFile}`);
   lines.push(`Result:       ${headline(s)}`);
   return lines.join('\n');
+}
+
+/** One line per injected fault: when, what, on what, and what it did. */
+export function formatChaos(injected: readonly ChaosInjection[]): string[] {
+  return injected.map(
+    (c, i) =>
+      `${i === 0 ? 'Chaos:        ' : '              '}${c.fault} at ${formatClock(c.atSeconds * 1000)}` +
+      (c.skipped
+        ? `: not injected (${c.skipped})`
+        : `${c.target ? ` on ${c.target}` : ''}${c.effect ? `: ${c.effect}` : ''}`),
+  );
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
