@@ -13,7 +13,6 @@ import {
   AGENT_EVENTS_ROLE_RULES,
   AGENT_NAMESPACE,
   AGENT_SERVICE_ACCOUNT,
-  AGENT_USER,
   GROUP,
   SECRET,
   createNode,
@@ -23,6 +22,7 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { runCli } from '../helpers/cli.js';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
 
@@ -34,7 +34,7 @@ const dir = mkdtempSync(join(tmpdir(), 'reconciler-cli-'));
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
   imds = await startImdsEmulator({ instanceId: IDS[0] });
-});
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await w?.stop();
@@ -128,7 +128,7 @@ describe('fleetiq-agones reconciler', () => {
     await createNode(w.admin, 'node-cli', id);
     await w.publisher.publish(id, 'ACTIVE');
     const kubeconfig = join(dir, 'kubeconfig');
-    await w.emu.writeKubeconfig(kubeconfig, AGENT_USER);
+    writeFileSync(kubeconfig, await w.agentKubeconfig(), { mode: 0o600 });
     const port = await freePort();
     const p = run(
       ['--ops-listen', `127.0.0.1:${port}`, '--health-interval', '5s', '--shutdown-grace', '3s'],
@@ -186,7 +186,7 @@ describe('fleetiq-agones reconciler', () => {
         ]),
       );
       // Kubernetes requests as the ServiceAccount, all allowed by its ClusterRole.
-      const mine = w.emu.requestLog.entries(AGENT_USER);
+      const mine = await w.agentRequests();
       expect(mine.length).toBeGreaterThan(0);
       expect(mine.filter((e) => e.code === 403)).toEqual([]);
     } finally {

@@ -1,14 +1,17 @@
-// The node agent end to end, against the Kubernetes API server emulator (RBAC on, the agent as its
-// ServiceAccount), the FleetIQ emulator and a real Redis. Nodes, GameServers and pods are created
-// directly here (no simulated Agones): what is checked is what the agent does to them.
+// The node agent end to end, against the Kubernetes control plane of the tests (the real one unless
+// FLEETIQ_TEST_CONTROL_PLANE=emulated; RBAC on, the agent as its ServiceAccount), the FleetIQ emulator
+// and a real Redis. Nodes, GameServers and pods are created directly here (no simulated Agones): what
+// is checked is what the agent does to them.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { CORDONED_BY_AGENT_ANNOTATION, DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
-import type { AdmissionAttributes, AdmissionResult } from '../../sandbox/kube/types.js';
+import { interceptAdmission } from './admission-hook.js';
 import {
   AGENT_CLUSTER_ROLE_RULES,
   AGENT_USER,
+  GAMESERVERS,
   GROUP,
+  NODES,
   createGameServer,
   createNode,
   getGameServer,
@@ -21,13 +24,14 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('d', 9);
 let w: World;
 
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
-});
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await w?.stop();
@@ -79,12 +83,12 @@ describe('an ACTIVE node', () => {
       () => agent.lastDecision()?.actions.length === 0 && agent.lastDecision()?.membership.length === 0,
     );
     // Pubsub republishes an unchanged status: the agent re-decides but reads nothing.
-    const before = w.emu.requestLog.entries(AGENT_USER).length;
+    const before = (await w.agentRequests()).length;
     const passes = agent.stats().passes;
     for (let i = 0; i < 5; i++) await w.publisher.publish(IDS[0], 'ACTIVE');
     await waitFor('the republished statuses to be considered', () => agent.stats().passes >= passes + 1);
     await new Promise((r) => setTimeout(r, 500)); // a quiet interval: the count below must not move
-    const during = w.emu.requestLog.entries(AGENT_USER).slice(before);
+    const during = (await w.agentRequests()).slice(before);
     expect(during).toEqual([]);
   });
 });
@@ -163,7 +167,7 @@ describe('DRAINING', () => {
     expect(metrics).toMatch(/fleetiq_reconciler_actions_total\{action="shutdownGameServer",result="ok"\} 3/);
     expect(metrics).toMatch(/fleetiq_reconciler_actions_total\{action="deregister",result="ok"\} 1/);
     // Never a 403: the ClusterRole is enough.
-    expect(w.emu.requestLog.entries(AGENT_USER).filter((e) => e.code === 403)).toEqual([]);
+    expect((await w.agentRequests()).filter((e) => e.code === 403)).toEqual([]);
   });
 
   it('loses the fence race to an allocation without harm: the shutdown is a compare-and-swap', async () => {
@@ -176,21 +180,23 @@ describe('DRAINING', () => {
 
     // Agones allocates the game server just as the agent's shutdown reaches the API server (admission
     // runs before the precondition check, so the allocation is stored first).
-    const previous = w.emu.webhooks;
     let allocatedFirst = false;
-    w.emu.setAdmission({
-      async admit(attrs: AdmissionAttributes): Promise<AdmissionResult> {
-        if (
-          !allocatedFirst &&
-          attrs.userInfo.username === AGENT_USER.username &&
-          attrs.resource.resource === 'gameservers' &&
-          attrs.name === 'race-gs'
-        ) {
+    const hold = await interceptAdmission(w.kube, {
+      group: 'agones.dev',
+      resource: 'gameservers',
+      async intercept(r) {
+        if (!allocatedFirst && r.username === AGENT_USER.username && r.name === 'race-gs') {
           allocatedFirst = true;
           await setGameServerState(w.admin, 'race-gs', 'Allocated');
         }
-        return { object: attrs.object, warnings: [] };
       },
+      probe: () =>
+        w.admin.patch(
+          { ...GAMESERVERS, namespace: 'default', name: 'race-gs' },
+          'merge',
+          { metadata: { labels: { probe: 'x' } } },
+          { dryRun: true },
+        ),
     });
     try {
       await w.publisher.publish(id, 'DRAINING');
@@ -200,7 +206,7 @@ describe('DRAINING', () => {
           (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION] === 'Tainted',
       );
     } finally {
-      w.emu.setAdmission(previous);
+      await hold.release();
     }
     expect(allocatedFirst).toBe(true);
     // The allocation won; the agent then treated it as a session: kept, tolerating the taint.
@@ -228,18 +234,25 @@ describe('a session the agent has not heard of (allocated while the webhook was 
 
     // FleetIQ terminates a DRAINING instance once none of its game servers is UTILIZED: the report
     // must not wait for the drain's node writes, held here until it has arrived.
-    const previous = w.emu.webhooks;
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let heldNodeWrites = 0;
-    w.emu.setAdmission({
-      async admit(attrs: AdmissionAttributes): Promise<AdmissionResult> {
-        if (attrs.userInfo.username === AGENT_USER.username && attrs.resource.resource === 'nodes') {
+    const hold = await interceptAdmission(w.kube, {
+      group: '',
+      resource: 'nodes',
+      async intercept(r) {
+        if (r.username === AGENT_USER.username) {
           heldNodeWrites++;
           await released;
         }
-        return { object: attrs.object, warnings: [] };
       },
+      probe: () =>
+        w.admin.patch(
+          { ...NODES, name: node },
+          'merge',
+          { metadata: { labels: { probe: 'x' } } },
+          { dryRun: true },
+        ),
     });
     try {
       w.fleetiq.control.setInstanceStatus(id, 'DRAINING');
@@ -249,7 +262,7 @@ describe('a session the agent has not heard of (allocated while the webhook was 
       expect((await getNode(w.admin, node)).spec.unschedulable).toBeUndefined();
     } finally {
       release();
-      w.emu.setAdmission(previous);
+      await hold.release();
     }
     await waitFor(
       'phase Tainted',
@@ -364,11 +377,10 @@ describe('when the API refuses', () => {
       const decisions = agent.stats().decisions;
       await waitFor(
         'refused reads',
-        () =>
-          w.emu.requestLog
-            .entries(AGENT_USER)
-            .filter((e) => e.resource === 'gameservers' && e.name === 'unreadable-ready' && e.code === 403)
-            .length >= 3,
+        async () =>
+          (await w.agentRequests()).filter(
+            (e) => e.resource === 'gameservers' && e.name === 'unreadable-ready' && e.code === 403,
+          ).length >= 3,
       );
       expect(agent.stats().decisions).toBe(decisions);
       expect((await getGameServer(w.admin, 'unreadable-ready')).status.state).toBe('Ready');

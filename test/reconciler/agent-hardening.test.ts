@@ -18,6 +18,7 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('h', 6);
 let w: World;
@@ -29,13 +30,13 @@ beforeAll(async () => {
   raw = new Redis(w.redis.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
   raw.on('error', () => undefined);
   await raw.connect();
-}, 30_000);
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   raw?.disconnect();
   await w?.stop();
   await Promise.all(imdsServers.map((s) => s.stop()));
-});
+}, 30_000);
 
 const metric = async (opsUrl: string, name: string): Promise<string> => {
   const text = await (await fetch(`${opsUrl}/metrics`)).text();

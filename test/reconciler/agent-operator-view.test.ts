@@ -21,6 +21,7 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { CONFIG, T0, fresh, gs, makeNode, observation } from './world.js';
 
 const IDS = instanceIds('o', 4);
@@ -28,7 +29,7 @@ let w: World;
 
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
-});
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await w?.stop();

@@ -4,13 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fleetiqRefusal } from '../../reconciler/agent.js';
 import { createNode, instanceIds, startWorld, waitFor, type World } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('r', 2);
 let w: World;
 
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
-});
+}, TEST_KUBE_START_MS);
 afterAll(async () => {
   await w?.stop();
 });

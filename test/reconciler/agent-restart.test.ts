@@ -27,13 +27,14 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('r', 12);
 let w: World;
 
 beforeAll(async () => {
   w = await startWorld({ instanceIds: IDS });
-});
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await w?.stop();

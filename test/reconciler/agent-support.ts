@@ -1,11 +1,16 @@
-// The world the node agent's end-to-end tests run in: the Kubernetes API server emulator with RBAC on
-// (the agent runs as its ServiceAccount with exactly the rules below), the FleetIQ emulator, a real
-// redis-server, and helpers to create Nodes, GameServers with their pods, and to publish statuses the
-// way pubsub does (signed, sequenced, latest key + channel).
+// The world the node agent's end-to-end tests run in: the Kubernetes control plane of the tests (the
+// real kube-apiserver with its controllers by default, the emulator with
+// FLEETIQ_TEST_CONTROL_PLANE=emulated; RBAC on, the agent runs as its ServiceAccount with exactly the
+// rules below), the FleetIQ emulator, a real redis-server, and helpers to create Nodes, GameServers
+// with their pods, and to publish statuses the way pubsub does (signed, sequenced, latest key + channel).
+//
+// No kubelet runs here: Nodes, GameServers and pods are objects the tests write. On the real control
+// plane the controllers still act on them as on a cluster: the taint-eviction controller deletes
+// pods that do not tolerate the drain taint, and a deleted pod stays Terminating (no kubelet confirms it).
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import { serviceAccountUser } from '../../sandbox/kube/authn.js';
+import type { RequestLogEntry } from '../../sandbox/kube/request-log.js';
 import type { KubeObject, LocalClient, UserInfo } from '../../sandbox/kube/types.js';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
 import type { SimClock } from '../../sandbox/clock.js';
@@ -26,6 +31,7 @@ import {
 import type { ReconcilerConfig } from '../../reconciler/config.js';
 import type { DecideConfig } from '../../reconciler/decide.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startTestKube, type TestKube } from '../helpers/test-kube.js';
 import { gameLiftClient, silent, waitFor } from './helpers.js';
 
 export const GROUP = 'agones-game-servers';
@@ -122,13 +128,16 @@ export function instanceIds(prefix: string, n: number): string[] {
 }
 
 export interface World {
-  emu: KubeEmulator;
+  kube: TestKube;
   admin: LocalClient;
   fleetiq: FleetIQEmulator;
   redis: RedisServer;
   publisher: StatusPublisher;
   agents: RunningReconciler[];
-  agentKubeConfig(): KubeConfig;
+  /** The agent's kubeconfig (its ServiceAccount's token). */
+  agentKubeconfig(): Promise<string>;
+  /** What the agent asked the API server so far, and the answers. */
+  agentRequests(): Promise<RequestLogEntry[]>;
   /** The game server FleetIQ holds for this instance in the test group, if any. */
   registered(instanceId: string): ReturnType<FleetIQEmulator['control']['gameServers']>[number] | undefined;
   startAgent(
@@ -155,12 +164,11 @@ export async function startWorld(o: {
   instanceIds: string[];
   clock?: SimClock;
   fleetiqSettings?: { drainingTerminationDelaySeconds?: number; healthCheckTimeoutSeconds?: number };
-  emulator?: KubeEmulator;
+  /** The control plane (default: one of the world's own). */
+  kube?: TestKube;
 }): Promise<World> {
-  const emu =
-    o.emulator ??
-    (await startKubeEmulator({ authorization: 'rbac', ...(o.clock ? { clock: o.clock } : {}) }));
-  const admin = emu.client();
+  const kube = o.kube ?? (await startTestKube(o.clock ? { clock: o.clock } : {}));
+  const admin = kube.admin;
   await grantAgentRbac(admin);
   const fleetiq = await startFleetIQEmulator({
     groups: [{ name: GROUP, instanceIds: o.instanceIds }],
@@ -176,17 +184,14 @@ export async function startWorld(o: {
   const world: World = {
     registered: (instanceId) =>
       fleetiq.control.gameServers({ group: GROUP }).find((g) => g.gameServerId === instanceId),
-    emu,
+    kube,
     admin,
     fleetiq,
     redis,
     publisher,
     agents,
-    agentKubeConfig() {
-      const kc = new KubeConfig();
-      kc.loadFromString(emu.kubeconfig(AGENT_USER));
-      return kc;
-    },
+    agentKubeconfig: () => kube.backend.kubeconfig(AGENT_USER),
+    agentRequests: () => kube.requests(AGENT_USER),
     async startAgent(nodeName, opts = {}) {
       const config = reconcilerConfig({
         nodeName,
@@ -201,9 +206,11 @@ export async function startWorld(o: {
         },
         decide: { ...TEST_DECIDE, ...opts.decide },
       });
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromString(await world.agentKubeconfig());
       const agent = await startReconciler({
         config,
-        kubeConfig: world.agentKubeConfig(),
+        kubeConfig,
         gameLift: gamelift,
         logger: silent,
         opsListen: { host: '127.0.0.1', port: 0 },
@@ -223,7 +230,7 @@ export async function startWorld(o: {
       publisher.close();
       await fleetiq.stop();
       await redis.stop();
-      if (!o.emulator) await emu.stop();
+      if (!o.kube) await kube.stop();
     },
   };
   return world;

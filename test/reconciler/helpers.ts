@@ -14,6 +14,6 @@ export function gameLiftClient(url: string, maxAttempts = 1): GameLiftClient {
   });
 }
 
-/** Waits for a condition (see ../helpers/wait.ts), 10_000 ms by default here. */
-export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 10_000) =>
+/** Waits for a condition (see ../helpers/wait.ts), 30_000 ms by default here (the real API server on a busy machine). */
+export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 30_000) =>
   waitFor_(what, condition, timeoutMs);
