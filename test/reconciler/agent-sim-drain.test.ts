@@ -1,5 +1,6 @@
 // Drains in the simulated cluster: real GameServers with pods, allocations through the Agones allocator,
-// the webhook on the allocation path, the taint manager evicting what does not tolerate the taint,
+// the webhook on the allocation path, the taint manager evicting what does not tolerate the taint (the
+// real kube-controller-manager's unless FLEETIQ_TEST_CONTROL_PLANE=emulated),
 // sessions held by players, pubsub publishing FleetIQ's statuses and one agent per node. The figure
 // that matters: sessions lost.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -7,6 +8,7 @@ import { DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
 import { INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import type { SessionRecord } from '../../sandbox/cluster/index.js';
 import { startSimWorld, type SimWorld } from './sim-world.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { waitFor } from './helpers.js';
 
 let s: SimWorld;
@@ -17,7 +19,7 @@ beforeAll(async () => {
     fleet: { name: 'game', replicas: 6, terminationGracePeriodSeconds: 60 },
     nodeCapacityPods: 8,
   });
-}, 60_000);
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await s?.stop();

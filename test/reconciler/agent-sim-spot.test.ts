@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { SessionRecord } from '../../sandbox/cluster/index.js';
 import { startSimWorld, type SimWorld } from './sim-world.js';
+import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { waitFor } from './helpers.js';
 
 let s: SimWorld;
@@ -22,7 +23,7 @@ beforeAll(async () => {
     () => [...s.agentOf.keys()].every((id) => s.fleetiqGameServer(id)),
     10_000,
   );
-}, 60_000);
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   await s?.stop();

@@ -1,14 +1,16 @@
-// The whole system on one machine for the agent's simulation tests: the Kubernetes emulator (RBAC on)
-// with the simulated cluster (scheduler, kubelets, taint manager, Agones, players) on a fast SimClock,
+// The whole system on one machine for the agent's simulation tests: the Kubernetes control plane of
+// the tests (the real kube-apiserver, controller-manager and scheduler unless
+// FLEETIQ_TEST_CONTROL_PLANE=emulated; RBAC on, the installation from manifests/ applied) with the
+// simulated cluster (kubelets, Agones, players; on the emulator also the scheduler and taint manager,
+// which the real control plane brings itself) on a fast SimClock,
 // the FleetIQ emulator on the same clock (its instances ARE the cluster's nodes: a terminated instance
 // takes its node away, a launched one registers a node and gets an agent), Redis, the real pubsub
 // publishing FleetIQ's statuses, the real webhook registered with the API server, and one real agent
 // per node (on real time, as in production).
-import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
 import { SimClock } from '../../sandbox/clock.js';
-import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
+import { WEBHOOK_CONFIGURATION_NAME, WEBHOOK_SERVICE_NAME } from '../../sandbox/run/manifests.js';
+import { startTestKube } from '../helpers/test-kube.js';
 import {
   startClusterSimulation,
   type ClusterSimulation,
@@ -60,8 +62,13 @@ export async function startSimWorld(o: {
   imds?: boolean;
 }): Promise<SimWorld> {
   const clock = new SimClock({ speed: o.speed ?? 20 });
-  const emu: KubeEmulator = await startKubeEmulator({ clock, authorization: 'rbac' });
-  const cleanups: (() => Promise<unknown>)[] = [async () => emu.stop(), async () => clock.stop()];
+  const cleanups: (() => Promise<unknown>)[] = [async () => clock.stop()];
+  // The installation's webhook configuration stays: the webhook below serves it.
+  const kube = await startTestKube({ clock, webhook: true }).catch((err) => {
+    clock.stop();
+    throw err;
+  });
+  cleanups.push(() => kube.stop());
   try {
     return await build();
   } catch (err) {
@@ -83,7 +90,7 @@ export async function startSimWorld(o: {
     const world = await startWorld({
       instanceIds: ids,
       clock,
-      emulator: emu,
+      kube,
       fleetiqSettings: { drainingTerminationDelaySeconds: 30, healthCheckTimeoutSeconds: 3600 },
     });
     const w = world;
@@ -91,14 +98,15 @@ export async function startSimWorld(o: {
     // FleetIQ terminating an instance: the node goes (the agent with it); a replacement comes with an agent.
     w.fleetiq.control.configure({ replaceTerminatedInstances: true });
 
-    const sim = await startClusterSimulation(emu, {
+    const sim = await startClusterSimulation(kube.backend.host, {
+      controlPlane: kube.kind,
       clock,
       seed: 11,
       nodes: { count: 0 },
       podStartDelaySeconds: 1,
       readyDelaySeconds: 1,
       exitOnSigtermSeconds: o.exitOnSigtermSeconds ?? 5,
-      readyTimeoutMs: 20_000,
+      readyTimeoutMs: kube.kind === 'real' ? 90_000 : 20_000,
       waitForFleets: false,
     });
     cleanups.push(() => sim.stop());
@@ -115,7 +123,8 @@ export async function startSimWorld(o: {
       agentOf.set(instanceId, agent);
     };
 
-    // The webhook, registered with the API server as the manifests register it.
+    // The webhook, registered with the API server as the manifests register it (the installation's
+    // MutatingWebhookConfiguration, by Service reference), with our CA as its caBundle.
     const ca = await createCertificateAuthority({
       commonName: 'agent-test-ca',
       validityMs: DAY,
@@ -129,7 +138,7 @@ export async function startSimWorld(o: {
       now: new Date(),
     });
     const adminKc = new KubeConfig();
-    adminKc.loadFromString(emu.kubeconfig());
+    adminKc.loadFromString(kube.backend.adminKubeconfig);
     const webhook = await startWebhook(
       webhookConfig(
         {
@@ -147,14 +156,25 @@ export async function startSimWorld(o: {
       { kubeConfig: adminKc, logger: silent },
     );
     cleanups.push(() => webhook.stop());
-    emu.registerServiceEndpoint('fleetiq-system', 'fleetiq-agones-webhook', '127.0.0.1', webhook.port);
-    const mwc = parseYaml(
-      readFileSync(new URL('../../manifests/base/mutating-webhook.yaml', import.meta.url), 'utf8'),
-    );
-    mwc.webhooks[0].clientConfig.caBundle = Buffer.from(ca.certPem).toString('base64');
-    await w.admin.create(
-      { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations' },
-      mwc,
+    await kube.backend.exposeService('fleetiq-system', WEBHOOK_SERVICE_NAME, {
+      host: '127.0.0.1',
+      port: webhook.port,
+    });
+    await w.admin.patch(
+      {
+        group: 'admissionregistration.k8s.io',
+        version: 'v1',
+        resource: 'mutatingwebhookconfigurations',
+        name: WEBHOOK_CONFIGURATION_NAME,
+      },
+      'json',
+      [
+        {
+          op: 'add',
+          path: '/webhooks/0/clientConfig/caBundle',
+          value: Buffer.from(ca.certPem).toString('base64'),
+        },
+      ],
     );
     await waitFor('webhook ready', () => webhook.ready() === true);
 
@@ -176,7 +196,7 @@ export async function startSimWorld(o: {
 
     for (const id of ids) await startAgentFor(id);
     await sim.applyFleet(o.fleet);
-    await sim.waitForFleetReady(o.fleet.name, { timeoutMs: 20_000 });
+    await sim.waitForFleetReady(o.fleet.name, { timeoutMs: kube.kind === 'real' ? 90_000 : 20_000 });
 
     // Follow FleetIQ's instance lifecycle (events are polled: the emulator's hooks are set at start).
     let seen = w.fleetiq.control.events().at(-1)?.seq ?? 0;
@@ -233,7 +253,7 @@ export async function startSimWorld(o: {
         await sim.stop();
         await w.stop();
         await Promise.all([...imdsOf.values()].map((i) => i.stop()));
-        await emu.stop();
+        await kube.stop();
         clock.stop();
       },
     };
