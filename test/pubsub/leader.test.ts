@@ -1,13 +1,14 @@
 // Two real pubsub replicas electing a leader through a coordination.k8s.io/v1 Lease on the
-// Kubernetes API emulator (over HTTPS, with the service account's RBAC), polling the FleetIQ
-// emulator and publishing to a real redis-server.
+// Kubernetes control plane of the tests (the real kube-apiserver unless
+// FLEETIQ_TEST_CONTROL_PLANE=emulated; over HTTPS, as a ServiceAccount with its RBAC and a
+// TokenRequest token), polling the FleetIQ emulator and publishing to a real redis-server.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
-import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import type { KubeObject, UserInfo } from '../../sandbox/kube/types.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startTestKube, TEST_KUBE_START_MS, type TestKube } from '../helpers/test-kube.js';
 import type { PubsubService } from '../../pubsub/service.js';
 import {
   ConfigFile,
@@ -29,7 +30,7 @@ const PUBSUB_USER: UserInfo = {
 const leases = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: NAMESPACE };
 const rbac = 'rbac.authorization.k8s.io';
 
-let kube: KubeEmulator;
+let kube: TestKube;
 let fleetiq: FleetIQEmulator;
 let redisServer: RedisServer;
 let redis: Redis;
@@ -37,9 +38,18 @@ let config: ConfigFile;
 const running = new Set<PubsubService>();
 
 beforeAll(async () => {
-  kube = await startKubeEmulator();
-  const admin = kube.client();
-  await admin.create({ group: '', version: 'v1', resource: 'namespaces' }, { metadata: { name: NAMESPACE } });
+  kube = await startTestKube();
+  const admin = kube.admin;
+  // The installation's namespace; a ServiceAccount of this test's own (a token is issued to it).
+  await admin
+    .create({ group: '', version: 'v1', resource: 'namespaces' }, { metadata: { name: NAMESPACE } })
+    .catch((err: { code?: number }) => {
+      if (err.code !== 409) throw err;
+    });
+  await admin.create(
+    { group: '', version: 'v1', resource: 'serviceaccounts', namespace: NAMESPACE },
+    { metadata: { name: 'pubsub', namespace: NAMESPACE } },
+  );
   // Exactly what the pubsub Deployment's service account is granted: its Lease, nothing else.
   await admin.create(
     { group: rbac, version: 'v1', resource: 'roles', namespace: NAMESPACE },
@@ -66,7 +76,7 @@ beforeAll(async () => {
   redisServer = await startRedis();
   redis = new Redis(redisServer.url);
   config = new ConfigFile({ GameServerGroups: ['pool'], PollIntervalSeconds: 0.2 });
-});
+}, TEST_KUBE_START_MS);
 
 afterAll(async () => {
   for (const s of running) await s.stop({ release: false });
@@ -77,9 +87,9 @@ afterAll(async () => {
   config?.remove();
 });
 
-function kubeConfig(): KubeConfig {
+async function kubeConfig(): Promise<KubeConfig> {
   const kc = new KubeConfig();
-  kc.loadFromString(kube.kubeconfig(PUBSUB_USER, NAMESPACE));
+  kc.loadFromString(await kube.backend.kubeconfig(PUBSUB_USER));
   return kc;
 }
 
@@ -91,7 +101,13 @@ async function replica(
     fleetiqUrl: fleetiq.url,
     redisUrl: redisServer.url,
     config,
-    leaderElection: { namespace: NAMESPACE, name: LEASE, identity, kubeConfig: kubeConfig(), ...timings },
+    leaderElection: {
+      namespace: NAMESPACE,
+      name: LEASE,
+      identity,
+      kubeConfig: await kubeConfig(),
+      ...timings,
+    },
   });
   running.add(service);
   return service;
@@ -103,7 +119,7 @@ async function stop(service: PubsubService, release: boolean): Promise<void> {
 }
 
 async function lease(): Promise<KubeObject> {
-  return kube.client().get({ ...leases, name: LEASE });
+  return kube.admin.get({ ...leases, name: LEASE });
 }
 
 const polls = (s: PubsubService) => metricSum(s.registry, 'fleetiq_pubsub_polls_total');
@@ -134,7 +150,7 @@ describe('leader election', () => {
     expect(await metricValue(leader.registry, 'fleetiq_pubsub_is_leader')).toBe(1);
     expect((await fetch(`${follower.opsUrl}/readyz`)).status).toBe(200);
     // Its Role was enough: nothing was forbidden.
-    expect(kube.requestLog.entries(PUBSUB_USER).filter((e) => e.code === 403)).toEqual([]);
+    expect((await kube.requests(PUBSUB_USER)).filter((e) => e.code === 403)).toEqual([]);
   });
 
   it('the follower takes over when the leader is killed; sequences keep increasing', async () => {
@@ -166,25 +182,23 @@ describe('leader election', () => {
     expect(leader.isLeader()).toBe(true);
     // Someone else holds the lease now (as after a partition): the next renewal sees it.
     const current = await lease();
-    await kube
-      .client()
-      .update(
-        { ...leases, name: LEASE },
-        { ...current, spec: { ...current.spec, holderIdentity: 'intruder', leaseDurationSeconds: 3600 } },
-      );
+    await kube.admin.update(
+      { ...leases, name: LEASE },
+      { ...current, spec: { ...current.spec, holderIdentity: 'intruder', leaseDurationSeconds: 3600 } },
+    );
     await waitFor('the leader to step down', () => !leader.isLeader());
     fleetiq.control.resetCallCounts();
     expect(await metricValue(leader.registry, 'fleetiq_pubsub_is_leader')).toBe(0);
     const after = await polls(leader);
     // It keeps checking the lease as a candidate: three more checks span more than a poll interval.
-    const leaseGets = () =>
-      kube.requestLog.entries(PUBSUB_USER).filter((e) => e.resource === 'leases' && e.verb === 'get').length;
-    const checks = leaseGets();
-    await waitFor('three more lease checks', () => leaseGets() >= checks + 3);
+    const leaseGets = async () =>
+      (await kube.requests(PUBSUB_USER)).filter((e) => e.resource === 'leases' && e.verb === 'get').length;
+    const checks = await leaseGets();
+    await waitFor('three more lease checks', async () => (await leaseGets()) >= checks + 3);
     expect(await polls(leader)).toBe(after);
     expect(fleetiq.control.callCounts().DescribeGameServerInstances.calls).toBe(0);
     await stop(leader, false);
-    await kube.client().delete({ ...leases, name: LEASE });
+    await kube.admin.delete({ ...leases, name: LEASE });
   });
 
   it('on SIGTERM releases the lease so the follower takes over without waiting it out', async () => {
