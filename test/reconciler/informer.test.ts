@@ -1,6 +1,13 @@
 // The agent's list-then-watch cache against the Kubernetes API server emulator over HTTPS: selectors,
 // watches that end and resume without listing again, 410 Gone → a new list, forced consistent lists,
 // and its own writes winning over older watch events.
+//
+// It stays on the emulator (unlike the agent's end-to-end tests): the 410 Gone case needs a watch
+// history a few events long, which the emulator sets per test (watchHistorySize). The real
+// kube-apiserver keeps at least 75 s of events in its watch cache, and without the cache only etcd's
+// compaction (every few minutes, all resources at once) makes a resourceVersion too old, which would
+// also end the other cases' quiet watches with 410. The agent's informers meet the real server's
+// watches in test/reconciler/agent-*.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
