@@ -331,23 +331,36 @@ export class ChaosInjector {
       await r.set(key, captured, 'PX', 60_000);
       const agent = await components.startAgent(target.nodeName);
       await agent.booted;
+      // Whatever the agent does with the replay, it shows in its count of messages by result: refused
+      // as older than the status acted on, or as older than one it already holds (pubsub may have
+      // written the true ACTIVE over the key again before the agent started).
+      const refusals = async () => {
+        const m = await agent.registry.getSingleMetric('fleetiq_reconciler_status_messages_total')?.get();
+        const by: Record<string, number> = {};
+        for (const v of m?.values ?? []) {
+          const result = String(v.labels.result);
+          if (result !== 'accepted') by[result] = (by[result] ?? 0) + v.value;
+        }
+        return by;
+      };
+      const before = await refusals();
       await r.publish(statusChannel(target.instanceId), captured);
       const t0 = Date.now();
       this.measure(run, async () => {
-        const refusals = async () => {
-          const m = await agent.registry.getSingleMetric('fleetiq_reconciler_status_messages_total')?.get();
-          return (m?.values ?? [])
-            .filter((v) => String(v.labels.result).startsWith('rejected: observed before'))
-            .reduce((a, v) => a + v.value, 0);
-        };
         const drained = () => this.c.recorder.nodes.get(target.nodeName)?.phase !== 'Active';
-        const seen = await this.until(async () => drained() || (await refusals()) > 0);
+        let why: string | undefined;
+        const seen = await this.until(async () => {
+          if (drained()) return true;
+          const now = await refusals();
+          why = Object.keys(now).find((k) => now[k]! > (before[k] ?? 0));
+          return why !== undefined;
+        });
         record.contained = seen && !drained();
         record.effect = !seen
           ? `no refusal seen within ${seconds(EFFECT_TIMEOUT_MS)} (real)`
           : drained()
             ? 'ACCEPTED: the node drained again on the replayed DRAINING'
-            : `refused by the restarted agent ${seconds(Date.now() - t0)} after the replay (real): node not drained`;
+            : `refused by the restarted agent ${seconds(Date.now() - t0)} after the replay (real), as ${why}: node not drained`;
       });
     } finally {
       // The measurement only reads metrics; Redis is done with.
