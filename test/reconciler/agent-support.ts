@@ -58,7 +58,10 @@ export const AGENT_CLUSTER_ROLE_RULES = [
 ];
 export const AGENT_EVENTS_ROLE_RULES = [{ apiGroups: [''], resources: ['events'], verbs: ['create'] }];
 
-/** Creates the agent's ServiceAccount, ClusterRole and ClusterRoleBinding. */
+/**
+ * Creates the agent's ServiceAccount, ClusterRole and bindings where missing. The control plane of
+ * the tests has them already, from manifests/ (agent-cli.test.ts checks that both say the same).
+ */
 export async function grantAgentRbac(admin: LocalClient): Promise<void> {
   const rbac = 'rbac.authorization.k8s.io';
   await admin
