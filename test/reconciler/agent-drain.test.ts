@@ -258,7 +258,10 @@ describe('a session the agent has not heard of (allocated while the webhook was 
       w.fleetiq.control.setInstanceStatus(id, 'DRAINING');
       await w.publisher.publish(id, 'DRAINING');
       await waitFor('UTILIZED', () => w.registered(id)?.utilizationStatus === 'UTILIZED');
-      expect(heldNodeWrites).toBeGreaterThan(0); // the drain had started, and was still held
+      // The drain has started (over HTTPS its first node write may reach admission just after the
+      // report), and is still held: the report did not wait for it.
+      await waitFor('a node write held', () => heldNodeWrites > 0);
+      expect(heldNodeWrites).toBeGreaterThan(0);
       expect((await getNode(w.admin, node)).spec.unschedulable).toBeUndefined();
     } finally {
       release();
