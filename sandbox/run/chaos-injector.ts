@@ -294,7 +294,9 @@ export class ChaosInjector {
     const { record } = run;
     const { components, topology } = this.c;
     const fleetiq = topology.fleetiq.control;
-    const target = this.busiestNode();
+    // Not the busiest node: the sandbox's own Spot notices aim there, and one landing mid-replay would
+    // end the instance the replay is about.
+    const target = this.busiestNode('quietest');
     const key = latestStatusKey(target.instanceId);
     record.target = `${shortName(target.nodeName)} (${target.instanceId})`;
     const r = this.redisClient();
@@ -316,15 +318,20 @@ export class ChaosInjector {
       fleetiq.setInstanceStatus(target.instanceId, 'ACTIVE');
       if (!got || captured === null) throw new Error('no DRAINING seen in Redis to capture');
       // The agent must have acted on the ACTIVE (its high-water mark on the Node) before the replay.
+      // The first ACTIVE published counts: pubsub republishes with newer observation times, which the
+      // agent need not record when nothing changes.
+      let activeObservedAt: string | undefined;
       const reverted = await this.until(async () => {
         const l = await latest();
-        if (l.InstanceStatus !== 'ACTIVE' || !l.ObservedAt) return false;
+        if (activeObservedAt === undefined && l.InstanceStatus === 'ACTIVE' && l.ObservedAt)
+          activeObservedAt = l.ObservedAt;
+        if (activeObservedAt === undefined) return false;
         const node = await topology.kube
           .client()
           .get({ group: '', version: 'v1', resource: 'nodes', name: target.nodeName });
         const mark = Date.parse(node.metadata.annotations?.[ACTED_ON_OBSERVED_AT_ANNOTATION] ?? '');
         const t = this.c.recorder.nodes.get(target.nodeName);
-        return mark >= Date.parse(l.ObservedAt) && t?.phase === 'Active' && !t.tainted && !t.cordoned;
+        return mark >= Date.parse(activeObservedAt) && t?.phase === 'Active' && !t.tainted && !t.cordoned;
       });
       if (!reverted) throw new Error('the node did not come back from DRAINING to replay over');
       await components.stopAgent(target.nodeName);
@@ -369,8 +376,15 @@ export class ChaosInjector {
     return {};
   }
 
-  /** The live, ACTIVE, undrained node holding the most sessions (ties: by name). */
-  private busiestNode(): { nodeName: string; instanceId: string; sessions: number } {
+  /**
+   * The live, ACTIVE, undrained node with an agent holding the most sessions (ties: by name), or with
+   * `quietest` the fewest, preferring one that holds any.
+   */
+  private busiestNode(which: 'busiest' | 'quietest' = 'busiest'): {
+    nodeName: string;
+    instanceId: string;
+    sessions: number;
+  } {
     const { topology, components, recorder } = this.c;
     const sessions = new Map<string, number>();
     for (const r of topology.sim.ledger.active())
@@ -390,7 +404,10 @@ export class ChaosInjector {
       }))
       .sort(
         (a, b) =>
-          b.sessions - a.sessions || a.nodeName.localeCompare(b.nodeName, undefined, { numeric: true }),
+          (which === 'busiest'
+            ? b.sessions - a.sessions
+            : Number(a.sessions === 0) - Number(b.sessions === 0) || a.sessions - b.sessions) ||
+          a.nodeName.localeCompare(b.nodeName, undefined, { numeric: true }),
       );
     if (!candidates[0]) throw new Error('no ACTIVE node with an agent to hit');
     return candidates[0];

@@ -20,7 +20,7 @@ export const CHAOS_FAULTS = {
   'replay-status': {
     duration: false,
     does:
-      'captures the busiest node’s signed DRAINING from Redis, has FleetIQ revert it to ACTIVE, restarts ' +
+      'on the quietest node holding sessions: captures its signed DRAINING from Redis, has FleetIQ revert it to ACTIVE, restarts ' +
       'the node agent and writes the captured message back into the latest-status key and its channel',
   },
   'webhook-down': {
@@ -136,14 +136,18 @@ export interface ChaosInjection {
   skipped?: string;
 }
 
-/** Nodes cordoned or tainted while FleetIQ says their (live) instance is ACTIVE: nothing will bring them back. */
+/**
+ * Nodes cordoned or tainted while FleetIQ says their (live) instance is ACTIVE: nothing will bring them
+ * back. A node whose instance got a Spot notice is not one: EC2 takes it back within two minutes.
+ */
 export function strandedNodes(
   nodes: Iterable<{ name: string; instanceId: string; cordoned: boolean; tainted: boolean; leftAt?: number }>,
   fleetiqStatus: (instanceId: string) => { status: string; terminated: boolean } | undefined,
+  spotNoticed: (nodeName: string) => boolean = () => false,
 ): string[] {
   const out: string[] = [];
   for (const n of nodes) {
-    if (n.leftAt !== undefined || !(n.cordoned || n.tainted)) continue;
+    if (n.leftAt !== undefined || !(n.cordoned || n.tainted) || spotNoticed(n.name)) continue;
     const i = fleetiqStatus(n.instanceId);
     if (i && !i.terminated && i.status === 'ACTIVE') out.push(n.name);
   }

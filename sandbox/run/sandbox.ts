@@ -525,7 +525,11 @@ export async function startSandbox(
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       maxRss = Math.max(maxRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
       const nodesAtEnd = [...recorder.nodes.values()].filter((t) => t.leftAt === undefined).length;
-      const stranded = strandedNodes(recorder.nodes.values(), (id) => fleetiq.control.instance(id));
+      const stranded = strandedNodes(
+        recorder.nodes.values(),
+        (id) => fleetiq.control.instance(id),
+        (name) => recorder.spotNoticeAt.has(name),
+      );
       return {
         sessions: sessionOutcomes(sim.ledger.all(), recorder),
         allocations: {

@@ -117,6 +117,12 @@ describe('strandedNodes', () => {
       ),
     ).toEqual(['a', 'b']);
   });
+
+  it('leaves out a node under a Spot notice: its instance is on its way out', () => {
+    const fleetiq = status({ 'i-a': { status: 'ACTIVE', terminated: false } });
+    expect(strandedNodes([node('a', { tainted: true })], fleetiq, (n) => n === 'a')).toEqual([]);
+    expect(strandedNodes([node('a', { tainted: true })], fleetiq, (n) => n === 'b')).toEqual(['a']);
+  });
 });
 
 describe('the summary', () => {
