@@ -116,8 +116,8 @@ describe('ScopedInformer', () => {
       metadata: { labels: { 'agones.dev/role': null } },
     });
     await waitFor('a-2 out of the selection', () => !informer.get('default/a-2'));
-    // kube-apiserver writes the deletionTimestamp of a bound pod before removing it, even with a grace
-    // period of 0, and watchers see that update; the emulator removes such a pod at once.
+    // kube-apiserver writes the deletionTimestamp of a pod bound to a node before removing it, even
+    // with a grace period of 0, and watchers see that update; the emulator removes such a pod at once.
     const deletionUpdate: [InformerEvent, string][] = kube.kind === 'real' ? [['MODIFIED', 'a-1']] : [];
     expect(events).toEqual([
       ['ADDED', 'a-1'],
