@@ -24,7 +24,8 @@ const replicated = {
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
   ],
 };
-const agones = { group: 'agones.dev', version: 'v1', categories: ['all', 'agones'] };
+// Agones' names: short names as its CRDs declare them, and no categories.
+const agones = { group: 'agones.dev', version: 'v1' };
 
 export const AGONES_CRDS: readonly KubeObject[] = [
   keepAllCrd({
@@ -44,9 +45,9 @@ export const AGONES_CRDS: readonly KubeObject[] = [
     ...replicated,
     plural: 'gameserversets',
     kind: 'GameServerSet',
-    shortNames: ['gss', 'gameserverset'],
+    shortNames: ['gss', 'gsset'],
   }),
-  keepAllCrd({ ...agones, ...replicated, plural: 'fleets', kind: 'Fleet', shortNames: ['flt', 'fleet'] }),
+  keepAllCrd({ ...agones, ...replicated, plural: 'fleets', kind: 'Fleet', shortNames: ['flt'] }),
 ];
 
 const NAMESPACES = { group: '', version: 'v1', resource: 'namespaces' } as const;

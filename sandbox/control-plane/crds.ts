@@ -18,7 +18,7 @@ export interface CrdShape {
   plural: string;
   kind: string;
   shortNames: string[];
-  categories: string[];
+  categories?: string[];
   subresources?: Record<string, unknown>;
   columns?: { name: string; type: string; jsonPath: string }[];
 }
@@ -41,7 +41,7 @@ export function keepAllCrd(s: CrdShape): KubeObject {
         kind: s.kind,
         listKind: `${s.kind}List`,
         shortNames: s.shortNames,
-        categories: s.categories,
+        ...(s.categories ? { categories: s.categories } : {}),
       },
       versions: [
         {

@@ -52,7 +52,14 @@ export function apiRequest(
         headers: {
           Authorization: `Bearer ${options.token ?? cp.adminToken}`,
           Accept: 'application/json',
-          ...(data !== undefined ? { 'Content-Type': options.contentType ?? 'application/json' } : {}),
+          // With a length, not chunked: Node sends a DELETE's body with neither otherwise, and the
+          // server reads it as the start of the next request on the connection.
+          ...(data !== undefined
+            ? {
+                'Content-Type': options.contentType ?? 'application/json',
+                'Content-Length': Buffer.byteLength(data),
+              }
+            : {}),
           ...options.headers,
         },
       },
