@@ -54,9 +54,12 @@ describe('a Spot notice only in instance metadata', () => {
     );
 
     expect(s.world.fleetiq.control.instance(target)?.status).toBe('ACTIVE');
-    const dereg = s.world.fleetiq.control
-      .events()
-      .find((e) => e.type === 'game-server-deregistered' && e.instanceId === target);
+    // The phase is the one decided; FleetIQ's deregistration follows the drain's node writes.
+    const dereg = await waitFor('FleetIQ to deregister the game server', () =>
+      s.world.fleetiq.control
+        .events()
+        .find((e) => e.type === 'game-server-deregistered' && e.instanceId === target),
+    );
     expect(dereg).toMatchObject({ reason: 'api' });
     for (const r of onTarget) {
       // Asked to end by the notice (its game server exited on SIGTERM), not cut off by the node going.
