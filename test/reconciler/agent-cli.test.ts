@@ -150,7 +150,7 @@ describe('fleetiq-agones reconciler', () => {
       await waitFor(
         'ready',
         async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
-        20_000,
+        45_000,
       );
       await waitFor(
         'the ACTIVE label',

@@ -351,7 +351,7 @@ describe('when the API refuses', () => {
     await w.startAgent('node-failing-fleetiq', {
       timings: { membershipBackoff: { initialMs: 100, maxMs: 400 } },
     });
-    await waitFor('registered after the refusals', () => w.registered(failing) !== undefined, 10_000);
+    await waitFor('registered after the refusals', () => w.registered(failing) !== undefined, 45_000);
     expect(registerCalls() - start).toBe(4);
     const reasons = await waitFor('the Warning Event', async () => {
       const r = await nodeEventReasons(w.admin, 'node-failing-fleetiq');

@@ -100,7 +100,7 @@ describe('stopping the agent', () => {
     await createGameServer(w.admin, 'killed-alloc', node, 'Allocated');
     await w.publisher.publish(id, 'DRAINING');
     const first = await w.startAgent(node);
-    await waitFor('a drain in progress', async () => (await phaseOf(node)) !== undefined, 10_000);
+    await waitFor('a drain in progress', async () => (await phaseOf(node)) !== undefined, 45_000);
     await first.stop();
 
     const second = await w.startAgent(node);

@@ -79,9 +79,9 @@ describe('a DRAINING instance', () => {
     await waitFor(
       'FleetIQ to terminate the drained instance',
       () => s.world.fleetiq.control.instance(target)?.terminated,
-      20_000,
+      45_000,
     );
-    await waitFor('its node to go', async () => !(await nodeExists(node)), 10_000);
+    await waitFor('its node to go', async () => !(await nodeExists(node)), 45_000);
     expect(outcome(sessions)).toEqual({ completed: 3, lost: [], active: 0 });
     const deregistered = s.world.fleetiq.control
       .events()
@@ -94,7 +94,7 @@ describe('a DRAINING instance', () => {
       () => s.launched.some((id) => s.agentOf.get(id)?.phase() === 'Active' && s.fleetiqGameServer(id)),
       10_000,
     );
-    await s.sim.waitForFleetReady('game', { timeoutMs: 20_000 });
+    await s.sim.waitForFleetReady('game', { timeoutMs: 90_000 });
   });
 
   it('loses no session to allocations racing the drain', async () => {
@@ -105,7 +105,7 @@ describe('a DRAINING instance', () => {
       durationSeconds: { min: 20, max: 60 },
     });
     try {
-      await waitFor('a few sessions', () => s.sim.ledger.all().length - first >= 3, 10_000);
+      await waitFor('a few sessions', () => s.sim.ledger.all().length - first >= 3, 45_000);
       const target = await busiestInstance();
       expect((await s.allocatedByInstance()).get(target)!.length).toBeGreaterThan(0);
       s.world.fleetiq.control.setInstanceStatus(target, 'DRAINING');
@@ -118,7 +118,7 @@ describe('a DRAINING instance', () => {
       stopLoad();
     }
     const mine = () => s.sim.ledger.all().slice(first);
-    await waitFor('every session to end', () => mine().every((r) => r.outcome !== 'active'), 15_000);
+    await waitFor('every session to end', () => mine().every((r) => r.outcome !== 'active'), 45_000);
     const o = outcome([...mine()]);
     expect(o.lost).toEqual([]);
     expect(o.completed).toBeGreaterThanOrEqual(3);

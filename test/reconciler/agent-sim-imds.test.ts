@@ -46,11 +46,11 @@ describe('a Spot notice only in instance metadata', () => {
     const noticeAt = s.clock.now();
     s.imdsOf.get(target)!.control.postSpotNotice();
     s.sim.ledger.markInterruptedBySpotNotice({ nodeName: node });
-    await waitFor('the agent to deregister', () => s.agentOf.get(target)?.phase() === 'Deregistered', 20_000);
+    await waitFor('the agent to deregister', () => s.agentOf.get(target)?.phase() === 'Deregistered', 45_000);
     await waitFor(
       'the sessions on the node to end',
       () => onTarget.every((r) => r.outcome !== 'active'),
-      20_000,
+      45_000,
     );
 
     expect(s.world.fleetiq.control.instance(target)?.status).toBe('ACTIVE');

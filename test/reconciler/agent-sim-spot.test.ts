@@ -52,7 +52,7 @@ describe('allocated utilization mode', () => {
         () => s.fleetiqGameServer(host)?.utilizationStatus === 'UTILIZED',
       );
       expect(session.outcome).toBe('active');
-      await waitFor('the session to end', () => session.outcome !== 'active', 10_000);
+      await waitFor('the session to end', () => session.outcome !== 'active', 45_000);
       await waitFor(
         'AVAILABLE again',
         () => s.fleetiqGameServer(host)?.utilizationStatus === 'AVAILABLE',
@@ -99,7 +99,7 @@ describe('a Spot interruption notice', () => {
       await waitFor(
         'the instance to be reclaimed',
         () => s.world.fleetiq.control.instance(target)?.terminated,
-        20_000,
+        45_000,
       );
       const terminatedAt = s.world.fleetiq.control.instance(target)!.terminationTime!;
       expect(terminatedAt - noticeAt).toBeLessThanOrEqual(121_000);
