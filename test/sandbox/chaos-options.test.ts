@@ -8,6 +8,8 @@ import {
   parseChaos,
   strandedNodes,
 } from '../../sandbox/run/chaos.js';
+import { Command } from 'commander';
+import { registerSandboxCommand, runSandboxCli } from '../../sandbox/run/cli.js';
 import { parseSandboxFlags } from '../../sandbox/run/options.js';
 import { formatChaos, formatSummary, type SandboxReport } from '../../sandbox/run/report.js';
 
@@ -66,6 +68,25 @@ describe('--chaos among the sandbox flags', () => {
       /--chaos: redis-down .* --redis-url \(REDIS_URL\)/,
     );
     expect(parseSandboxFlags({ chaos: 'agent-kill@1m', redisUrl: 'localhost:6379' }).chaos).toHaveLength(1);
+  });
+});
+
+describe('fleetiq-agones sandbox --chaos', () => {
+  it('exits 2 on an invalid list, naming the flag, before starting anything', async () => {
+    const err: string[] = [];
+    const stream = { write: (t: string) => err.push(t) } as unknown as NodeJS.WriteStream;
+    expect(await runSandboxCli({ chaos: 'meteor@1m' }, { stdout: stream, stderr: stream })).toBe(2);
+    expect(err.join('')).toMatch(/^invalid configuration --chaos: item 1 "meteor@1m": unknown fault/);
+  });
+
+  it('--help lists the flag and every fault', () => {
+    const cmd = registerSandboxCommand(new Command());
+    let help = '';
+    cmd.configureOutput({ writeOut: (t) => (help += t) });
+    cmd.outputHelp();
+    expect(help).toContain('--chaos <list>');
+    for (const kind of CHAOS_FAULT_KINDS)
+      expect(help).toMatch(new RegExp(`^  ${kind}(:DURATION)?@TIME  `, 'm'));
   });
 });
 
