@@ -6,7 +6,7 @@ import { CommanderError, Option, type Command } from 'commander';
 import { formatDuration } from '../../certs/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { describeInterruptions } from './interruptions.js';
-import { CHAOS_FAULTS } from './chaos.js';
+import { CHAOS_FAULTS, describeFault } from './chaos.js';
 import { DEFAULT_OPTIONS, parseSandboxFlags, type SandboxFlags, type SandboxOptions } from './options.js';
 import { SetupError } from './redis-process.js';
 import { formatSummary } from './report.js';
@@ -149,6 +149,8 @@ export async function runSandboxCli(
       `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, sessions ${options.sessionSeconds.min}-${options.sessionSeconds.max} s, ` +
       `interruptions ${describeInterruptions(options.interruptions)}, ${formatDuration(options.durationMs)} simulated at speed ${options.speed}.`,
   );
+  if (options.chaos.length)
+    say(`Chaos: ${options.chaos.map(describeFault).join(', ')} (simulated time from the start of the load).`);
   say(`Component logs: ${options.logPath}`);
 
   let firstSignalAt: number | undefined;

@@ -32,7 +32,8 @@ describe('chaos in the sandbox: every attack and outage, no session lost, no nod
         duration: '60s',
         allocationRate: '30/min',
         sessionSeconds: '20-40',
-        chaos: 'agent-kill@5s,fleetiq-errors:20s@10s',
+        // The webhook outage outlasts the run and the last kill comes after it.
+        chaos: 'agent-kill@5s,fleetiq-errors:20s@10s,webhook-down:1h@40s,agent-kill@2h',
       },
       // An empty DRAINING instance stays alive long enough to be made ACTIVE again (attack 6).
       { drainingTerminationDelaySeconds: 3600 },
@@ -235,6 +236,16 @@ describe('chaos in the sandbox: every attack and outage, no session lost, no nod
       expect(c.atSeconds).toBeGreaterThanOrEqual(c.fault === 'agent-kill@5s' ? 5 : 10);
     }
     expect(scheduled[1]!.endedAtSeconds).toBeGreaterThanOrEqual(30);
+    // An outage still on when the run ends is ended then, the system restored; a fault the run never
+    // reached is listed as such.
+    const outage = report.chaos!.injected.find((c) => c.fault === 'webhook-down:1h@40s')!;
+    expect(outage.atSeconds).toBeGreaterThanOrEqual(40);
+    expect(outage.endedAtSeconds).toBeLessThan(3600);
+    expect(outage.effect).toMatch(/allocations refused/);
+    expect(sb.components.webhooks.filter(Boolean)).toHaveLength(2);
+    expect(report.chaos!.injected.find((c) => c.fault === 'agent-kill@2h')).toMatchObject({
+      skipped: 'the run ended before its time',
+    });
     expect(new Set(report.chaos!.injected.map((c) => c.kind))).toEqual(
       new Set([
         'redis-poison-sequence',
