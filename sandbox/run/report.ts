@@ -222,7 +222,7 @@ export function formatSummary(r: SandboxReport, reportPath?: string): string {
       : []),
     ...(r.nodes
       ? [
-          `Stranded:     ${r.nodes.stranded} nodes cordoned or tainted while FleetIQ says ACTIVE${r.nodes.stranded ? ` (${r.nodes.strandedNodes.join(', ')})` : ''}`,
+          `Stranded:     ${plural(r.nodes.stranded, 'node')} cordoned or tainted while FleetIQ says ACTIVE${r.nodes.stranded ? ` (${r.nodes.strandedNodes.join(', ')})` : ''}`,
         ]
       : []),
     ...(r.chaos?.injected.length ? formatChaos(r.chaos.injected) : []),

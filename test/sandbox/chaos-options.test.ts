@@ -205,7 +205,7 @@ describe('the summary', () => {
     } satisfies SandboxReport;
     const summary = formatSummary(report);
     expect(summary).toContain(
-      'Stranded:     1 nodes cordoned or tainted while FleetIQ says ACTIVE (ip-10-0-0-2)',
+      'Stranded:     1 node cordoned or tainted while FleetIQ says ACTIVE (ip-10-0-0-2)',
     );
     expect(summary).toContain('Chaos:        agent-kill@1m at 1m00s on ip-10-0-0-2');
   });
