@@ -4,7 +4,12 @@
 // is checked is what the agent does to them.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
-import { CORDONED_BY_AGENT_ANNOTATION, DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import {
+  ACTED_ON_OBSERVED_AT_ANNOTATION,
+  CORDONED_BY_AGENT_ANNOTATION,
+  DRAIN_PHASE_ANNOTATION,
+  FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION,
+} from '../../reconciler/node-state.js';
 import { interceptAdmission } from './admission-hook.js';
 import {
   AGENT_CLUSTER_ROLE_RULES,
@@ -222,13 +227,22 @@ describe('a session the agent has not heard of (allocated while the webhook was 
     const node = 'node-unheard';
     await createNode(w.admin, node, id);
     await createGameServer(w.admin, 'unheard-gs', node, 'Ready');
-    await w.publisher.publish(id, 'ACTIVE');
+    const active = await w.publisher.publish(id, 'ACTIVE');
     const agent = await w.startAgent(node);
     await waitFor('registered AVAILABLE', () => w.registered(id)?.utilizationStatus === 'AVAILABLE');
     await waitFor(
       'settled, with the game server read as Ready',
       () => agent.lastDecision()?.actions.length === 0 && agent.lastDecision()?.membership.length === 0,
     );
+    // And done writing: a pass ends by recording the status it acted on, a node write the hold below
+    // would otherwise catch, keeping the loop from ever reaching the DRAINING decision.
+    await waitFor('the ACTIVE status recorded on the node', async () => {
+      const a = (await getNode(w.admin, node)).metadata.annotations ?? {};
+      return (
+        a[FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION] === active.ObservedAt &&
+        a[ACTED_ON_OBSERVED_AT_ANNOTATION] === active.ObservedAt
+      );
+    });
     // Agones allocates it; without the webhook nothing touches the pod, so the agent is not told.
     await setGameServerState(w.admin, 'unheard-gs', 'Allocated');
 
