@@ -9,8 +9,8 @@
 // started them: the children die with it (pdeathsig), and a folder left by a killed run is swept
 // at the next start.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ export const RUN_DIR_PREFIX = 'fleetiq-testbed-';
 /** The Service network; the `kubernetes` Service takes its first address. */
 export const SERVICE_CIDR = '10.96.0.0/16';
 const SERVICE_IP = '10.96.0.1';
+/** How long a run folder without its owner file is taken for one being created, not one left behind. */
+const OWNERLESS_GRACE_MS = 60_000;
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export interface ControlPlaneOptions {
@@ -121,7 +123,13 @@ export function sweepStaleRuns(base = tmpdir()): string[] {
     try {
       owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8'));
     } catch {
-      // No owner file: a run killed before it wrote one; nothing of it can be running.
+      // No owner file: a run starting right now (another test worker) that has not written it yet,
+      // or one killed before it could; only the second is old.
+      try {
+        if (Date.now() - statSync(dir).mtimeMs < OWNERLESS_GRACE_MS) continue;
+      } catch {
+        continue; // Gone meanwhile.
+      }
     }
     if (owner.pid !== undefined && alive(owner.pid)) continue;
     for (const pid of owner.pids ?? []) {
@@ -209,8 +217,14 @@ async function startOnce(binDir: string, options: ControlPlaneOptions): Promise<
     await writeFile(path, content, { mode });
     return path;
   };
-  const writeOwner = () =>
-    file('owner.json', JSON.stringify({ pid: process.pid, pids: procs.map((p) => p.pid).filter(Boolean) }));
+  // Written whole under another name, then renamed: a sweep never reads half of it.
+  const writeOwner = async () => {
+    await file(
+      'owner.json.tmp',
+      JSON.stringify({ pid: process.pid, pids: procs.map((p) => p.pid).filter(Boolean) }),
+    );
+    await rename(join(dir, 'owner.json.tmp'), join(dir, 'owner.json'));
+  };
 
   const stopAll = async () => {
     stopped = true;

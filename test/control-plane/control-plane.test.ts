@@ -2,13 +2,18 @@
 // accepts service-account tokens, it applies the default admission plugins, the real scheduler binds
 // and the real taint-eviction controller evicts, ValidatingAdmissionPolicies are enforced; and it
 // fails loudly, never silently or by hanging.
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
-import { startControlPlane, sweepStaleRuns } from '../../sandbox/control-plane/control-plane.js';
+import {
+  RUN_DIR_PREFIX,
+  startControlPlane,
+  sweepStaleRuns,
+} from '../../sandbox/control-plane/control-plane.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -275,6 +280,26 @@ describe('failures are reported, never hangs or leftovers', () => {
     },
     CONTROL_PLANE_START_MS,
   );
+
+  it('sweeps folders of runs that are gone, never one that is starting or still running', () => {
+    const base = mkdtempSync(join(tmpdir(), 'sweep-'));
+    const make = (name: string, owner?: object, ageMs = 0) => {
+      const dir = join(base, `${RUN_DIR_PREFIX}${name}`);
+      mkdirSync(dir);
+      if (owner) writeFileSync(join(dir, 'owner.json'), JSON.stringify(owner));
+      const t = new Date(Date.now() - ageMs);
+      utimesSync(dir, t, t);
+      return dir;
+    };
+    const dead = spawnSync('true').pid!; // A pid that has exited.
+    const gone = make('gone', { pid: dead, pids: [] });
+    const running = make('running', { pid: process.pid, pids: [] });
+    const starting = make('starting'); // No owner file yet: another worker between mkdtemp and its write.
+    const abandoned = make('abandoned', undefined, 5 * 60_000);
+    expect(sweepStaleRuns(base).sort()).toEqual([abandoned, gone].sort());
+    expect([running, starting].every((d) => existsSync(d))).toBe(true);
+    rmSync(base, { recursive: true });
+  });
 
   it(
     'a port that stays taken is refused with a message saying so',
