@@ -102,9 +102,9 @@ export class Components {
     });
   }
 
-  async kubeConfigFor(user: UserInfo): Promise<KubeConfig> {
+  async kubeConfigFor(user: UserInfo, nodeName?: string): Promise<KubeConfig> {
     const kc = new KubeConfig();
-    kc.loadFromString(await this.o.kube.kubeconfig(user));
+    kc.loadFromString(await this.o.kube.kubeconfig(user, nodeName ? { nodeName } : {}));
     return kc;
   }
 
@@ -234,7 +234,8 @@ export class Components {
     });
     const start = startReconciler({
       config,
-      kubeConfig: await this.kubeConfigFor(COMPONENT_USERS.reconciler),
+      // Bound to its node, as the DaemonSet pod's token is: the admission policy checks the node's name.
+      kubeConfig: await this.kubeConfigFor(COMPONENT_USERS.reconciler, nodeName),
       gameLift: this.reconcilerGameLift,
       logger: this.o.logger('reconciler'),
       opsListen: false,

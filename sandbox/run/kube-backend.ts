@@ -17,7 +17,7 @@ import { startControlPlane } from '../control-plane/control-plane.js';
 import { startServiceNetwork, type ServiceNetwork } from '../control-plane/service-network.js';
 import { startKubeEmulator, type KubeEmulator } from '../kube/emulator.js';
 import type { RequestLogEntry } from '../kube/request-log.js';
-import type { LocalClient, UserInfo } from '../kube/types.js';
+import type { KubeObject, LocalClient, UserInfo } from '../kube/types.js';
 import { AuditLogReader, serviceAccountAuditPolicy } from '../control-plane/audit-log.js';
 import { applyInstallation, INSTALL_NAMESPACE, type Installation, type KindResolver } from './manifests.js';
 
@@ -31,8 +31,13 @@ export interface KubeBackend {
   /** A client acting as `user` (default: the admin). */
   client(user?: UserInfo): LocalClient;
   readonly installation: Installation;
-  /** A kubeconfig for one of the installation's ServiceAccounts. */
-  kubeconfig(user: UserInfo): Promise<string>;
+  /**
+   * A kubeconfig for one of the installation's ServiceAccounts. With `nodeName`, on the real backend,
+   * its token is bound to a pod of that account on that node, as a DaemonSet pod's projected token is,
+   * so it carries the node's name (`authentication.kubernetes.io/node-name`): what the node agent's
+   * admission policy holds it to.
+   */
+  kubeconfig(user: UserInfo, options?: { nodeName?: string }): Promise<string>;
   /** Makes `target` (a server on loopback) the endpoint of the Service, as the endpoints controller would. */
   exposeService(namespace: string, name: string, target: { host: string; port: number }): Promise<void>;
   /**
@@ -68,6 +73,12 @@ export interface KubeBackendOptions {
    * wider one, for tests that read more of the audit log, must keep those: onRequest reports them.
    */
   auditPolicy?: Record<string, unknown>;
+  /**
+   * Also install manifests/base's ValidatingAdmissionPolicies (real backend only; the emulator does not
+   * enforce them). The node agent must then be given a kubeconfig with its `nodeName`, or every write
+   * it makes is refused.
+   */
+  admissionPolicies?: boolean;
 }
 
 export async function startKubeBackend(o: KubeBackendOptions): Promise<KubeBackend> {
@@ -155,6 +166,18 @@ const REAL_KINDS: Record<string, { group: string; version: string; plural: strin
     plural: 'mutatingwebhookconfigurations',
     namespaced: false,
   },
+  ValidatingAdmissionPolicy: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'validatingadmissionpolicies',
+    namespaced: false,
+  },
+  ValidatingAdmissionPolicyBinding: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'validatingadmissionpolicybindings',
+    namespaced: false,
+  },
 };
 const realKinds: KindResolver = (apiVersion, kind) => {
   const k = REAL_KINDS[kind];
@@ -189,35 +212,53 @@ async function startRealBackend(o: KubeBackendOptions): Promise<BackendParts> {
   try {
     const admin = host.client();
     await installAgonesResources(admin);
-    const installation = await applyInstallation(admin, realKinds, { failurePolicy: o.failurePolicy });
+    const installation = await applyInstallation(admin, realKinds, {
+      failurePolicy: o.failurePolicy,
+      admissionPolicies: o.admissionPolicies ?? false,
+    });
     const tokens = new Map<string, Promise<string>>();
     const endpointPorts = new Map<string, number>();
-    const tokenFor = (user: UserInfo) => {
+    const tokenFor = (user: UserInfo, nodeName?: string) => {
       const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user.username);
       if (!m)
         throw new Error(
           `${user.username} is not a ServiceAccount: the real backend issues tokens only to those`,
         );
-      let t = tokens.get(user.username);
+      const key = nodeName ? `${user.username}@${nodeName}` : user.username;
+      let t = tokens.get(key);
       if (!t) {
-        t = admin
-          .create(
-            {
-              group: '',
-              version: 'v1',
-              resource: 'serviceaccounts',
-              namespace: m[1],
-              name: m[2],
-              subresource: 'token',
-            },
-            {
-              apiVersion: 'authentication.k8s.io/v1',
-              kind: 'TokenRequest',
-              spec: { expirationSeconds: TOKEN_SECONDS },
-            },
+        t = (nodeName ? tokenPodOn(admin, m[1]!, m[2]!, nodeName) : Promise.resolve(undefined))
+          .then((pod) =>
+            admin.create(
+              {
+                group: '',
+                version: 'v1',
+                resource: 'serviceaccounts',
+                namespace: m[1],
+                name: m[2],
+                subresource: 'token',
+              },
+              {
+                apiVersion: 'authentication.k8s.io/v1',
+                kind: 'TokenRequest',
+                spec: {
+                  expirationSeconds: TOKEN_SECONDS,
+                  ...(pod
+                    ? {
+                        boundObjectRef: {
+                          apiVersion: 'v1',
+                          kind: 'Pod',
+                          name: pod.metadata.name,
+                          uid: pod.metadata.uid,
+                        },
+                      }
+                    : {}),
+                },
+              },
+            ),
           )
           .then((tr) => String(tr.status?.token));
-        tokens.set(user.username, t);
+        tokens.set(key, t);
       }
       return t;
     };
@@ -226,8 +267,8 @@ async function startRealBackend(o: KubeBackendOptions): Promise<BackendParts> {
       host,
       client: (user) => host.client(user),
       installation,
-      async kubeconfig(user) {
-        const token = await tokenFor(user);
+      async kubeconfig(user, options = {}) {
+        const token = await tokenFor(user, options.nodeName);
         // The admin kubeconfig's cluster, with the ServiceAccount's token instead of the admin's.
         return cp.kubeconfig.replace(cp.adminToken, token);
       },
@@ -279,5 +320,48 @@ async function startRealBackend(o: KubeBackendOptions): Promise<BackendParts> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * The pod a node-bound token is bound to: one of the account's on the node, standing for the DaemonSet
+ * pod there (no kubelet runs it). It tolerates every taint, as the agent's DaemonSet does, so the drain
+ * taint does not evict it (deleting the pod would invalidate the token), and satisfies the namespace's
+ * Pod Security "restricted".
+ */
+async function tokenPodOn(
+  admin: LocalClient,
+  namespace: string,
+  serviceAccount: string,
+  nodeName: string,
+): Promise<KubeObject> {
+  const ref = { group: '', version: 'v1', resource: 'pods', namespace };
+  const name = `${serviceAccount}-on-${nodeName}`
+    .toLowerCase()
+    .slice(0, 253)
+    .replace(/[^a-z0-9]+$/, '');
+  try {
+    return await admin.create(ref, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace, labels: { 'app.kubernetes.io/component': 'sandbox-token-holder' } },
+      spec: {
+        nodeName,
+        serviceAccountName: serviceAccount,
+        automountServiceAccountToken: false,
+        tolerations: [{ operator: 'Exists' }],
+        securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'holder',
+            image: 'fleetiq-agones-sandbox/token-holder:none',
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    return admin.get({ ...ref, name });
   }
 }

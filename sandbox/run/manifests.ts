@@ -31,13 +31,20 @@ const APPLIED_KINDS = [
   'ConfigMap',
   'Service',
   'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
 ];
+
+/** Applied only when asked: the emulator does not enforce them, and they need node-bound agent tokens. */
+const POLICY_KINDS = new Set(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 const CLUSTER_SCOPED = new Set([
   'Namespace',
   'ClusterRole',
   'ClusterRoleBinding',
   'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
 ]);
 
 /** The repository's manifests/ directory, found upwards from this module (works from dist/ too). */
@@ -95,6 +102,8 @@ export async function renderBaseManifests(): Promise<{ objects: KubeObject[]; re
 
 export interface InstallOptions {
   failurePolicy: 'Fail' | 'Ignore';
+  /** Also the ValidatingAdmissionPolicies and their Bindings (default: not). */
+  admissionPolicies?: boolean;
 }
 
 /** What the sandbox put into the API server. */
@@ -118,6 +127,7 @@ export async function applyInstallation(
   const { objects, renderedBy } = await renderBaseManifests();
   const applied: KubeObject[] = [];
   for (const kind of APPLIED_KINDS) {
+    if (POLICY_KINDS.has(kind) && !options.admissionPolicies) continue;
     for (const obj of objects.filter((o) => o.kind === kind)) {
       const rt = resolve(obj.apiVersion ?? '', kind);
       if (!rt) throw new Error(`the API server does not serve ${obj.apiVersion} ${kind}`);

@@ -69,6 +69,8 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
     failurePolicy: o.failurePolicy,
     logger: o.logger('kube-apiserver'),
     random: () => names.next(),
+    // On the real API server the components run under manifests/base's admission policies too.
+    admissionPolicies: true,
   });
   let sim: ClusterSimulation | undefined;
   let fleetiq: FleetIQEmulator | undefined;
