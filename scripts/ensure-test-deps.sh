@@ -6,7 +6,11 @@
 #   package, which would also install and start a Prometheus server: so the package is only
 #   downloaded with apt-get and promtool unpacked from it into a cache directory
 #   (${XDG_CACHE_HOME:-~/.cache}/fleetiq-agones/prometheus), where the tests look for it.
+# - the real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+#   kube-scheduler, kubectl of one release), built once from the Go modules pinned in testbed/
+#   (scripts/build-testbed.sh; KUBEBUILDER_ASSETS to use binaries you have).
 set -euo pipefail
+bash "$(dirname "$0")/build-testbed.sh" >/dev/null
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
