@@ -8,7 +8,7 @@
 // - `kubectl auth can-i --list`, as each account, lists exactly the rules the manifests grant, so
 //   nothing else is allowed anywhere.
 // RBAC still lets the reconciler and the webhook patch any pod, and the reconciler any node: those
-// are left to ValidatingAdmissionPolicies (issue 15), so nothing here asserts they are refused. The
+// are left to the ValidatingAdmissionPolicies of manifests/base, proven in real-policies.test.ts. The
 // reconciler's token is bound to a pod on its node, as the kubelet's projected token is, which puts
 // the node's name in the token's claims for such a policy to check (shown below).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
