@@ -117,17 +117,15 @@ export async function startAllocationApi(kube: KubeBackend): Promise<AllocationA
     if (!username) return status(res, 401, 'Unauthorized', 'no X-Remote-User: not sent by the API server');
     const groups = headerList(req.headers['x-remote-group']).filter((g) => g !== 'system:authenticated');
     try {
-      const created = await kube
-        .client({ username, groups })
-        .create(
-          {
-            group: GROUP,
-            version: VERSION,
-            resource: 'gameserverallocations',
-            namespace: decodeURIComponent(m[1]!),
-          },
-          body as Record<string, unknown>,
-        );
+      const created = await kube.client({ username, groups }).create(
+        {
+          group: GROUP,
+          version: VERSION,
+          resource: 'gameserverallocations',
+          namespace: decodeURIComponent(m[1]!),
+        },
+        body as Record<string, unknown>,
+      );
       return send(res, 201, created);
     } catch (err) {
       const e = err as { code?: number; reason?: string; message?: string };
@@ -143,7 +141,11 @@ export async function startAllocationApi(kube: KubeBackend): Promise<AllocationA
   // The API server proxies with its front-proxy client certificate; on loopback behind it, the
   // request headers are trusted as they come.
   const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    handle(req, res).catch((err) => status(res, 500, 'InternalError', String(err)));
+    handle(req, res).catch((err) => {
+      // Nothing may escape as an unhandled rejection: an answer already begun can only be cut off.
+      if (res.headersSent) res.destroy();
+      else status(res, 500, 'InternalError', String(err));
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as { port: number }).port;

@@ -43,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await e?.stop();
-}, 60_000);
+}, 90_000);
 
 const gsRef = (name: string) => ({ ...GS, namespace: 'default', name });
 const podRef = (name: string) => ({ ...PODS, namespace: 'default', name });

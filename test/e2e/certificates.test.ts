@@ -44,7 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await e?.stop();
-}, 60_000);
+}, 90_000);
 
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
 const fingerprints = (bundlePem: string) =>
@@ -100,6 +100,7 @@ describe('built-in certificates', () => {
     const initial = e.initialCertificates[0]!;
     const initialCa = fingerprints(initial.caBundlePem!)[0]!;
     const statsBefore = await e.webhookStats();
+    const failedCallsBefore = (await e.failedWebhookCalls()).length;
     const admissionsBefore = e.admissions.length;
 
     // Players: allocations, each followed by the game server's reuse (SDK.Ready) or its shutdown.
@@ -180,6 +181,8 @@ describe('built-in certificates', () => {
     }
 
     // Not one admission failed: every call reached a replica over verified TLS and was answered.
+    // First as the requests' answers have it, with the API server's reason should a call have failed.
+    expect((await e.failedWebhookCalls()).slice(failedCallsBefore)).toEqual([]);
     const stats = await e.webhookStats();
     const delta = (k: keyof typeof stats.outcomes) =>
       (stats.outcomes[k] ?? 0) - (statsBefore.outcomes[k] ?? 0);

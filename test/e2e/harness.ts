@@ -229,6 +229,11 @@ export interface E2e {
   webhookStats(): Promise<WebhookCallStats>;
   /** Every request `user` made to the API server so far, in order. */
   requests(user: UserInfo): Promise<ApiRequestRecord[]>;
+  /**
+   * The answers of requests the API server refused because a webhook call failed (failurePolicy
+   * Fail), by anyone, so far: why each call failed, as the API server said it.
+   */
+  failedWebhookCalls(): Promise<string[]>;
   /** A raw HTTPS request to the API server as admin: status, Warning headers, parsed body. */
   api(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
   stop(): Promise<void>;
@@ -282,7 +287,7 @@ interface AuditEvent {
   user: { username: string };
   impersonatedUser?: { username: string };
   objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
-  responseStatus?: { code?: number };
+  responseStatus?: { code?: number; message?: string };
   annotations?: Record<string, string>;
 }
 
@@ -381,24 +386,38 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
   const replicas: RunningWebhook[] = [];
   // The cluster first, then the API server's connections to the webhooks (it is going away), so the
   // replicas have nothing left to drain; then the rest.
-  // Every step runs even when one before it failed (nothing may outlive the file); the first failure
-  // is then reported, naming its step.
+  // Every step runs even when one before it failed or hung (nothing may outlive the file, and the
+  // control plane is stopped last); the failures are then reported, naming their steps.
   const stopAll = async () => {
     const failures: string[] = [];
-    const step = async (what: string, fn: () => unknown) => {
+    const step = async (what: string, fn: () => unknown, limitMs: number) => {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await fn();
+        await Promise.race([
+          fn(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`not done after ${limitMs} ms`)), limitMs);
+          }),
+        ]);
       } catch (err) {
         failures.push(`${what}: ${String(err)}`);
+      } finally {
+        clearTimeout(timer);
       }
     };
-    await step('the simulation', () => sim?.stop());
+    await step('the simulation', () => sim?.stop(), 15_000);
+    // The real control plane goes first: connections through the test bed's network namespace then
+    // end from the API server's side while everything they lead to still reads. Ended from our side
+    // first, one has been seen to keep the namespace's relay (service-network.ts) from closing, and
+    // the control plane's stop with it. The emulator instead closes its connections to the webhooks.
+    if (backend?.kind === 'real') await step('the control plane', () => backend?.stop(), 20_000);
     backend?.emulator?.webhooks?.close();
     service?.setBackends([], { cut: true });
-    await step('the webhook replicas', () => Promise.all(replicas.map((w) => w.stop())));
-    await step('the Service stand-in', () => service?.stop());
-    await step('the allocation API', () => allocationApi?.stop());
-    await step('the control plane', () => backend?.stop());
+    // A replica may take its whole shutdown grace (the Deployment's 25 s) for a request in flight.
+    await step('the webhook replicas', () => Promise.all(replicas.map((w) => w.stop())), 30_000);
+    await step('the Service stand-in', () => service?.stop(), 5_000);
+    await step('the allocation API', () => allocationApi?.stop(), 5_000);
+    if (backend?.kind !== 'real') await step('the control plane', () => backend?.stop(), 20_000);
     clock.stop();
     if (failures.length > 0) throw new Error(`stopping the end-to-end setup: ${failures.join('; ')}`);
   };
@@ -604,6 +623,12 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
         }));
     };
 
+    const failedWebhookCalls = async (): Promise<string[]> =>
+      (kube.emulator
+        ? kube.emulator.requestLog.entries().map((r) => r.message ?? '')
+        : (await audit!.all()).map((e) => e.responseStatus?.message ?? '')
+      ).filter((m) => m.includes('failed calling webhook'));
+
     return {
       kind,
       backend: kube,
@@ -626,6 +651,7 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
             )
           : realStats(),
       requests,
+      failedWebhookCalls,
       api,
       stop: stopAll,
     };

@@ -33,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await e?.stop();
-}, 60_000);
+}, 90_000);
 
 /** An allocation as a matchmaker sends it: client-node over HTTPS. */
 function allocate(): Promise<KubeObject> {
