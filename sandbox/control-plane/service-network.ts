@@ -95,10 +95,13 @@ export async function startServiceNetwork(): Promise<ServiceNetwork> {
   const socketDir = mkdtempSync(join(tmpdir(), 'fleetiq-svcnet-'));
   const forwarders: ChildProcess[] = [];
   const bridges: net.Server[] = [];
+  // Every connection through a bridge: closing a server waits for its connections, so stop() ends them.
+  const sockets = new Set<net.Socket>();
 
   ip(['netns', 'add', namespace]);
   const stop = async () => {
     for (const f of forwarders) f.kill('SIGKILL');
+    for (const s of sockets) s.destroy();
     await Promise.all(bridges.map((s) => new Promise((r) => s.close(() => r(undefined)))));
     spawnSync('ip', ['netns', 'del', namespace], { stdio: 'ignore' });
     spawnSync('ip', ['link', 'del', hostIf], { stdio: 'ignore' });
@@ -124,7 +127,14 @@ export async function startServiceNetwork(): Promise<ServiceNetwork> {
       const path = join(socketDir, `${port}.sock`);
       const bridge = net.createServer((conn) => {
         const upstream = net.connect(target.port, target.host);
+        for (const s of [conn, upstream]) {
+          sockets.add(s);
+          s.once('close', () => sockets.delete(s));
+        }
         conn.pipe(upstream).pipe(conn);
+        // pipe() passes on an end, not a reset: a side that goes away takes the other with it.
+        conn.once('close', () => upstream.destroy());
+        upstream.once('close', () => conn.destroy());
         conn.on('error', () => upstream.destroy());
         upstream.on('error', () => conn.destroy());
       });
