@@ -16,7 +16,7 @@ import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
 import { installAgonesResources } from '../../sandbox/control-plane/agones-crds.js';
 import { remoteClusterHost } from '../../sandbox/cluster/remote-host.js';
 import { ADMIN_USER, startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
-import { useControlPlane, type ApiResponse } from '../helpers/control-plane.js';
+import { apiRequest, useControlPlane, type ApiResponse } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 
 // No node lifecycle controller: the nodes here have no kubelet, and its NotReady taints would
@@ -97,10 +97,7 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/**
- * One request as the admin, JSON in and out. The body goes with its Content-Length: Node sends a
- * DELETE's body with neither a length nor chunked encoding, which a server reads as no body.
- */
+/** One request as the admin, JSON in and out (the shared helper, against either backend). */
 function req(
   b: Backend,
   method: string,
@@ -108,44 +105,7 @@ function req(
   body?: unknown,
   options: { contentType?: string } = {},
 ): Promise<ApiResponse> {
-  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const r = https.request(
-      new URL(path, b.server),
-      {
-        method,
-        ca: b.caPem,
-        timeout: 30_000,
-        headers: {
-          Authorization: `Bearer ${b.adminToken}`,
-          Accept: 'application/json',
-          ...(data !== undefined
-            ? {
-                'Content-Type': options.contentType ?? 'application/json',
-                'Content-Length': Buffer.byteLength(data),
-              }
-            : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // Not JSON: the text itself.
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
-        });
-      },
-    );
-    r.on('timeout', () => r.destroy(new Error(`${method} ${path}: no answer in 30 s`)));
-    r.on('error', reject);
-    r.end(data);
-  });
+  return apiRequest(b, method, path, body, options);
 }
 
 function expectCode(res: ApiResponse, code: number): ApiResponse {
