@@ -570,7 +570,10 @@ describe('fleetiq-agones sandbox (the CLI)', () => {
         'reactionMs.p99',
         'reactionMs.max',
       ])
-        expect(typeof path.split('.').reduce((o, k) => o?.[k], report)).toBe('number');
+        expect({ path, type: typeof path.split('.').reduce((o, k) => o?.[k], report) }).toEqual({
+          path,
+          type: 'number',
+        });
       expect(report.drains.started).toBeGreaterThanOrEqual(2);
       expect(Object.keys(report.apiCalls.kubernetes)).toEqual(
         expect.arrayContaining(['pubsub', 'webhook', 'reconciler']),
