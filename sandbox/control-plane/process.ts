@@ -3,7 +3,7 @@
 // outlive us: on Linux it is started under `setpriv --pdeathsig KILL`, so the kernel kills it when
 // the process that started it dies, even by SIGKILL.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { appendFileSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 
 let pdeathsig: boolean | undefined;
 /** Whether `setpriv --pdeathsig` works here (util-linux ≥ 2.33). */
@@ -55,11 +55,11 @@ export class ManagedProcess {
     }
     this.exited = new Promise((resolve) => {
       this.child.once('error', (err) => {
-        // spawn failed (binary missing, not executable): report it as an exit.
+        // spawn failed (binary missing, not executable): report it as an exit, its reason in the log.
+        appendFileSync(logPath, `could not start ${binary}: ${err.message}\n`);
         this.exitInfo ??= { code: 127, signal: null };
         resolve(this.exitInfo);
         if (!this.stopping) onUnexpectedExit(this, this.exitInfo);
-        void err;
       });
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };

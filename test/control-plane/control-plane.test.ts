@@ -9,6 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
+import { ManagedProcess } from '../../sandbox/control-plane/process.js';
 import {
   RUN_DIR_PREFIX,
   startControlPlane,
@@ -280,6 +281,21 @@ describe('failures are reported, never hangs or leftovers', () => {
     },
     CONTROL_PLANE_START_MS,
   );
+
+  it('a binary that cannot be started is reported as such, with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'process-'));
+    const missing = join(dir, 'kube-nothing');
+    let reported = '';
+    const p = new ManagedProcess('kube-nothing', missing, [], join(dir, 'log'), (proc) => {
+      reported = proc.describeExit();
+    });
+    await p.exited;
+    await waitFor('the exit to be reported', () => reported);
+    expect(reported).toContain('kube-nothing exited with code 127');
+    expect(reported).toContain(missing);
+    expect(reported).toMatch(/No such file or directory|ENOENT/);
+    rmSync(dir, { recursive: true });
+  });
 
   it('sweeps folders of runs that are gone, never one that is starting or still running', () => {
     const base = mkdtempSync(join(tmpdir(), 'sweep-'));
