@@ -1,4 +1,4 @@
-// Agones' own names, as agones.dev/v1 spells them (../shared/reference/agones.md). The components read
+// Agones' own names, as agones.dev/v1 spells them (Agones' API reference). The components read
 // them and the simulated cluster writes them; they are Agones', not ours, so they live in one place.
 
 /** Every GameServer `status.state`, in lifecycle order. */

@@ -1,5 +1,5 @@
 // Names shared across components. They are a contract with users and with each other
-// (see ../shared/reference/contract.md and the README): change them only with a documented migration.
+// (the README lists them): change them only with a documented migration.
 
 export const DRAIN_TAINT_KEY = 'gamelift.status/draining';
 export const DRAIN_TAINT_VALUE = 'true';
