@@ -117,12 +117,17 @@ export function registerSandboxCommand(program: Command): Command {
 export interface CliIo {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /**
+   * Stop when the process that started this process group (npm, npx) is gone. Only for the command
+   * itself: a caller in-process (a test under Jest) shares a group whose leader may be long gone.
+   */
+  watchLauncher?: boolean;
 }
 
 /** Runs one sandbox from flags; resolves with the exit code (0: no session lost). */
 export async function runSandboxCli(
   flags: SandboxFlags,
-  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, watchLauncher: true },
   internals: SandboxInternals = {},
 ): Promise<number> {
   let options: SandboxOptions;
@@ -167,7 +172,7 @@ export async function runSandboxCli(
   // npx and npm run the command under `sh -c`, which dies of a SIGTERM without passing it on: the
   // sandbox then never hears of it. What it can see is that the process that started its group
   // (npm, npx) is gone; it then stops the same way.
-  const launcher = watchLauncher(() => {
+  const launcher = (io.watchLauncher ? watchLauncher : noWatch)(() => {
     if (controller.signal.aborted) return;
     controller.abort();
     stderr.write(
@@ -256,6 +261,8 @@ export function processGroupOf(stat: string): number | undefined {
  * Calls `onGone` once the leader of this process's group has exited (Linux: /proc). Nothing to watch
  * when this process leads its group (run from a shell directly) or elsewhere than Linux.
  */
+const noWatch = (): { stop(): void } => ({ stop: () => undefined });
+
 export function watchLauncher(onGone: () => void, everyMs = 1000): { stop(): void } {
   let pgrp: number | undefined;
   try {

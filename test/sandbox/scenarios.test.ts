@@ -568,17 +568,14 @@ describe('fleetiq-agones sandbox (the CLI)', () => {
         'drains.deregistered',
         'drains.reverted',
         'instances.terminated',
-        'reactionMs.count',
+        'reactionMs.p50',
+        'reactionMs.p99',
+        'reactionMs.max',
       ])
         expect({ path, type: typeof path.split('.').reduce((o, k) => o?.[k], report) }).toEqual({
           path,
           type: 'number',
         });
-      // The reactions' figures are numbers once one was measured, null before. In full fresh-clone
-      // runs this short CLI run has measured none (cause not yet understood; scenario 8a measures
-      // reactions on the long run): the report's shape is what this test is about.
-      for (const key of ['p50', 'p99', 'max'])
-        expect(typeof report.reactionMs[key]).toBe(report.reactionMs.count > 0 ? 'number' : 'object');
       expect(report.drains.started).toBeGreaterThanOrEqual(2);
       expect(Object.keys(report.apiCalls.kubernetes)).toEqual(
         expect.arrayContaining(['pubsub', 'webhook', 'reconciler']),
