@@ -1,8 +1,11 @@
 // The kubectl of the real control plane's own release (built beside it, so client and server match),
 // for the manifest tests on the real kube-apiserver.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { remoteClusterHost } from '../../sandbox/cluster/remote-host.js';
+import { installAgonesResources } from '../../sandbox/control-plane/agones-crds.js';
 import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
+import { MANIFESTS_DIR } from './render.js';
 
 export interface KubectlRun {
   code: number;
@@ -36,4 +39,32 @@ export function runKubectl(
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/**
+ * manifests/base installed on the real API server as an operator would: Agones' kinds first (the
+ * test bed's CRDs), then `kubectl apply --server-side` of the namespace and of the whole kustomized
+ * base, strictly validated. Resolves with the kustomized YAML; throws with kubectl's words on failure.
+ */
+export async function installBase(
+  cp: { server: string; caPem: string; adminToken: string },
+  kubectl: (args: string[], options?: { input?: string }) => Promise<KubectlRun>,
+  gameServerNamespaces: string[],
+): Promise<string> {
+  const host = remoteClusterHost({ server: cp.server, caPem: cp.caPem, token: cp.adminToken });
+  try {
+    await installAgonesResources(host.client(), { gameServerNamespaces });
+  } finally {
+    host.close();
+  }
+  const kustomized = await kubectl(['kustomize', resolve(MANIFESTS_DIR, 'base')]);
+  if (kustomized.code !== 0) throw new Error(`kubectl kustomize failed: ${kustomized.stderr}`);
+  // The namespace first: `kubectl apply` sends objects in order, and the server needs it before the rest.
+  const ns = await kubectl(['apply', '--server-side', '-f', resolve(MANIFESTS_DIR, 'base/namespace.yaml')]);
+  if (ns.code !== 0) throw new Error(`applying the namespace failed: ${ns.stderr}`);
+  const applied = await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], {
+    input: kustomized.stdout,
+  });
+  if (applied.code !== 0) throw new Error(`kubectl apply of base failed: ${applied.stderr}`);
+  return kustomized.stdout;
 }

@@ -13,7 +13,7 @@
 // the node's name in the token's claims for such a policy to check (shown below).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.js';
@@ -22,16 +22,14 @@ import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
 import { clientNodeKubeApi, statusCode } from '../../reconciler/kube-api.js';
 import { nodeMergePatch, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
-import { remoteClusterHost } from '../../sandbox/cluster/remote-host.js';
-import { installAgonesResources } from '../../sandbox/control-plane/agones-crds.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { podTolerationPatch } from '../../webhook/decide.js';
 import { DirectNodeStatus } from '../../webhook/node-status.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { webhookSettings } from './component-config.js';
-import { runKubectl } from './real-kubectl.js';
-import { MANIFESTS_DIR, NAMESPACE, parseManifests } from './render.js';
+import { installBase, runKubectl } from './real-kubectl.js';
+import { NAMESPACE, parseManifests } from './render.js';
 
 const cp = useControlPlane();
 const GAMES = 'game-servers';
@@ -133,22 +131,7 @@ async function onConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'manifests-real-rbac-'));
-  const host = remoteClusterHost({ server: cp().server, caPem: cp().caPem, token: cp().adminToken });
-  try {
-    await installAgonesResources(host.client(), { gameServerNamespaces: [GAMES] });
-  } finally {
-    host.close();
-  }
-  const kustomized = await kubectl(['kustomize', resolve(MANIFESTS_DIR, 'base')]);
-  if (kustomized.code !== 0) throw new Error(`kubectl kustomize failed: ${kustomized.stderr}`);
-  rendered = parseManifests(kustomized.stdout);
-  // The namespace first: `kubectl apply` sends objects in order, and the server needs it before the rest.
-  const ns = await kubectl(['apply', '--server-side', '-f', resolve(MANIFESTS_DIR, 'base/namespace.yaml')]);
-  if (ns.code !== 0) throw new Error(`applying the namespace failed: ${ns.stderr}`);
-  const applied = await kubectl(['apply', '--server-side', '--validate=strict', '-f', '-'], {
-    input: kustomized.stdout,
-  });
-  if (applied.code !== 0) throw new Error(`kubectl apply of base failed: ${applied.stderr}`);
+  rendered = parseManifests(await installBase(cp(), kubectl, [GAMES]));
 
   for (const name of [NODE, OTHER_NODE])
     await admin('POST', '/api/v1/nodes', {
