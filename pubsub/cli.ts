@@ -5,7 +5,7 @@ import { createLogger } from '../shared/logger.js';
 import { ConfigError, parseListen } from '../shared/ops-server.js';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from './config.js';
 import { checkLeaseTimings, DEFAULT_LEASE_TIMINGS } from './leader-election.js';
-import { parseRedisUrl } from './redis-url.js';
+import { parseRedisUrl } from '../shared/redis-url.js';
 import { startPubsub, type PubsubOptions } from './service.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

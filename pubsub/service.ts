@@ -13,7 +13,7 @@ import { createPubsubMetrics } from './metrics.js';
 import { classifyError, describeInstancesWith, pollGroup, type DescribeInstances } from './poller.js';
 import { SEQUENCE_KEY, StatusPublisher, type SyncReport } from './publisher.js';
 import { TokenBucket } from './rate-limiter.js';
-import { describeRedis, parseRedisUrl } from './redis-url.js';
+import { describeRedis, parseRedisUrl } from '../shared/redis-url.js';
 import { backoffPolicy, initialDueTimes, nextDueAt, type PollOutcome } from './schedule.js';
 
 type RelativeMiddleware = Parameters<GameLiftClient['middlewareStack']['addRelativeTo']>[0];

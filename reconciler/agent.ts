@@ -33,7 +33,7 @@ import {
   type MembershipAction,
   type ObservedStatus,
 } from './decide.js';
-import { backoffDelay, StepGate, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, StepGate, type BackoffPolicy } from '../shared/backoff.js';
 import { NodeEventRecorder } from './events.js';
 import { imdsInstanceId, resolveInstanceId } from './identity.js';
 import { ScopedInformer, errorText } from './informer.js';

@@ -3,7 +3,7 @@
 // naming the setting, rather than an agent that misbehaves on the day a node drains.
 import { readFileSync } from 'node:fs';
 import { ConfigError, parseListen } from '../shared/ops-server.js';
-import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../pubsub/redis-url.js';
+import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../shared/redis-url.js';
 import {
   SPOT_NOTICE_MARGIN_SECONDS,
   SPOT_NOTICE_MS,

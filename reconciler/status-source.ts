@@ -16,7 +16,7 @@ import {
   statusChannel,
   type StatusMessage,
 } from '../shared/status-message.js';
-import type { RedisConnectionOptions } from '../pubsub/redis-url.js';
+import type { RedisConnectionOptions } from '../shared/redis-url.js';
 import type { ObservedStatus, StatusSource } from './decide.js';
 
 /** The status the agent currently believes, with where and when it was observed. */

@@ -2,7 +2,7 @@
 // component's own parsers, and they agree with the rest of the manifests: ports with container ports,
 // the Lease and certificate names with the RBAC resourceNames, the group with fleetiqconfig.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { describeRedis, parseRedisUrl } from '../../pubsub/redis-url.js';
+import { describeRedis, parseRedisUrl } from '../../shared/redis-url.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import {
   pubsubSettings,

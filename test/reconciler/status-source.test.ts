@@ -8,7 +8,7 @@ import {
   statusChannel,
   type StatusMessage,
 } from '../../shared/status-message.js';
-import { parseRedisUrl } from '../../pubsub/redis-url.js';
+import { parseRedisUrl } from '../../shared/redis-url.js';
 import type { InstanceStatus } from '../../shared/contract.js';
 import {
   RedisStatusSource,

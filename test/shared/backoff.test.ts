@@ -1,7 +1,7 @@
 // Pacing of retries: exponential back-off with jitter, and the gate that keeps a FleetIQ step from
 // running twice at once or before its back-off has passed.
 import { describe, expect, it } from '@jest/globals';
-import { StepGate, backoffDelay } from '../../reconciler/backoff.js';
+import { StepGate, backoffDelay } from '../../shared/backoff.js';
 
 const policy = { initialMs: 1000, maxMs: 60_000 };
 

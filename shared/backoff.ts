@@ -1,4 +1,4 @@
-// Retry pacing for the agent's steps: exponential back-off with jitter, and a gate that keeps one
+// Retry pacing shared by the components: exponential back-off with jitter, and a gate that keeps one
 // FleetIQ step from being started again while the same step is in flight or backing off.
 
 export interface BackoffPolicy {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeRedis, parseRedisUrl, redact } from '../../pubsub/redis-url.js';
+import { describeRedis, parseRedisUrl, redact } from '../../shared/redis-url.js';
 
 describe('parseRedisUrl', () => {
   it("accepts the first seed's host:port", () => {
