@@ -36,7 +36,8 @@ import { INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import { withConnectionReuse } from '../shared/kube-connection.js';
 import { createLogger } from '../shared/logger.js';
 import { webhookConfig } from '../webhook/config.js';
-import { podTolerationPatch, type PodView } from '../webhook/decide.js';
+import { drainTolerationPatch } from '../shared/drain-contract.js';
+import type { PodView } from '../webhook/decide.js';
 import type { AdmissionRecord } from '../webhook/http-admission.js';
 import { startWebhook } from '../webhook/server.js';
 import { servingCertificateFrom, StaticCertificateSource } from '../webhook/tls-source.js';
@@ -551,7 +552,7 @@ async function transitions(
     const direct = async (i: number) => {
       const pod = await core.readNamespacedPod({ name: gs[i]!.name, namespace: ns });
       await core.patchNamespacedPod(
-        { name: gs[i]!.name, namespace: ns, body: podTolerationPatch(pod as PodView) },
+        { name: gs[i]!.name, namespace: ns, body: drainTolerationPatch(pod as PodView) },
         requestOptions({ jsonPatch: true }),
       );
       return true;

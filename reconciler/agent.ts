@@ -36,7 +36,7 @@ import {
 import { backoffDelay, StepGate, type BackoffPolicy } from '../shared/backoff.js';
 import { NodeEventRecorder } from './events.js';
 import { imdsInstanceId, resolveInstanceId } from './identity.js';
-import { ScopedInformer, errorText } from './informer.js';
+import { ScopedInformer, errorText } from '../shared/scoped-informer.js';
 import { KubeApiError, clientNodeKubeApi, statusCode, type AgentKubeApi } from './kube-api.js';
 import {
   GAME_SERVER_POD_SELECTOR,
@@ -49,12 +49,16 @@ import {
 } from './kube-objects.js';
 import { Membership, gameLiftGameServerApi } from './membership.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
-import { OBSERVED_STATUS_REFRESH_MS, observedStatusAnnotations, type DrainPhase } from './node-state.js';
+import {
+  OBSERVED_STATUS_REFRESH_MS,
+  drainTolerationPatch,
+  observedStatusAnnotations,
+  type DrainPhase,
+} from '../shared/drain-contract.js';
 import {
   nodeMergePatch,
   planSteps,
   shutdownPatch,
-  tolerationPatch,
   type DeletePodAction,
   type FenceAction,
   type Step,
@@ -929,7 +933,7 @@ class NodeAgent {
       return { result: 'ok' };
     }
     try {
-      this.podInformer.noteWrite(await this.api.patchPod(a.namespace, a.pod, tolerationPatch(pod)));
+      this.podInformer.noteWrite(await this.api.patchPod(a.namespace, a.pod, drainTolerationPatch(pod)));
       this.count(a.kind, 'ok');
       return { result: 'ok' };
     } catch (err) {

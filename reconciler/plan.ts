@@ -9,7 +9,7 @@
 // - Consecutive fence actions (shutdowns and tolerations, each on its own object and each guarded by
 //   its own precondition) run concurrently, as do consecutive pod deletions.
 // - Events never hold a step up: they are emitted once the step before them has succeeded.
-import { DRAIN_TAINT, DRAIN_TAINT_KEY, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
+import { DRAIN_TAINT, DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import type { DrainAction } from './decide.js';
 import type { KubeObjectLike, Toleration } from './kube-objects.js';
 import {
@@ -143,24 +143,4 @@ export function shutdownPatch(
     ops.push({ op: 'add', path: '/status', value: { state: 'Shutdown' } });
   }
   return ops;
-}
-
-/**
- * The JSON Patch that appends the drain toleration to a pod (pod updates may add tolerations, never
- * change or remove them), guarded like the webhook's: the uid and the toleration list as observed
- * (kubelet status updates do not disturb it), or the resourceVersion when the pod has no list yet.
- */
-export function tolerationPatch(pod: KubeObjectLike): object[] {
-  const toleration = { ...DRAIN_TOLERATION };
-  const list = pod.spec?.tolerations;
-  if (Array.isArray(list) && list.length > 0)
-    return [
-      { op: 'test', path: '/metadata/uid', value: pod.metadata.uid },
-      { op: 'test', path: '/spec/tolerations', value: list },
-      { op: 'add', path: '/spec/tolerations/-', value: toleration },
-    ];
-  return [
-    { op: 'test', path: '/metadata/resourceVersion', value: pod.metadata.resourceVersion },
-    { op: 'add', path: '/spec/tolerations', value: [toleration] },
-  ];
 }

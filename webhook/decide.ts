@@ -1,10 +1,21 @@
 // What the webhook decides, as pure functions: which admission requests need any work at all (most
 // do not, and must be answered without an API call), what to do with the backing pod once read, and
-// the JSON Patches it sends. The I/O around them lives in pod-toleration.ts and admission.ts.
-import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
+// the JSON Patches it sends. The I/O around them lives in pod-toleration.ts and admission.ts. What
+// the webhook shares with the node agent (the toleration, "tolerates", the guarded patch that adds it,
+// the fenced node statuses, the protected states) is the drain contract, ../shared/drain-contract.ts.
+import {
+  DRAIN_TOLERATION_ANNOTATION,
+  FENCED_NODE_STATUSES,
+  INSTANCE_STATUS_LABEL,
+  drainTolerationPatch,
+  podToleratesDrain,
+  type JsonPatchOp,
+  type ProtectedState,
+  type Toleration,
+} from '../shared/drain-contract.js';
 
-export type JsonPatchOp =
-  { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
+// Kept here for the importers of the webhook's types.
+export type { JsonPatchOp, ProtectedState };
 
 /** The parts of an admission.k8s.io/v1 AdmissionRequest the webhook reads (schema-checked in review-schema.ts). */
 export interface AdmissionRequest {
@@ -32,8 +43,6 @@ export interface KubeLike {
   status?: { state?: unknown; [k: string]: unknown } | null;
   [k: string]: unknown;
 }
-
-export type ProtectedState = 'Allocated' | 'Reserved';
 
 export interface ClassifyOptions {
   /** States whose pods must tolerate the drain taint: Allocated, plus Reserved when configured. */
@@ -193,14 +202,6 @@ export function drainAnnotationPatch(gameServer: KubeLike): JsonPatchOp[] {
 
 // ---- the backing pod ----
 
-export interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number | null;
-}
-
 /** The parts of a Pod the decision reads. */
 export interface PodView {
   metadata: {
@@ -218,27 +219,6 @@ export interface PodView {
     }[];
   };
   spec?: { nodeName?: string; tolerations?: Toleration[] | null };
-}
-
-/** Node label values under which no new session may start there. */
-export const FENCED_NODE_STATUSES: ReadonlySet<string> = new Set(['DRAINING', 'SPOT_TERMINATING']);
-
-/**
- * True when this toleration keeps the pod on a node tainted gamelift.status/draining=true:NoExecute
- * for good. One with tolerationSeconds only delays the eviction, so it does not count.
- */
-export function toleratesDrainTaint(t: Toleration): boolean {
-  const keyMatches = t.key === DRAIN_TOLERATION.key || ((t.key ?? '') === '' && t.operator === 'Exists');
-  const operator = t.operator ?? 'Equal';
-  const valueMatches =
-    operator === 'Exists' || (operator === 'Equal' && (t.value ?? '') === DRAIN_TOLERATION.value);
-  const effectMatches = (t.effect ?? '') === '' || t.effect === DRAIN_TOLERATION.effect;
-  return (
-    keyMatches &&
-    valueMatches &&
-    effectMatches &&
-    (t.tolerationSeconds === undefined || t.tolerationSeconds === null)
-  );
 }
 
 /** Whether `pod` is the one Agones created for this GameServer (same namespace and name, controlled by its uid). */
@@ -292,26 +272,6 @@ export function decidePod(
       };
     }
   }
-  const tolerations = pod.spec?.tolerations;
-  if (tolerations?.some(toleratesDrainTaint)) return { kind: 'already-tolerating' };
-  return { kind: 'add-toleration', patch: podTolerationPatch(pod) };
-}
-
-/**
- * Adds the drain toleration, guarded by `test` operations so it applies to exactly the pod that was
- * read: its uid (never a re-created namesake), and the tolerations exactly as read (or, if the pod had
- * none, its resourceVersion, because `add /spec/tolerations` would replace a list added meanwhile).
- * A failed test is a 422 from the API server; the caller re-reads and decides again.
- */
-export function podTolerationPatch(pod: PodView): JsonPatchOp[] {
-  const ops: JsonPatchOp[] = [{ op: 'test', path: '/metadata/uid', value: pod.metadata.uid }];
-  const tolerations = pod.spec?.tolerations;
-  if (Array.isArray(tolerations)) {
-    ops.push({ op: 'test', path: '/spec/tolerations', value: tolerations });
-    ops.push({ op: 'add', path: '/spec/tolerations/-', value: { ...DRAIN_TOLERATION } });
-  } else {
-    ops.push({ op: 'test', path: '/metadata/resourceVersion', value: pod.metadata.resourceVersion });
-    ops.push({ op: 'add', path: '/spec/tolerations', value: [{ ...DRAIN_TOLERATION }] });
-  }
-  return ops;
+  if (podToleratesDrain(pod)) return { kind: 'already-tolerating' };
+  return { kind: 'add-toleration', patch: drainTolerationPatch(pod) };
 }

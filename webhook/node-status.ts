@@ -13,7 +13,7 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
 import { INSTANCE_STATUS_LABEL } from '../shared/contract.js';
-import { FENCED_NODE_STATUSES } from './decide.js';
+import { FENCED_NODE_STATUSES } from '../shared/drain-contract.js';
 import { describeError, requestOptions, statusCode } from '../certs/kube-request.js';
 
 export interface NodeStatusSource {

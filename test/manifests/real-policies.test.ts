@@ -15,10 +15,10 @@ import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
 import { clientNodeKubeApi, statusCode } from '../../reconciler/kube-api.js';
-import { nodeMergePatch, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
+import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
+import { drainTolerationPatch } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
-import { podTolerationPatch } from '../../webhook/decide.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 import { webhookSettings } from './component-config.js';
@@ -252,7 +252,7 @@ describe('every write the product makes is still allowed, made by its own code',
   it('reconciler: appends the drain toleration, shuts a Ready GameServer down, deletes a game server pod, writes a Node Event', async () => {
     const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
     const allocated = (await api.getPod(GAMES, 'gs-allocated'))!;
-    const tolerating = await api.patchPod(GAMES, 'gs-allocated', tolerationPatch(allocated));
+    const tolerating = await api.patchPod(GAMES, 'gs-allocated', drainTolerationPatch(allocated));
     expect(tolerating.spec.tolerations).toContainEqual(DRAIN_TOLERATION);
     const gs = (await api.getGameServer(GAMES, 'gs-ready'))!;
     const shut = await api.patchGameServer(
@@ -278,7 +278,11 @@ describe('every write the product makes is still allowed, made by its own code',
     const core = kubeConfigOf('webhook').makeApiClient(CoreV1Api);
     const before = await core.readNamespacedPod({ name: 'gs-webhook', namespace: GAMES });
     const patched = await core.patchNamespacedPod(
-      { name: 'gs-webhook', namespace: GAMES, body: podTolerationPatch(JSON.parse(JSON.stringify(before))) },
+      {
+        name: 'gs-webhook',
+        namespace: GAMES,
+        body: drainTolerationPatch(JSON.parse(JSON.stringify(before))),
+      },
       requestOptions({ jsonPatch: true }),
     );
     expect(patched.spec?.tolerations).toContainEqual(DRAIN_TOLERATION);

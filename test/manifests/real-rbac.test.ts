@@ -21,10 +21,10 @@ import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
 import { clientNodeKubeApi, statusCode } from '../../reconciler/kube-api.js';
-import { nodeMergePatch, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
+import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
+import { drainTolerationPatch } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
-import { podTolerationPatch } from '../../webhook/decide.js';
 import { DirectNodeStatus } from '../../webhook/node-status.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { webhookSettings } from './component-config.js';
@@ -251,7 +251,7 @@ describe('every write the product makes is allowed, made by its own code with it
     expect((gs as KubeObject).status.state).toBe('Ready');
     const pod = await core.readNamespacedPod({ name: 'gs-1', namespace: GAMES });
     const patched = await core.patchNamespacedPod(
-      { name: 'gs-1', namespace: GAMES, body: podTolerationPatch(JSON.parse(JSON.stringify(pod))) },
+      { name: 'gs-1', namespace: GAMES, body: drainTolerationPatch(JSON.parse(JSON.stringify(pod))) },
       requestOptions({ jsonPatch: true }),
     );
     expect(patched.spec?.tolerations).toContainEqual(DRAIN_TOLERATION);
@@ -315,7 +315,7 @@ describe('every write the product makes is allowed, made by its own code with it
     const pods = await api.listPods(`spec.nodeName=${NODE}`, 'agones.dev/role=gameserver');
     expect(pods.items.map((p) => p.metadata.name).sort()).toEqual(['gs-1', 'gs-2', 'gs-3']);
     const pod = (await api.getPod(GAMES, 'gs-2'))!;
-    const tolerating = await api.patchPod(GAMES, 'gs-2', tolerationPatch(pod));
+    const tolerating = await api.patchPod(GAMES, 'gs-2', drainTolerationPatch(pod));
     expect(tolerating.spec.tolerations).toContainEqual(DRAIN_TOLERATION);
     const gs = (await api.getGameServer(GAMES, 'gs-2'))!;
     const shut = await api.patchGameServer(

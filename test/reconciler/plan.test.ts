@@ -1,15 +1,15 @@
 // How decide()'s actions become requests (pure): grouping into steps, the Node merge patch, the
-// GameServer compare-and-swap and the pod toleration patch; and the pure views of Kubernetes objects.
+// GameServer compare-and-swap; and the pure views of Kubernetes objects. (The pod toleration patch is the
+// drain contract's: test/shared/drain-contract.test.ts.)
 import { describe, expect, it } from '@jest/globals';
 import jsonpatch from 'fast-json-patch';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { decide, type DrainAction } from '../../reconciler/decide.js';
-import { nodeMergePatch, planSteps, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
+import { nodeMergePatch, planSteps, shutdownPatch } from '../../reconciler/plan.js';
 import {
   compareResourceVersions,
   gameServerViews,
   nodeView,
-  toleratesDrainTaint,
   type KubeObjectLike,
 } from '../../reconciler/kube-objects.js';
 import {
@@ -153,7 +153,7 @@ describe('nodeMergePatch', () => {
   });
 });
 
-describe('shutdownPatch and tolerationPatch', () => {
+describe('shutdownPatch', () => {
   const gameServer = { metadata: { name: 'g', resourceVersion: '7' }, status: { state: 'Ready' } };
 
   it('moves the GameServer to Shutdown only if nothing changed since it was read', () => {
@@ -168,57 +168,9 @@ describe('shutdownPatch and tolerationPatch', () => {
       status: { state: 'Shutdown' },
     });
   });
-
-  it('appends the toleration, guarded by the list as read (or the resourceVersion without one)', () => {
-    const pod = {
-      metadata: { name: 'p', uid: 'u1', resourceVersion: '9' },
-      spec: {
-        tolerations: [
-          {
-            key: 'node.kubernetes.io/not-ready',
-            operator: 'Exists',
-            effect: 'NoExecute',
-            tolerationSeconds: 300,
-          },
-        ],
-      },
-    };
-    const ops = tolerationPatch(pod) as jsonpatch.Operation[];
-    const out = jsonpatch.applyPatch(structuredClone(pod), ops).newDocument;
-    expect(out.spec.tolerations).toEqual([...pod.spec.tolerations, DRAIN_TOLERATION]);
-    const changed = structuredClone(pod);
-    changed.spec.tolerations.push({
-      key: 'x',
-      operator: 'Exists',
-      effect: 'NoSchedule',
-      tolerationSeconds: 1,
-    });
-    expect(() => jsonpatch.applyPatch(changed, ops, true)).toThrow();
-    const none = { metadata: { name: 'p', uid: 'u1', resourceVersion: '9' }, spec: {} as any };
-    expect(
-      jsonpatch.applyPatch(structuredClone(none), tolerationPatch(none) as jsonpatch.Operation[]).newDocument
-        .spec.tolerations,
-    ).toEqual([DRAIN_TOLERATION]);
-  });
 });
 
 describe('views of Kubernetes objects', () => {
-  it('tolerations match as Kubernetes matches them; tolerationSeconds only delays the eviction', () => {
-    expect(toleratesDrainTaint({ ...DRAIN_TOLERATION })).toBe(true);
-    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Exists' })).toBe(true);
-    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, value: 'true' })).toBe(true); // operator defaults to Equal
-    expect(toleratesDrainTaint({ operator: 'Exists' })).toBe(true); // tolerates everything
-    expect(
-      toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Equal', value: 'false', effect: 'NoExecute' }),
-    ).toBe(false);
-    expect(toleratesDrainTaint({ key: DRAIN_TAINT.key, operator: 'Exists', effect: 'NoSchedule' })).toBe(
-      false,
-    );
-    expect(toleratesDrainTaint({ ...DRAIN_TOLERATION, tolerationSeconds: 30 })).toBe(false);
-    expect(toleratesDrainTaint({ key: 'other', operator: 'Exists' })).toBe(false);
-    expect(toleratesDrainTaint({ key: '', operator: 'Equal', value: 'true' })).toBe(false);
-  });
-
   it('reads the node as decide() sees it', () => {
     const v = nodeView({
       metadata: { name: 'n', labels: { a: '1' }, annotations: { b: '2' } },

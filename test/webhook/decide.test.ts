@@ -9,14 +9,13 @@ import {
   escapePointerSegment,
   isProtectingTransition,
   podOwnedBy,
-  podTolerationPatch,
-  toleratesDrainTaint,
   type AdmissionRequest,
   type GameServerRef,
   type PodView,
   type ProtectedState,
 } from '../../webhook/decide.js';
 import { GAME_SERVER_STATES } from '../../shared/agones.js';
+import { drainTolerationPatch } from '../../shared/drain-contract.js';
 
 const STATES = [undefined, ...GAME_SERVER_STATES] as const;
 
@@ -374,31 +373,15 @@ describe('the backing pod', () => {
   });
 
   describe('toleration', () => {
-    it.each([
-      [{ ...DRAIN_TOLERATION }, true],
-      [{ key: 'gamelift.status/draining', operator: 'Exists', effect: 'NoExecute' }, true],
-      [{ key: 'gamelift.status/draining', operator: 'Exists' }, true],
-      [{ operator: 'Exists' }, true], // tolerates everything
-      [{ key: 'gamelift.status/draining', value: 'true', effect: 'NoExecute' }, true], // operator defaults to Equal
-      [{ ...DRAIN_TOLERATION, tolerationSeconds: 300 }, false], // only delays the eviction
-      [{ ...DRAIN_TOLERATION, value: 'false' }, false],
-      [{ ...DRAIN_TOLERATION, effect: 'NoSchedule' }, false],
-      [
-        {
-          key: 'node.kubernetes.io/not-ready',
-          operator: 'Exists',
-          effect: 'NoExecute',
-          tolerationSeconds: 300,
-        },
-        false,
-      ],
-      [{ key: 'gamelift.status/active', operator: 'Exists' }, false],
-    ])('%j tolerates the drain taint: %s', (t, want) => {
-      expect(toleratesDrainTaint(t)).toBe(want);
-    });
-
     it('does nothing when already tolerating (idempotent)', () => {
       expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), 'ACTIVE', fence)).toEqual({
+        kind: 'already-tolerating',
+      });
+    });
+
+    it('reads an empty operator as Equal, as Kubernetes does (no second toleration added)', () => {
+      const emptyOperator = { key: DRAIN_TOLERATION.key, operator: '', value: 'true', effect: 'NoExecute' };
+      expect(decidePod(gs, pod({ tolerations: [emptyOperator] }), 'ACTIVE', fence)).toEqual({
         kind: 'already-tolerating',
       });
     });
@@ -429,19 +412,19 @@ describe('the backing pod', () => {
 
     it('creates the list when there is none, guarded by the resourceVersion', () => {
       const p = pod();
-      const patch = podTolerationPatch(p);
+      const patch = drainTolerationPatch(p);
       expect(patch[1]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '77' });
       expect(applyToPod(p, patch).spec!.tolerations).toEqual([{ ...DRAIN_TOLERATION }]);
     });
 
     it('cannot touch a different pod or a changed list (the tests fail)', () => {
       const p = pod({ tolerations: [] });
-      const patch = podTolerationPatch(p);
+      const patch = drainTolerationPatch(p);
       const recreated = { ...p, metadata: { ...p.metadata, uid: 'new-uid' } };
       expect(() => applyToPod(recreated, patch)).toThrow();
       const changed = pod({ tolerations: [{ key: 'x', operator: 'Exists' }] });
       expect(() => applyToPod(changed, patch)).toThrow();
-      const noList = podTolerationPatch(pod());
+      const noList = drainTolerationPatch(pod());
       const bumped = { ...pod(), metadata: { ...pod().metadata, resourceVersion: '78' } };
       expect(() => applyToPod(bumped, noList)).toThrow();
     });

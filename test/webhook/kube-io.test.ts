@@ -22,7 +22,8 @@ import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulato
 import { webhookConfig } from '../../webhook/config.js';
 import { DirectNodeStatus, WatchedNodeStatus } from '../../webhook/node-status.js';
 import { KubePodTolerator } from '../../webhook/pod-toleration.js';
-import { podTolerationPatch, type PodView } from '../../webhook/decide.js';
+import type { PodView } from '../../webhook/decide.js';
+import { drainTolerationPatch } from '../../shared/drain-contract.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
 import { withConnectionReuse } from '../../shared/kube-connection.js';
@@ -201,7 +202,7 @@ describe('KubePodTolerator', () => {
   it('sends a JSON Patch guarded by test operations, which the API server refuses for a re-created pod', async () => {
     const { uid } = await gameServerWithPod('gs-f', 'node-active', []);
     const asRead = await readPod('gs-f');
-    const patch = podTolerationPatch(asRead as PodView);
+    const patch = drainTolerationPatch(asRead as PodView);
     // The pod is deleted and re-created under the same name between our read and our patch.
     await core.deleteNamespacedPod({ name: 'gs-f', namespace: NS, gracePeriodSeconds: 0 });
     await waitFor(

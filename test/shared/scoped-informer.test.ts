@@ -1,4 +1,4 @@
-// The agent's list-then-watch cache over HTTPS: selectors, watches that end and resume without
+// The list-then-watch cache of the node agent and the webhook, over HTTPS: selectors, watches that end and resume without
 // listing again, 410 Gone → a new list, forced consistent lists, and its own writes winning over older
 // watch events. On the control plane of the tests (the real kube-apiserver unless
 // FLEETIQ_TEST_CONTROL_PLANE=emulated), except the 410 Gone case.
@@ -12,11 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import type { LocalClient } from '../../sandbox/kube/types.js';
-import { ScopedInformer, type InformerEvent } from '../../reconciler/informer.js';
+import { ScopedInformer, type InformerEvent } from '../../shared/scoped-informer.js';
 import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
 import { GAME_SERVER_POD_SELECTOR } from '../../reconciler/kube-objects.js';
 import { startTestKube, TEST_KUBE_START_MS, type TestKube } from '../helpers/test-kube.js';
-import { silent, waitFor } from './helpers.js';
+import { createLogger } from '../../shared/logger.js';
+import { waitFor as waitFor_ } from '../helpers/wait.js';
+
+const silent = createLogger('informer-test', 'silent');
+/** 30 s: the real API server on a busy machine. */
+const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 30_000) =>
+  waitFor_(what, condition, timeoutMs);
 
 const PODS = { group: '', version: 'v1', resource: 'pods', namespace: 'default' } as const;
 const NODES = { group: '', version: 'v1', resource: 'nodes' } as const;
