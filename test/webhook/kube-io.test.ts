@@ -263,6 +263,43 @@ describe('WatchedNodeStatus', () => {
       await watched.stop();
     }
   });
+
+  it('resumes watches the server ends without listing again, and GETs the node only while not watching', async () => {
+    const nodeRequests = (verb: string) =>
+      emu.requestLog.entries().filter((e) => e.resource === 'nodes' && e.verb === verb).length;
+    const lists = nodeRequests('list');
+    const gets = nodeRequests('get');
+    const restarts: string[] = [];
+    const watched = new WatchedNodeStatus(kc, {
+      logger: silent,
+      onRestart: (r) => restarts.push(r),
+      watchTimeoutSeconds: { min: 1, max: 1 },
+    });
+    expect(watched.isWatching()).toBe(false);
+    watched.start();
+    try {
+      await waitFor(
+        'three watches the server ended',
+        () => restarts.filter((r) => r === 'watch-ended').length >= 3,
+      );
+      await node('node-r');
+      await setNodeStatus('node-r', 'DRAINING');
+      await waitFor(
+        'DRAINING, from the cache',
+        async () => (await watched.statusOf('node-r')) === 'DRAINING',
+      );
+      expect(restarts[0]).toBe('start');
+      expect(restarts.filter((r) => r !== 'watch-ended' && r !== 'start')).toEqual([]);
+      expect(nodeRequests('list') - lists).toBe(1);
+      expect(nodeRequests('get') - gets).toBe(0);
+    } finally {
+      await watched.stop();
+    }
+    // Stopped, it no longer knows: a lookup asks the API server (an ACTIVE node is not in the cache).
+    expect(watched.isWatching()).toBe(false);
+    expect(await watched.statusOf('node-active')).toBe('ACTIVE');
+    expect(nodeRequests('get') - gets).toBe(1);
+  });
 });
 
 describe('the webhook with builtin certificates and a real pod behind a transition', () => {
