@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import type { LocalClient } from '../../sandbox/kube/types.js';
-import { ScopedInformer, type InformerEvent } from '../../shared/scoped-informer.js';
+import { ScopedInformer, type InformerEvent, type RestartReason } from '../../shared/scoped-informer.js';
 import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
 import { GAME_SERVER_POD_SELECTOR } from '../../reconciler/kube-objects.js';
 import { startTestKube, TEST_KUBE_START_MS, type TestKube } from '../helpers/test-kube.js';
@@ -77,6 +77,7 @@ function podInformer(node: string, watchSeconds = 300, on: Target = tested) {
   /** The pods a MODIFIED event showed being deleted (deletionTimestamp set). */
   const terminating: string[] = [];
   let syncs = 0;
+  const restarts: RestartReason[] = [];
   const informer = new ScopedInformer({
     name: 'pods',
     kubeConfig: kc,
@@ -89,13 +90,14 @@ function podInformer(node: string, watchSeconds = 300, on: Target = tested) {
       if (type === 'MODIFIED' && obj.metadata.deletionTimestamp) terminating.push(String(obj.metadata.name));
     },
     onSync: () => syncs++,
+    onRestart: (reason) => restarts.push(reason),
     logger: silent,
     watchTimeoutSeconds: { min: watchSeconds, max: watchSeconds },
     backoff: { initialMs: 20, maxMs: 200 },
   });
   informers.push(informer);
   informer.start();
-  return { informer, events, terminating, syncs: () => syncs, api };
+  return { informer, events, terminating, syncs: () => syncs, restarts, api };
 }
 
 const names = (i: ScopedInformer) =>
@@ -137,17 +139,24 @@ describe('ScopedInformer', () => {
   });
 
   it('resumes a watch the server ended from where it was, without listing again', async () => {
-    const { informer } = podInformer('node-c', 1);
+    const { informer, restarts } = podInformer('node-c', 1);
+    expect(informer.isWatching()).toBe(false);
     await informer.waitForSync();
     await waitFor('three watch requests', () => informer.stats.watches >= 3, 10_000);
     await tested.admin.create(PODS, pod('c-1', 'node-c'));
     await waitFor('c-1', () => informer.get('default/c-1'));
     expect(informer.stats.lists).toBe(1);
     expect(informer.stats.gone).toBe(0);
+    await waitFor('a watch established', () => informer.isWatching());
+    // Each watch the server ended was resumed as such: one start, no list since.
+    expect(restarts[0]).toBe('start');
+    expect(new Set(restarts.slice(1))).toEqual(new Set(['watch-ended']));
+    informer.stop();
+    expect(informer.isWatching()).toBe(false);
   });
 
   it('lists again on 410 Gone and stays correct', async () => {
-    const { informer, syncs } = podInformer('node-d', 1, shortHistory);
+    const { informer, syncs, restarts } = podInformer('node-d', 1, shortHistory);
     await informer.waitForSync();
     const watches = informer.stats.watches;
     // While its watch is open, changes elsewhere push its resourceVersion out of the short history.
@@ -158,10 +167,11 @@ describe('ScopedInformer', () => {
     await waitFor('a 410 and a new list', () => informer.stats.gone >= 1 && syncs() >= 2, 10_000);
     expect(informer.stats.watches).toBeGreaterThan(watches);
     expect(names(informer)).toEqual(['d-1']);
+    expect(restarts).toContain('gone');
   });
 
   it('relist() reads consistently now; its own writes win over older watch events', async () => {
-    const { informer, syncs, api } = podInformer('node-f');
+    const { informer, syncs, restarts, api } = podInformer('node-f');
     await tested.admin.create(PODS, pod('f-1', 'node-f'));
     await informer.waitForSync();
     await waitFor('f-1', () => informer.get('default/f-1'));
@@ -169,6 +179,7 @@ describe('ScopedInformer', () => {
     informer.relist();
     await waitFor('the relist', () => syncs() > before);
     expect(informer.lastCompletedList()).toBe(informer.listsStarted());
+    expect(restarts).toEqual(['start', 'relist']);
 
     const written = await api.patchPod('default', 'f-1', [
       { op: 'add', path: '/metadata/labels/written', value: 'yes' },
