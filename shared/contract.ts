@@ -1,5 +1,7 @@
 // Names shared across components. They are a contract with users and with each other
-// (the README lists them): change them only with a documented migration.
+// (the README lists them): change them only with a documented migration. What the drain names mean,
+// when a toleration counts, the patch that adds it and the node agent's labels and annotations on the
+// Node are the drain contract, ./drain-contract.ts (docs/drain-contract.md).
 
 export const DRAIN_TAINT_KEY = 'gamelift.status/draining';
 export const DRAIN_TAINT_VALUE = 'true';
