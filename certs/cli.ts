@@ -12,7 +12,7 @@ import {
   ensureOptionsFor,
   validateCertificatePolicy,
 } from './config.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../shared/duration.js';
 import { ensureCertificates, DEFAULT_CERTIFICATE_POLICY } from './ensure.js';
 import {
   createCertificateAuthority,

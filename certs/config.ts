@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../shared/ops-server.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../shared/duration.js';
 import {
   DEFAULT_CERTIFICATE_POLICY,
   type CertificatePolicy,

@@ -2,7 +2,7 @@
 // and a graceful stop on SIGTERM/SIGINT.
 import { Option, type Command } from 'commander';
 import { addCertificateOptions, certificateSettingsFromOptions } from '../certs/config.js';
-import { parseDuration } from '../certs/duration.js';
+import { parseDuration } from '../shared/duration.js';
 import { createLogger } from '../shared/logger.js';
 import { ConfigError, parseListen } from '../shared/ops-server.js';
 import {
