@@ -1,5 +1,6 @@
 // Wires pubsub together: configuration (watched), Redis, the GameLift client behind the call-rate
 // limiter, leader election, the per-group poll schedule, publication, and the ops endpoints.
+import type { Component } from '../shared/component.js';
 import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamelift';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
@@ -47,7 +48,7 @@ export interface PubsubOptions {
   logger?: Logger;
 }
 
-export interface PubsubService {
+export interface PubsubService extends Component {
   /** Base URL of the ops endpoints. */
   opsUrl: string;
   registry: Registry;
@@ -397,6 +398,12 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     registry,
     isLeader: () => leadership !== undefined,
     isReady: () => redisReady && unrepaired.size === 0,
+    ready: () =>
+      !redisReady
+        ? 'not connected to Redis'
+        : unrepaired.size > 0
+          ? 'latest-status keys keep being overwritten by another writer'
+          : true,
     config: () => config,
     stop: (o) => (stopping ??= stop(o)),
   };

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { runComponent } from '../shared/component.js';
 import { createLogger } from '../shared/logger.js';
-import { addSettings, componentCommand } from '../shared/settings.js';
+import { addSettings, componentCommand, givenFlags } from '../shared/settings.js';
 import { VERSION } from '../shared/version.js';
 import { ConfigError } from '../shared/ops-server.js';
 import { loadKubeConfig } from '../shared/kube-connection.js';
@@ -40,8 +40,8 @@ export function registerReconcilerCommand(program: Command): Command {
     VERSION,
   );
   addSettings(cmd, SETTINGS);
-  return cmd.action(async (flags: ReconcilerFlags) => {
-    const config = parseReconcilerConfig(process.env, flags);
+  return cmd.action(async (_flags: ReconcilerFlags, command: Command) => {
+    const config = parseReconcilerConfig(process.env, givenFlags(command) as ReconcilerFlags);
     if (!process.env.AWS_REGION?.trim())
       throw new ConfigError(
         'AWS_REGION',

@@ -29,6 +29,8 @@ export interface Setting {
   boolean?: boolean;
   /** Also accept `--no-<flag>` (a boolean only). */
   negatable?: boolean;
+  /** An empty variable is a value (e.g. "none"), not unset. */
+  emptyIsValue?: boolean;
 }
 
 export type SettingsTable = readonly Setting[];
@@ -52,8 +54,9 @@ export function settingHelp(setting: Setting): string {
 }
 
 /**
- * Adds a table's settings to a command. commander reads the variables too (a flag wins over its
- * variable), but no default: the reader applies those, so a value's origin never hides a default.
+ * Adds a table's settings to a command, with their variables as commander's metadata (`envVar`) but
+ * no default: the reader applies defaults and variables, and an action passes it only the flags
+ * given on the command line (givenFlags), so an empty variable means the same as in the reader.
  */
 export function addSettings(cmd: Command, table: SettingsTable): Command {
   for (const s of table) {
@@ -65,6 +68,16 @@ export function addSettings(cmd: Command, table: SettingsTable): Command {
       );
   }
   return cmd;
+}
+
+/** The options given on the command line (not commander's values from variables or defaults). */
+export function givenFlags(cmd: Command): Flags {
+  const flags: Record<string, unknown> = {};
+  for (const option of cmd.options) {
+    const key = option.attributeName();
+    if (cmd.getOptionValueSource(key) === 'cli') flags[key] = cmd.getOptionValue(key);
+  }
+  return flags;
 }
 
 /**
@@ -90,7 +103,8 @@ export function parseBoolean(value: string | boolean, setting: string): boolean 
   throw new ConfigError(setting, `expected true or false (also 1/0, yes/no, on/off), got "${value}"`);
 }
 
-export type Flags = Record<string, unknown>;
+/** commander's options object, or any object of the same shape (tests pass their own). */
+export type Flags = object;
 
 /**
  * Reads settings from flags (commander's options object, which may already hold the variables'
@@ -121,10 +135,12 @@ export class SettingsReader {
   /** The raw value, or undefined when neither given nor defaulted. */
   raw(flag: string): string | boolean | undefined {
     const s = this.setting(flag);
-    const fromFlag = this.flags[attributeName(s.flag)];
+    const fromFlag = (this.flags as Record<string, unknown>)[attributeName(s.flag)];
     if (typeof fromFlag === 'string' || typeof fromFlag === 'boolean') return fromFlag;
+    // A repeatable flag (`<name...>`): the list as a variable would give it, comma-separated.
+    if (Array.isArray(fromFlag)) return fromFlag.join(',');
     const fromEnv = this.env[s.env];
-    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    if (fromEnv !== undefined && (fromEnv !== '' || s.emptyIsValue)) return fromEnv;
     return s.default;
   }
 

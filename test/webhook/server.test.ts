@@ -676,7 +676,7 @@ describe('configuration', () => {
   });
 
   it.each([
-    [{ ...base, podPatchTimeout: '2' }, /--pod-patch-timeout/],
+    [{ ...base, podPatchTimeout: '2 s' }, /--pod-patch-timeout/],
     [{ ...base, podPatchTimeout: '40s' }, /--pod-patch-timeout.*timeoutSeconds/],
     [{ ...base, onPodPatchFailure: 'maybe' }, /--on-pod-patch-failure/],
     [{ ...base, nodeStatusSource: 'psychic' }, /--node-status-source/],
