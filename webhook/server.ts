@@ -1,5 +1,6 @@
 // The webhook process: an express 5 app on an HTTPS server (certificate hot-swapped with
 // setSecureContext), the ops endpoints on a separate plain-HTTP port, and a graceful stop.
+import type { Component } from '../shared/component.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -36,7 +37,7 @@ export interface WebhookDeps {
   onAdmission?: (record: AdmissionRecord) => void;
 }
 
-export interface RunningWebhook {
+export interface RunningWebhook extends Component {
   /** https://host:port of the admission server. */
   url: string;
   /** url + the admission path. */
