@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
-import { describeError, requestOptions } from '../certs/kube-request.js';
+import { requestOptions } from '../certs/kube-request.js';
+import { describeKubeError as describeError } from '../shared/kube-error.js';
 import type { GameServerRef } from './decide.js';
 
 export const EVENT_REASON_DRAIN_TOLERATION_FAILED = 'DrainTolerationFailed';
