@@ -1,6 +1,7 @@
 // Wires pubsub together: configuration (watched), Redis, the GameLift client behind the call-rate
 // limiter, leader election, the per-group poll schedule, publication, and the ops endpoints.
 import type { Component } from '../shared/component.js';
+import { settledWithin } from '../shared/timeout.js';
 import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamelift';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
@@ -419,10 +420,7 @@ function defaultKubeConfig(): KubeConfig {
 
 async function redisQuit(redis: Redis): Promise<void> {
   if (redis.status === 'ready') {
-    await Promise.race([
-      redis.quit().catch(() => undefined),
-      new Promise((r) => setTimeout(r, 1000).unref()),
-    ]);
+    await settledWithin(redis.quit(), 1000);
   }
   redis.disconnect();
 }
@@ -516,11 +514,6 @@ class Leadership {
   async drain(timeoutMs: number): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight.values()]),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(Promise.allSettled([...this.inFlight.values()]), timeoutMs);
   }
 }
