@@ -117,7 +117,7 @@ export const PUBSUB_SETTINGS: SettingsTable = [
 ];
 
 /** Kubernetes' default grace period is 30 s: the process leaves well within it, whatever happens. */
-const SHUTDOWN_DEADLINE_MS = 25_000;
+export const PUBSUB_SHUTDOWN_DEADLINE_MS = 25_000;
 
 /**
  * Turns flags and environment into service options, validating everything up front so that a bad
@@ -217,7 +217,7 @@ export function registerPubsubCommand(program: Command): Command {
       name: 'pubsub',
       logger,
       component: service,
-      shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS,
+      shutdownDeadlineMs: PUBSUB_SHUTDOWN_DEADLINE_MS,
     });
   });
 }

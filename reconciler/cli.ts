@@ -23,7 +23,7 @@ import { startReconciler } from './agent.js';
  * The hard deadline after SIGTERM: the step in flight gets SHUTDOWN_GRACE, the parts that stop after it
  * (FleetIQ calls, Events) get their own bounded time; past this, the process exits anyway.
  */
-const SHUTDOWN_MARGIN_MS = 5_000;
+export const RECONCILER_SHUTDOWN_MARGIN_MS = 5_000;
 
 export function registerReconcilerCommand(program: Command): Command {
   const cmd = componentCommand(
@@ -81,7 +81,7 @@ export function registerReconcilerCommand(program: Command): Command {
       name: 'reconciler',
       logger,
       component: agent,
-      shutdownDeadlineMs: config.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
+      shutdownDeadlineMs: config.shutdownGraceMs + RECONCILER_SHUTDOWN_MARGIN_MS,
     });
   });
 }

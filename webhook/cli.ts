@@ -62,7 +62,7 @@ export function webhookConfigFromOptions(
 }
 
 /** After SIGTERM the admission server gets --shutdown-grace; past it plus this, the process exits anyway. */
-const SHUTDOWN_MARGIN_MS = 3_000;
+export const WEBHOOK_SHUTDOWN_MARGIN_MS = 3_000;
 
 export function registerWebhookCommand(program: Command): Command {
   const cmd = componentCommand(
@@ -83,7 +83,7 @@ export function registerWebhookCommand(program: Command): Command {
       name: 'webhook',
       logger,
       component: webhook,
-      shutdownDeadlineMs: config.shutdownGraceMs + SHUTDOWN_MARGIN_MS,
+      shutdownDeadlineMs: config.shutdownGraceMs + WEBHOOK_SHUTDOWN_MARGIN_MS,
     });
   });
   return cmd;
