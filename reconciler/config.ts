@@ -5,12 +5,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../shared/ops-server.js';
 import { DEFAULT_PROTECT_RESERVED, SettingsReader, type SettingsTable } from '../shared/settings.js';
 import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../shared/redis-url.js';
-import {
-  SPOT_NOTICE_MARGIN_SECONDS,
-  SPOT_NOTICE_MS,
-  type DecideConfig,
-  type UtilizationMode,
-} from './decide.js';
+import { SPOT_NOTICE_MARGIN_SECONDS, SPOT_NOTICE_MS, type DecideConfig } from './decide.js';
 import { DEFAULT_IMDS_ENDPOINT } from './identity.js';
 
 export interface ReconcilerConfig {
