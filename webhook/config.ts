@@ -173,7 +173,8 @@ export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
   listen: { host: '0.0.0.0', port: 8443 },
   opsListen: { host: '0.0.0.0', port: 8080 },
   path: '/mutate',
-  protectedStates: ['Allocated'],
+  // The same default as the reconciler's PROTECT_RESERVED, in process as on the command line.
+  protectedStates: DEFAULT_PROTECT_RESERVED ? ['Allocated', 'Reserved'] : ['Allocated'],
   fence: true,
   nodeStatusSource: 'watch',
   podPatchTimeoutMs: 2000,
