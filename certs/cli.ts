@@ -3,16 +3,22 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadKubeConfig } from '../shared/kube-connection.js';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { createLogger } from '../shared/logger.js';
-import { ConfigError } from '../shared/ops-server.js';
+import {
+  addSettings,
+  componentCommand,
+  givenFlags,
+  SettingsReader,
+  type SettingsTable,
+} from '../shared/settings.js';
+import { VERSION } from '../shared/version.js';
 import {
   addCertificateOptions,
   certificateSettingsFromOptions,
   ensureOptionsFor,
   validateCertificatePolicy,
 } from './config.js';
-import { parseDuration } from './duration.js';
 import { ensureCertificates, DEFAULT_CERTIFICATE_POLICY } from './ensure.js';
 import {
   createCertificateAuthority,
@@ -21,21 +27,78 @@ import {
   type RsaKeySize,
 } from './issue.js';
 
-export function registerCertsCommand(program: Command): Command {
-  const certs = program
-    .command('certs')
-    .description(
-      "The webhook's TLS certificates: a CA and serving certificate in a Secret, trusted by the webhook configuration",
-    );
+/** `certs generate`: no cluster, so only what the files need. */
+export const GENERATE_SETTINGS: SettingsTable = [
+  {
+    flag: '--out-dir',
+    env: 'CERT_OUT_DIR',
+    defaultText: 'required',
+    value: '<dir>',
+    help: 'directory to write the PEM files to',
+  },
+  {
+    flag: '--namespace',
+    env: 'POD_NAMESPACE',
+    default: 'default',
+    value: '<name>',
+    help: 'namespace of the webhook Service',
+  },
+  {
+    flag: '--service-name',
+    env: 'WEBHOOK_SERVICE_NAME',
+    default: 'fleetiq-agones-webhook',
+    value: '<name>',
+    help: 'webhook Service',
+  },
+  {
+    flag: '--dns-name',
+    env: 'CERT_DNS_NAMES',
+    value: '<name...>',
+    help: 'extra DNS names for the serving certificate (e.g. localhost; the variable: comma-separated)',
+  },
+  {
+    flag: '--ca-validity',
+    env: 'CERT_CA_VALIDITY',
+    default: '10y',
+    value: '<duration>',
+    help: 'CA lifetime',
+  },
+  {
+    flag: '--serving-validity',
+    env: 'CERT_SERVING_VALIDITY',
+    default: '365d',
+    value: '<duration>',
+    help: 'serving certificate lifetime',
+  },
+  {
+    flag: '--key-size',
+    env: 'CERT_KEY_SIZE',
+    default: '2048',
+    value: '<bits>',
+    help: 'RSA key size: 2048, 3072 or 4096',
+  },
+];
 
-  addCertificateOptions(
+export function registerCertsCommand(program: Command): Command {
+  const certs = componentCommand(
+    program
+      .command('certs')
+      .description(
+        "The webhook's TLS certificates: a CA and serving certificate in a Secret, trusted by the webhook configuration",
+      ),
+    VERSION,
+  );
+
+  const ensure = componentCommand(
     certs
       .command('ensure', { isDefault: true })
       .description(
         'Create or rotate the certificates in the Secret and publish the CA bundle to the MutatingWebhookConfiguration, once (prints a JSON summary)',
       ),
-  ).action(async (opts: Record<string, string | undefined>) => {
-    const settings = certificateSettingsFromOptions(opts);
+    VERSION,
+  );
+  addCertificateOptions(ensure).action(async (_opts: unknown, command: Command) => {
+    const settings = certificateSettingsFromOptions(givenFlags(command), process.env);
     const kubeConfig = loadKubeConfig();
     const logger = createLogger('certs');
     const result = await ensureCertificates({ ...ensureOptionsFor(settings, kubeConfig), logger });
@@ -51,69 +114,48 @@ export function registerCertsCommand(program: Command): Command {
     );
   });
 
-  certs
-    .command('generate')
-    .description(
-      'Write a new CA (ca.crt, ca.key) and serving certificate (tls.crt, tls.key) to a directory; no cluster needed',
-    )
-    .requiredOption('--out-dir <dir>', 'directory to write the PEM files to')
-    .addOption(
-      new Option('--namespace <name>', 'namespace of the webhook Service')
-        .env('POD_NAMESPACE')
-        .default('default'),
-    )
-    .addOption(
-      new Option('--service-name <name>', 'webhook Service')
-        .env('WEBHOOK_SERVICE_NAME')
-        .default('fleetiq-agones-webhook'),
-    )
-    .addOption(
-      new Option('--dns-name <name...>', 'extra DNS names for the serving certificate (e.g. localhost)'),
-    )
-    .addOption(new Option('--ca-validity <duration>', 'CA lifetime').default('10y'))
-    .addOption(new Option('--serving-validity <duration>', 'serving certificate lifetime').default('365d'))
-    .addOption(
-      new Option('--key-size <bits>', 'RSA key size').choices(['2048', '3072', '4096']).default('2048'),
-    )
-    .action(
-      async (opts: {
-        outDir: string;
-        namespace: string;
-        serviceName: string;
-        dnsName?: string[];
-        caValidity: string;
-        servingValidity: string;
-        keySize: string;
-      }) => {
-        const policy = {
-          ...DEFAULT_CERTIFICATE_POLICY,
-          caValidityMs: parseDuration(opts.caValidity, '--ca-validity'),
-          servingValidityMs: parseDuration(opts.servingValidity, '--serving-validity'),
-        };
-        validateCertificatePolicy(policy);
-        if (!opts.outDir) throw new ConfigError('--out-dir', 'required');
-        const now = new Date();
-        const keySize = Number(opts.keySize) as RsaKeySize;
-        const ca = await createCertificateAuthority({
-          commonName: `${policy.caCommonName}@${Math.floor(now.getTime() / 1000)}`,
-          validityMs: policy.caValidityMs,
-          keySize,
-          now,
-        });
-        const dnsNames = [...serviceDnsNames(opts.serviceName, opts.namespace), ...(opts.dnsName ?? [])];
-        const serving = await issueServingCertificate(ca, {
-          dnsNames,
-          validityMs: policy.servingValidityMs,
-          keySize,
-          now,
-        });
-        await mkdir(opts.outDir, { recursive: true });
-        await writeFile(join(opts.outDir, 'ca.crt'), ca.certPem);
-        await writeFile(join(opts.outDir, 'ca.key'), ca.keyPem, { mode: 0o600 });
-        await writeFile(join(opts.outDir, 'tls.crt'), serving.certPem);
-        await writeFile(join(opts.outDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-        process.stdout.write(JSON.stringify({ outDir: opts.outDir, dnsNames }) + '\n');
-      },
-    );
+  const generate = componentCommand(
+    certs
+      .command('generate')
+      .description(
+        'Write a new CA (ca.crt, ca.key) and serving certificate (tls.crt, tls.key) to a directory; no cluster needed',
+      ),
+    VERSION,
+  );
+  addSettings(generate, GENERATE_SETTINGS).action(async (_opts: unknown, command: Command) => {
+    const r = new SettingsReader(GENERATE_SETTINGS, givenFlags(command), process.env);
+    const outDir = r.required('--out-dir');
+    const policy = {
+      ...DEFAULT_CERTIFICATE_POLICY,
+      caValidityMs: r.duration('--ca-validity'),
+      servingValidityMs: r.duration('--serving-validity'),
+    };
+    validateCertificatePolicy(policy);
+    const keySize = Number(r.oneOf('--key-size', ['2048', '3072', '4096'] as const)) as RsaKeySize;
+    const now = new Date();
+    const ca = await createCertificateAuthority({
+      commonName: `${policy.caCommonName}@${Math.floor(now.getTime() / 1000)}`,
+      validityMs: policy.caValidityMs,
+      keySize,
+      now,
+    });
+    const extra = (r.string('--dns-name') ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
+    const dnsNames = [...serviceDnsNames(r.required('--service-name'), r.required('--namespace')), ...extra];
+    const serving = await issueServingCertificate(ca, {
+      dnsNames,
+      validityMs: policy.servingValidityMs,
+      keySize,
+      now,
+    });
+    await mkdir(outDir, { recursive: true });
+    await writeFile(join(outDir, 'ca.crt'), ca.certPem);
+    await writeFile(join(outDir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+    await writeFile(join(outDir, 'tls.crt'), serving.certPem);
+    await writeFile(join(outDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
+    process.stdout.write(JSON.stringify({ outDir, dnsNames }) + '\n');
+  });
   return certs;
 }

@@ -1,9 +1,9 @@
 // The certificate settings shared by `fleetiq-agones certs` and `fleetiq-agones webhook`
 // (--cert-management=builtin): flags with environment fallbacks, validated with messages naming them.
 import { existsSync, readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ConfigError } from '../shared/ops-server.js';
-import { parseDuration } from './duration.js';
+import { addSettings, SettingsReader, type Flags, type SettingsTable } from '../shared/settings.js';
 import {
   DEFAULT_CERTIFICATE_POLICY,
   type CertificatePolicy,
@@ -23,89 +23,107 @@ export interface CertificateSettings {
 
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
+/** The certificate settings (flags and variables) of `certs ensure` and the webhook's builtin mode. */
+export const CERTIFICATE_SETTINGS: SettingsTable = [
+  {
+    flag: '--namespace',
+    env: 'POD_NAMESPACE',
+    defaultText: "default the pod's own namespace",
+    value: '<name>',
+    help: 'namespace of the webhook Service and certificate Secret',
+  },
+  {
+    flag: '--secret-name',
+    env: 'CERT_SECRET_NAME',
+    default: 'fleetiq-agones-webhook-tls',
+    value: '<name>',
+    help: 'Secret holding the CA and serving certificate',
+  },
+  {
+    flag: '--service-name',
+    env: 'WEBHOOK_SERVICE_NAME',
+    default: 'fleetiq-agones-webhook',
+    value: '<name>',
+    help: 'webhook Service (its DNS names go into the certificate)',
+  },
+  {
+    flag: '--cluster-domain',
+    env: 'CLUSTER_DOMAIN',
+    default: 'cluster.local',
+    value: '<domain>',
+    help: 'cluster DNS domain',
+  },
+  {
+    flag: '--webhook-config-name',
+    env: 'WEBHOOK_CONFIG_NAME',
+    default: 'fleetiq-agones-webhook',
+    value: '<name>',
+    emptyIsValue: true,
+    help: 'MutatingWebhookConfiguration whose webhooks get the caBundle ("" = none)',
+  },
+  {
+    flag: '--ca-validity',
+    env: 'CERT_CA_VALIDITY',
+    default: '10y',
+    value: '<duration>',
+    help: 'CA lifetime',
+  },
+  {
+    flag: '--serving-validity',
+    env: 'CERT_SERVING_VALIDITY',
+    default: '365d',
+    value: '<duration>',
+    help: 'serving certificate lifetime',
+  },
+  {
+    flag: '--key-size',
+    env: 'CERT_KEY_SIZE',
+    default: '2048',
+    value: '<bits>',
+    help: 'RSA key size: 2048, 3072 or 4096',
+  },
+  {
+    flag: '--renew-before',
+    env: 'CERT_RENEW_BEFORE',
+    default: String(DEFAULT_CERTIFICATE_POLICY.servingRenewBeforeFraction),
+    value: '<fraction>',
+    help: 're-issue the serving certificate when less than this fraction of its lifetime remains',
+  },
+  {
+    flag: '--ca-renew-before',
+    env: 'CERT_CA_RENEW_BEFORE',
+    default: String(DEFAULT_CERTIFICATE_POLICY.caRenewBeforeFraction),
+    value: '<fraction>',
+    help: 'start a CA rollover when less than this fraction of its lifetime remains',
+  },
+  {
+    flag: '--ca-propagation',
+    env: 'CERT_CA_PROPAGATION',
+    default: '2m',
+    value: '<duration>',
+    help: 'wait this long after every webhook trusts a new CA before it signs',
+  },
+  {
+    flag: '--ca-retire-after',
+    env: 'CERT_CA_RETIRE_AFTER',
+    default: '10m',
+    value: '<duration>',
+    help: 'keep trusting the old CA this long after the new one took over',
+  },
+];
+
 export function addCertificateOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option(
-        '--namespace <name>',
-        "namespace of the webhook Service and certificate Secret (default: the pod's own)",
-      ).env('POD_NAMESPACE'),
-    )
-    .addOption(
-      new Option('--secret-name <name>', 'Secret holding the CA and serving certificate')
-        .env('CERT_SECRET_NAME')
-        .default('fleetiq-agones-webhook-tls'),
-    )
-    .addOption(
-      new Option('--service-name <name>', 'webhook Service (its DNS names go into the certificate)')
-        .env('WEBHOOK_SERVICE_NAME')
-        .default('fleetiq-agones-webhook'),
-    )
-    .addOption(
-      new Option('--cluster-domain <domain>', 'cluster DNS domain')
-        .env('CLUSTER_DOMAIN')
-        .default('cluster.local'),
-    )
-    .addOption(
-      new Option(
-        '--webhook-config-name <name>',
-        'MutatingWebhookConfiguration whose webhooks get the caBundle ("" = none)',
-      )
-        .env('WEBHOOK_CONFIG_NAME')
-        .default('fleetiq-agones-webhook'),
-    )
-    .addOption(new Option('--ca-validity <duration>', 'CA lifetime').env('CERT_CA_VALIDITY').default('10y'))
-    .addOption(
-      new Option('--serving-validity <duration>', 'serving certificate lifetime')
-        .env('CERT_SERVING_VALIDITY')
-        .default('365d'),
-    )
-    .addOption(
-      new Option('--key-size <bits>', 'RSA key size: 2048, 3072 or 4096')
-        .env('CERT_KEY_SIZE')
-        .default('2048'),
-    )
-    .addOption(
-      new Option(
-        '--renew-before <fraction>',
-        're-issue the serving certificate when less than this fraction of its lifetime remains',
-      )
-        .env('CERT_RENEW_BEFORE')
-        .default(String(DEFAULT_CERTIFICATE_POLICY.servingRenewBeforeFraction)),
-    )
-    .addOption(
-      new Option(
-        '--ca-renew-before <fraction>',
-        'start a CA rollover when less than this fraction of its lifetime remains',
-      )
-        .env('CERT_CA_RENEW_BEFORE')
-        .default(String(DEFAULT_CERTIFICATE_POLICY.caRenewBeforeFraction)),
-    )
-    .addOption(
-      new Option(
-        '--ca-propagation <duration>',
-        'wait this long after every webhook trusts a new CA before it signs',
-      )
-        .env('CERT_CA_PROPAGATION')
-        .default('2m'),
-    )
-    .addOption(
-      new Option(
-        '--ca-retire-after <duration>',
-        'keep trusting the old CA this long after the new one took over',
-      )
-        .env('CERT_CA_RETIRE_AFTER')
-        .default('10m'),
-    );
+  return addSettings(cmd, CERTIFICATE_SETTINGS);
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-function fraction(value: string, setting: string): number {
+function fraction(r: SettingsReader, flag: string): number {
+  const value = r.string(flag) ?? '';
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n >= 1)
-    throw new ConfigError(setting, `expected a fraction between 0 and 1 (exclusive), got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1)
+    throw r.error(flag, `expected a fraction between 0 and 1 (exclusive), got "${value}"`);
   return n;
 }
 
@@ -119,51 +137,42 @@ function defaultNamespace(): string | undefined {
   }
 }
 
-/** Reads and validates the options added by addCertificateOptions. */
+/** Reads and validates the settings added by addCertificateOptions (flags win over `env`). */
 export function certificateSettingsFromOptions(
-  opts: Record<string, string | undefined>,
+  opts: Flags,
+  env: Record<string, string | undefined> = {},
 ): CertificateSettings {
-  const namespace = opts.namespace || defaultNamespace();
-  if (!namespace) throw new ConfigError('--namespace (POD_NAMESPACE)', 'required outside a cluster');
+  const r = new SettingsReader(CERTIFICATE_SETTINGS, opts, env);
+  const namespace = r.string('--namespace') || defaultNamespace();
+  if (!namespace) throw r.error('--namespace', 'required outside a cluster');
   if (!DNS_LABEL.test(namespace))
-    throw new ConfigError('--namespace (POD_NAMESPACE)', `"${namespace}" is not a valid namespace name`);
-  const secretName = opts.secretName ?? '';
+    throw r.error('--namespace', `"${namespace}" is not a valid namespace name`);
+  const secretName = r.string('--secret-name') ?? '';
   if (!DNS_SUBDOMAIN.test(secretName))
-    throw new ConfigError('--secret-name (CERT_SECRET_NAME)', `"${secretName}" is not a valid Secret name`);
-  const serviceName = opts.serviceName ?? '';
+    throw r.error('--secret-name', `"${secretName}" is not a valid Secret name`);
+  const serviceName = r.string('--service-name') ?? '';
   if (!DNS_LABEL.test(serviceName))
-    throw new ConfigError(
-      '--service-name (WEBHOOK_SERVICE_NAME)',
-      `"${serviceName}" is not a valid Service name`,
-    );
-  const clusterDomain = opts.clusterDomain ?? 'cluster.local';
+    throw r.error('--service-name', `"${serviceName}" is not a valid Service name`);
+  const clusterDomain = r.string('--cluster-domain') ?? '';
   if (!DNS_SUBDOMAIN.test(clusterDomain))
-    throw new ConfigError('--cluster-domain (CLUSTER_DOMAIN)', `"${clusterDomain}" is not a DNS name`);
-  const webhookConfigurationName = opts.webhookConfigName || undefined;
+    throw r.error('--cluster-domain', `"${clusterDomain}" is not a DNS name`);
+  // Empty, as a flag or a variable, means "no MutatingWebhookConfiguration".
+  const webhookConfigurationName = r.string('--webhook-config-name') || undefined;
   if (webhookConfigurationName !== undefined && !DNS_SUBDOMAIN.test(webhookConfigurationName)) {
-    throw new ConfigError(
-      '--webhook-config-name (WEBHOOK_CONFIG_NAME)',
-      `"${webhookConfigurationName}" is not a valid name`,
-    );
+    throw r.error('--webhook-config-name', `"${webhookConfigurationName}" is not a valid name`);
   }
-  const keySize = Number(opts.keySize ?? '2048');
+  const keySize = Number(r.string('--key-size'));
   if (![2048, 3072, 4096].includes(keySize))
-    throw new ConfigError('--key-size (CERT_KEY_SIZE)', `expected 2048, 3072 or 4096, got "${opts.keySize}"`);
+    throw r.error('--key-size', `expected 2048, 3072 or 4096, got "${r.string('--key-size')}"`);
   const policy: CertificatePolicy = {
     ...DEFAULT_CERTIFICATE_POLICY,
-    caValidityMs: parseDuration(opts.caValidity ?? '10y', '--ca-validity (CERT_CA_VALIDITY)'),
-    servingValidityMs: parseDuration(
-      opts.servingValidity ?? '365d',
-      '--serving-validity (CERT_SERVING_VALIDITY)',
-    ),
+    caValidityMs: r.duration('--ca-validity'),
+    servingValidityMs: r.duration('--serving-validity'),
     keySize: keySize as RsaKeySize,
-    servingRenewBeforeFraction: fraction(opts.renewBefore ?? '0.3333', '--renew-before (CERT_RENEW_BEFORE)'),
-    caRenewBeforeFraction: fraction(
-      opts.caRenewBefore ?? '0.3333',
-      '--ca-renew-before (CERT_CA_RENEW_BEFORE)',
-    ),
-    propagationMs: parseDuration(opts.caPropagation ?? '2m', '--ca-propagation (CERT_CA_PROPAGATION)'),
-    retireAfterMs: parseDuration(opts.caRetireAfter ?? '10m', '--ca-retire-after (CERT_CA_RETIRE_AFTER)'),
+    servingRenewBeforeFraction: fraction(r, '--renew-before'),
+    caRenewBeforeFraction: fraction(r, '--ca-renew-before'),
+    propagationMs: r.duration('--ca-propagation'),
+    retireAfterMs: r.duration('--ca-retire-after'),
   };
   validateCertificatePolicy(policy);
   return {

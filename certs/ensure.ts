@@ -12,7 +12,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
 import { describeCertificate, serviceDnsNames, splitPemBundle, type RsaKeySize } from './issue.js';
-import { describeError, requestOptions, statusCode } from './kube-request.js';
+import { describeKubeError as describeError, statusCode } from '../shared/kube-error.js';
+import { requestOptions } from './kube-request.js';
 import {
   applyRotationStep,
   decodeSecretData,

@@ -1,6 +1,5 @@
 // Small helpers around @kubernetes/client-node 2.x requests, shared by certs and webhook.
 import {
-  ApiException,
   Observable,
   PatchStrategy,
   type ConfigurationOptions,
@@ -27,30 +26,5 @@ export function requestOptions(options: {
   return { middleware: [middleware], middlewareMergeStrategy: 'append' } as ConfigurationOptions;
 }
 
-/** The HTTP status of a failed API call (undefined for network errors, timeouts and the like). */
-export function statusCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** A short, log-friendly description of a failed API call (the Status message when there is one). */
-export function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
-    let message: string | undefined;
-    if (typeof body === 'string') {
-      try {
-        message = (JSON.parse(body) as { message?: string }).message;
-      } catch {
-        message = body.slice(0, 200);
-      }
-    } else if (body && typeof body === 'object') {
-      message = (body as { message?: string }).message;
-    }
-    return `HTTP ${err.code}${message ? `: ${message}` : ''}`;
-  }
-  if (err instanceof Error)
-    return err.name === 'AbortError' || err.name === 'TimeoutError' ? 'timed out' : err.message;
-  return String(err);
-}
+// The error helpers moved to shared/kube-error.ts; these names stay for the modules that import them here.
+export { statusCode, describeKubeError as describeError } from '../shared/kube-error.js';

@@ -2,7 +2,7 @@
 // The one CLI of the project: each component and emulator registers its subcommand here.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerPubsubCommand } from '../pubsub/cli.js';
 import { registerReconcilerCommand } from '../reconciler/cli.js';
 import { registerCertsCommand } from '../certs/cli.js';
@@ -11,12 +11,15 @@ import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
 import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
 import { clusterSimulationExtension } from '../sandbox/cluster/cli-extension.js';
 import { registerSandboxCommand } from '../sandbox/run/cli.js';
+import { exitCodeForError } from '../shared/component.js';
+import { VERSION } from '../shared/version.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
     .description(
       'Agones game servers on EC2 Spot, steered by GameLift FleetIQ, without cutting a session short.',
     )
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .exitOverride();
   const emulator = program
@@ -36,11 +39,11 @@ async function main(): Promise<void> {
   const program = buildCli();
   try {
     await program.parseAsync(process.argv);
-  } catch (err: any) {
-    // commander throws on --help/--version (exit 0) and on usage errors (already printed).
-    if (typeof err?.exitCode === 'number') process.exit(err.exitCode);
-    console.error(err instanceof Error ? err.message : String(err));
-    process.exit(1);
+  } catch (err) {
+    // commander throws on --help/--version (exit 0) and on usage errors (already printed). Anything
+    // else ended a command before its component ran: README.md, "Exit codes".
+    if (!(err instanceof CommanderError)) console.error(err instanceof Error ? err.message : String(err));
+    process.exit(exitCodeForError(err));
   }
 }
 

@@ -1,6 +1,7 @@
 // Leader election on a coordination.k8s.io/v1 Lease, after client-go's leaderelection package:
 // optimistic concurrency on resourceVersion, expiry judged by the local time a record was last seen
 // to change (never by comparing clocks across pods), release by emptying holderIdentity.
+import { withTimeout } from '../shared/timeout.js';
 import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import { withConnectionReuse } from '../shared/kube-connection.js';
 import type { Logger } from '../shared/logger.js';
@@ -333,16 +334,6 @@ export class LeaderElector {
       );
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function errorText(err: unknown): string {

@@ -1,4 +1,5 @@
 // When each group is polled: pure decisions, no timers (the service owns those).
+import { backoffDelay } from '../shared/backoff.js';
 
 /**
  * Each group's offset inside the interval: groups are spread evenly, so the calls of a cycle come
@@ -13,27 +14,26 @@ export function groupPhases(groups: readonly string[], intervalMs: number): Map<
 /** How a poll of a group ended, as far as scheduling cares. */
 export type PollOutcome = 'ok' | 'throttled' | 'error';
 
-export interface BackoffPolicy {
+export interface PollBackoffPolicy {
   intervalMs: number;
   /** Longest wait after repeated failures. */
   maxBackoffMs: number;
 }
 
-export function backoffPolicy(intervalMs: number): BackoffPolicy {
+export function backoffPolicy(intervalMs: number): PollBackoffPolicy {
   // Six intervals (a minute at the default 10 s): long enough to let a throttled account recover,
   // short enough that a fixed fault is noticed soon.
   return { intervalMs, maxBackoffMs: intervalMs * 6 };
 }
 
 /**
- * The wait after `failures` consecutive failed polls of one group: doubling from one interval,
- * capped, with "equal jitter" (half fixed, half random) so that groups which failed together do not
- * retry together. `random` is in [0, 1).
+ * The wait after `failures` consecutive failed polls of one group: the shared back-off starting at
+ * two intervals (so the first retry comes one to two intervals later), capped, with its jitter so
+ * that groups which failed together do not retry together. `random` is in [0, 1).
  */
-export function backoffDelay(failures: number, policy: BackoffPolicy, random: number): number {
+export function pollRetryDelay(failures: number, policy: PollBackoffPolicy, random: number): number {
   if (failures <= 0) return policy.intervalMs;
-  const exp = Math.min(policy.maxBackoffMs, policy.intervalMs * 2 ** Math.min(failures, 30));
-  return Math.round(exp / 2 + (random * exp) / 2);
+  return backoffDelay(failures, { initialMs: 2 * policy.intervalMs, maxMs: policy.maxBackoffMs }, random);
 }
 
 /**
@@ -47,11 +47,11 @@ export function nextDueAt(args: {
   outcome: PollOutcome;
   /** Consecutive failures including this poll (0 after a success). */
   failures: number;
-  policy: BackoffPolicy;
+  policy: PollBackoffPolicy;
   random: number;
 }): number {
   const { previousDueAt, finishedAt, outcome, policy } = args;
-  if (outcome !== 'ok') return finishedAt + backoffDelay(args.failures, policy, args.random);
+  if (outcome !== 'ok') return finishedAt + pollRetryDelay(args.failures, policy, args.random);
   const interval = policy.intervalMs;
   let due = previousDueAt + interval;
   if (due <= finishedAt) due += Math.ceil((finishedAt - due + 1) / interval) * interval;

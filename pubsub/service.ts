@@ -1,5 +1,7 @@
 // Wires pubsub together: configuration (watched), Redis, the GameLift client behind the call-rate
 // limiter, leader election, the per-group poll schedule, publication, and the ops endpoints.
+import type { Component } from '../shared/component.js';
+import { settledWithin } from '../shared/timeout.js';
 import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamelift';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
@@ -47,7 +49,7 @@ export interface PubsubOptions {
   logger?: Logger;
 }
 
-export interface PubsubService {
+export interface PubsubService extends Component {
   /** Base URL of the ops endpoints. */
   opsUrl: string;
   registry: Registry;
@@ -397,6 +399,12 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     registry,
     isLeader: () => leadership !== undefined,
     isReady: () => redisReady && unrepaired.size === 0,
+    ready: () =>
+      !redisReady
+        ? 'not connected to Redis'
+        : unrepaired.size > 0
+          ? 'latest-status keys keep being overwritten by another writer'
+          : true,
     config: () => config,
     stop: (o) => (stopping ??= stop(o)),
   };
@@ -412,10 +420,7 @@ function defaultKubeConfig(): KubeConfig {
 
 async function redisQuit(redis: Redis): Promise<void> {
   if (redis.status === 'ready') {
-    await Promise.race([
-      redis.quit().catch(() => undefined),
-      new Promise((r) => setTimeout(r, 1000).unref()),
-    ]);
+    await settledWithin(redis.quit(), 1000);
   }
   redis.disconnect();
 }
@@ -509,11 +514,6 @@ class Leadership {
   async drain(timeoutMs: number): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight.values()]),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(Promise.allSettled([...this.inFlight.values()]), timeoutMs);
   }
 }

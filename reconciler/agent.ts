@@ -37,6 +37,7 @@ import { backoffDelay, StepGate, type BackoffPolicy } from '../shared/backoff.js
 import { NodeEventRecorder } from './events.js';
 import { imdsInstanceId, resolveInstanceId } from './identity.js';
 import { ScopedInformer, errorText } from '../shared/scoped-informer.js';
+import type { Component } from '../shared/component.js';
 import { KubeApiError, clientNodeKubeApi, statusCode, type AgentKubeApi } from './kube-api.js';
 import {
   GAME_SERVER_POD_SELECTOR,
@@ -138,7 +139,7 @@ export interface AgentStats {
   gameServerReads: number;
 }
 
-export interface RunningReconciler {
+export interface RunningReconciler extends Component {
   readonly nodeName: string;
   /** Base URL of /healthz, /readyz, /metrics ('' without an ops server). */
   readonly opsUrl: string;

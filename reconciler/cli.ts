@@ -4,7 +4,10 @@
 // AWS_ENDPOINT_URL_GAMELIFT). SIGTERM stops it without deregistering: a DaemonSet rollout must not
 // give up every instance.
 import type { Command } from 'commander';
+import { runComponent } from '../shared/component.js';
 import { createLogger } from '../shared/logger.js';
+import { addSettings, componentCommand, givenFlags } from '../shared/settings.js';
+import { VERSION } from '../shared/version.js';
 import { ConfigError } from '../shared/ops-server.js';
 import { loadKubeConfig } from '../shared/kube-connection.js';
 import {
@@ -16,25 +19,29 @@ import {
 } from './config.js';
 import { startReconciler } from './agent.js';
 
-const kebab = (flag: string) => flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/**
+ * The hard deadline after SIGTERM: the step in flight gets SHUTDOWN_GRACE, the parts that stop after it
+ * (FleetIQ calls, Events) get their own bounded time; past this, the process exits anyway.
+ */
+export const RECONCILER_SHUTDOWN_MARGIN_MS = 5_000;
 
 export function registerReconcilerCommand(program: Command): Command {
-  const cmd = program
-    .command('reconciler')
-    .description(
-      'The node agent (one per game server node, as a DaemonSet): registers the instance with FleetIQ, and on ' +
-        'DRAINING cordons, fences, taints, waits for the sessions and deregisters; on SPOT_TERMINATING ends the ' +
-        'game servers within the notice. Each setting is a flag or the environment variable in brackets. Also: ' +
-        `${STATUS_SIGNING_SECRET_ENV} (env only; empty is refused) or ${STATUS_SIGNING_SECRET_FILE_ENV} (a file ` +
-        'holding it), AWS_REGION (required), AWS credentials and ' +
-        'AWS_ENDPOINT_URL_GAMELIFT via the SDK chain, KUBECONFIG (else in-cluster), LOG_LEVEL.',
-    );
-  for (const s of SETTINGS) {
-    const origin = s.default === undefined ? 'required' : `default ${s.default}`;
-    cmd.option(`--${kebab(s.flag)} <value>`, `${s.help} [${s.env}; ${origin}]`);
-  }
-  return cmd.action(async (flags: ReconcilerFlags) => {
-    const config = parseReconcilerConfig(process.env, flags);
+  const cmd = componentCommand(
+    program
+      .command('reconciler')
+      .description(
+        'The node agent (one per game server node, as a DaemonSet): registers the instance with FleetIQ, and on ' +
+          'DRAINING cordons, fences, taints, waits for the sessions and deregisters; on SPOT_TERMINATING ends the ' +
+          'game servers within the notice. Each setting is a flag or the environment variable in brackets. Also: ' +
+          `${STATUS_SIGNING_SECRET_ENV} (env only; empty is refused) or ${STATUS_SIGNING_SECRET_FILE_ENV} (a file ` +
+          'holding it), AWS_REGION (required), AWS credentials and ' +
+          'AWS_ENDPOINT_URL_GAMELIFT via the SDK chain, KUBECONFIG (else in-cluster), LOG_LEVEL.',
+      ),
+    VERSION,
+  );
+  addSettings(cmd, SETTINGS);
+  return cmd.action(async (_flags: ReconcilerFlags, command: Command) => {
+    const config = parseReconcilerConfig(process.env, givenFlags(command) as ReconcilerFlags);
     if (!process.env.AWS_REGION?.trim())
       throw new ConfigError(
         'AWS_REGION',
@@ -48,6 +55,7 @@ export function registerReconcilerCommand(program: Command): Command {
         group: config.gameServerGroup,
         redis: config.redisDescription,
         signing: signing ? 'on' : 'off',
+        version: VERSION,
       },
       'reconciler: starting',
     );
@@ -68,21 +76,12 @@ export function registerReconcilerCommand(program: Command): Command {
       },
       'reconciler: started',
     );
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, 'reconciler: shutting down (the instance stays registered)');
-        // Whatever happens, leave within the pod's grace period.
-        setTimeout(() => {
-          logger.error('reconciler: shutdown took too long; exiting');
-          process.exit(0);
-        }, config.shutdownGraceMs + 5_000).unref();
-        agent.stop().then(resolve, (err: unknown) => {
-          logger.error({ err }, 'reconciler: shutdown failed');
-          process.exit(1);
-        });
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+    // SIGTERM stops without deregistering (the agent's stop() never deregisters).
+    await runComponent({
+      name: 'reconciler',
+      logger,
+      component: agent,
+      shutdownDeadlineMs: config.shutdownGraceMs + RECONCILER_SHUTDOWN_MARGIN_MS,
     });
   });
 }

@@ -2,14 +2,11 @@
 // command-line flags. Every value is checked at start; an invalid one stops the agent with a message
 // naming the setting, rather than an agent that misbehaves on the day a node drains.
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseListen } from '../shared/ops-server.js';
+import { ConfigError } from '../shared/ops-server.js';
+import { SettingsReader, type SettingsTable } from '../shared/settings.js';
+import { DEFAULT_PROTECT_RESERVED } from '../shared/drain-contract.js';
 import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../shared/redis-url.js';
-import {
-  SPOT_NOTICE_MARGIN_SECONDS,
-  SPOT_NOTICE_MS,
-  type DecideConfig,
-  type UtilizationMode,
-} from './decide.js';
+import { SPOT_NOTICE_MARGIN_SECONDS, SPOT_NOTICE_MS, type DecideConfig } from './decide.js';
 import { DEFAULT_IMDS_ENDPOINT } from './identity.js';
 
 export interface ReconcilerConfig {
@@ -37,103 +34,118 @@ export interface ReconcilerConfig {
 }
 
 /** Flags as commander hands them over (camelCase of the long option); undefined when not given. */
-export type ReconcilerFlags = Partial<Record<FlagName, string | boolean | undefined>>;
+export type ReconcilerFlags = Record<string, string | boolean | undefined>;
 
-type FlagName = (typeof SETTINGS)[number]['flag'];
-
-/** Each setting: its environment variable, its flag, its default (undefined: required), and help. */
-export const SETTINGS = [
-  { env: 'NODE_NAME', flag: 'nodeName', default: undefined, help: 'this node (downward API spec.nodeName)' },
+/** Each setting: its flag, its environment variable, its default (none: required), and help. */
+export const SETTINGS: SettingsTable = [
   {
+    flag: '--node-name',
+    env: 'NODE_NAME',
+    defaultText: 'required',
+    help: 'this node (downward API spec.nodeName)',
+  },
+  {
+    flag: '--game-server-group',
     env: 'GAME_SERVER_GROUP',
-    flag: 'gameServerGroup',
-    default: undefined,
+    defaultText: 'required',
     help: 'FleetIQ game server group name or ARN',
   },
-  { env: 'REDIS_URL', flag: 'redisUrl', default: undefined, help: 'host:port, redis://... or rediss://...' },
-  { env: 'UTILIZATION_MODE', flag: 'utilizationMode', default: 'allocated', help: 'allocated | always' },
   {
+    flag: '--redis-url',
+    env: 'REDIS_URL',
+    defaultText: 'required',
+    help: 'host:port, redis://... or rediss://...',
+  },
+  { flag: '--utilization-mode', env: 'UTILIZATION_MODE', default: 'allocated', help: 'allocated | always' },
+  {
+    flag: '--idle-period',
     env: 'IDLE_PERIOD',
-    flag: 'idlePeriod',
     default: '5m',
     help: 'allocated mode: idle time before AVAILABLE again',
   },
-  { env: 'HEALTH_INTERVAL', flag: 'healthInterval', default: '30s', help: 'health report interval (5s-50s)' },
   {
+    flag: '--health-interval',
+    env: 'HEALTH_INTERVAL',
+    default: '30s',
+    help: 'health report interval (5s-50s)',
+  },
+  {
+    flag: '--status-stale-after',
     env: 'STATUS_STALE_AFTER',
-    flag: 'statusStaleAfter',
     default: '2m',
     help: 'a status older than this is stale',
   },
   {
+    flag: '--fleetiq-fallback-interval',
     env: 'FLEETIQ_FALLBACK_INTERVAL',
-    flag: 'fleetiqFallbackInterval',
     default: '4m',
     help: 'own DescribeGameServerInstances interval while Redis is down or stale (>= 3m)',
   },
   {
+    flag: '--drain-max-wait',
     env: 'DRAIN_MAX_WAIT',
-    flag: 'drainMaxWait',
     default: '1h',
     help: 'warn when a drain waits longer than this',
   },
   {
+    flag: '--drain-force-after-max-wait',
     env: 'DRAIN_FORCE_AFTER_MAX_WAIT',
-    flag: 'drainForceAfterMaxWait',
     default: 'false',
+    boolean: true,
     help: 'delete remaining session pods after the max wait',
   },
   {
+    flag: '--drain-force-grace',
     env: 'DRAIN_FORCE_GRACE',
-    flag: 'drainForceGrace',
     default: '30s',
     help: 'grace period of forced deletions',
   },
   {
+    flag: '--protect-reserved',
     env: 'PROTECT_RESERVED',
-    flag: 'protectReserved',
-    default: 'true',
+    default: String(DEFAULT_PROTECT_RESERVED),
+    boolean: true,
     help: 'Reserved game servers count as sessions',
   },
   {
+    flag: '--spot-grace',
     env: 'SPOT_GRACE',
-    flag: 'spotGrace',
     default: '90s',
     help: 'max grace period for game server pods on a Spot notice',
   },
   {
+    flag: '--imds-endpoint',
     env: 'IMDS_ENDPOINT',
-    flag: 'imdsEndpoint',
     default: DEFAULT_IMDS_ENDPOINT,
     help: 'instance metadata endpoint',
   },
-  { env: 'IMDS_TIMEOUT', flag: 'imdsTimeout', default: '2s', help: 'per IMDS request' },
+  { flag: '--imds-timeout', env: 'IMDS_TIMEOUT', default: '2s', help: 'per IMDS request' },
   {
+    flag: '--spot-notice-poll-interval',
     env: 'SPOT_NOTICE_POLL_INTERVAL',
-    flag: 'spotNoticePollInterval',
     default: '2s',
     help: 'poll the Spot interruption notice in instance metadata this often (0: off)',
   },
   {
+    flag: '--draining-stable-for',
     env: 'DRAINING_STABLE_FOR',
-    flag: 'drainingStableFor',
     default: '15s',
     help: 'deregister an empty node only once FleetIQ still says DRAINING this long after the drain began',
   },
   {
+    flag: '--stranded-after',
     env: 'STRANDED_AFTER',
-    flag: 'strandedAfter',
     default: '10m',
     help: 'report a node still alive this long after its deregistration (NodeStranded)',
   },
-  { env: 'OPS_LISTEN', flag: 'opsListen', default: ':8080', help: '/healthz /readyz /metrics address' },
+  { flag: '--ops-listen', env: 'OPS_LISTEN', default: ':8080', help: '/healthz /readyz /metrics address' },
   {
+    flag: '--shutdown-grace',
     env: 'SHUTDOWN_GRACE',
-    flag: 'shutdownGrace',
     default: '10s',
     help: 'on SIGTERM, time for the step in flight before exiting (keep below the pod grace period)',
   },
-] as const;
+];
 
 /** Environment-only (never a flag: a secret on a command line shows in `ps`). */
 export const STATUS_SIGNING_SECRET_ENV = 'STATUS_SIGNING_SECRET';
@@ -149,91 +161,61 @@ export function parseReconcilerConfig(
   flags: ReconcilerFlags = {},
   readText: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): ReconcilerConfig {
-  const get = (flag: FlagName): { value: string | undefined; setting: string } => {
-    const s = SETTINGS.find((x) => x.flag === flag)!;
-    const fromFlag = flags[flag];
-    if (fromFlag !== undefined) return { value: String(fromFlag), setting: `--${kebab(flag)}` };
-    const fromEnv = env[s.env];
-    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, setting: s.env };
-    return { value: s.default, setting: s.env };
-  };
-  const required = (flag: FlagName): { value: string; setting: string } => {
-    const r = get(flag);
-    if (r.value === undefined || r.value.trim() === '') throw new ConfigError(r.setting, 'is required');
-    return { value: r.value.trim(), setting: r.setting };
-  };
-  const duration = (flag: FlagName, min: number, max: number): number => {
-    const r = get(flag);
-    const ms = parseDuration(r.value!, r.setting);
-    if (ms < min || ms > max)
-      throw new ConfigError(
-        r.setting,
-        `must be between ${formatDuration(min)} and ${formatDuration(max)}, got "${r.value}"`,
-      );
-    return ms;
-  };
-  const bool = (flag: FlagName): boolean => {
-    const r = get(flag);
-    return parseBoolean(r.value!, r.setting);
-  };
+  const r = new SettingsReader(SETTINGS, flags, env);
 
-  const node = required('nodeName');
-  if (!DNS_SUBDOMAIN.test(node.value) || node.value.length > 253)
-    throw new ConfigError(node.setting, `"${node.value}" is not a valid node name`);
-  const group = required('gameServerGroup');
-  if (group.value.length > 256 || !(GROUP_NAME.test(group.value) || GROUP_ARN.test(group.value)))
-    throw new ConfigError(group.setting, `"${group.value}" is not a game server group name or ARN`);
-  const redisUrl = required('redisUrl');
-  const redis = parseRedisUrl(redisUrl.value, redisUrl.setting);
+  const nodeName = r.required('--node-name');
+  if (!DNS_SUBDOMAIN.test(nodeName) || nodeName.length > 253)
+    throw r.error('--node-name', `"${nodeName}" is not a valid node name`);
+  const gameServerGroup = r.required('--game-server-group');
+  if (gameServerGroup.length > 256 || !(GROUP_NAME.test(gameServerGroup) || GROUP_ARN.test(gameServerGroup)))
+    throw r.error('--game-server-group', `"${gameServerGroup}" is not a game server group name or ARN`);
+  const redis = parseRedisUrl(r.required('--redis-url'), r.name('--redis-url'));
 
-  const mode = get('utilizationMode');
-  if (mode.value !== 'allocated' && mode.value !== 'always')
-    throw new ConfigError(mode.setting, `must be "allocated" or "always", got "${mode.value}"`);
+  const mode = r.string('--utilization-mode');
+  if (mode !== 'allocated' && mode !== 'always')
+    throw r.error('--utilization-mode', `must be "allocated" or "always", got "${mode}"`);
 
   const secret = signingSecret(env, readText);
 
-  const imds = get('imdsEndpoint');
-  if (!/^https?:\/\/[^/\s]+\/?$/.test(imds.value!))
-    throw new ConfigError(imds.setting, `must be an http(s) URL with no path, got "${imds.value}"`);
-  const listen = get('opsListen');
+  const imds = r.string('--imds-endpoint')!;
+  if (!/^https?:\/\/[^/\s]+\/?$/.test(imds))
+    throw r.error('--imds-endpoint', `must be an http(s) URL with no path, got "${imds}"`);
 
   const spotMax = SPOT_NOTICE_MS - SPOT_NOTICE_MARGIN_SECONDS * 1000;
   const decide: DecideConfig = {
-    utilizationMode: mode.value as UtilizationMode,
-    protectReserved: bool('protectReserved'),
-    statusStaleAfterMs: duration('statusStaleAfter', 15_000, 3_600_000),
-    idlePeriodMs: duration('idlePeriod', 30_000, 86_400_000),
-    drainMaxWaitMs: duration('drainMaxWait', 60_000, 7 * 86_400_000),
-    forceAfterMaxWait: bool('drainForceAfterMaxWait'),
-    forceGraceSeconds: duration('drainForceGrace', 1_000, 3_600_000) / 1000,
-    spotGraceSeconds: duration('spotGrace', 1_000, spotMax) / 1000,
-    drainingStableMs: duration('drainingStableFor', 0, 600_000),
-    strandedAfterMs: duration('strandedAfter', 60_000, 7 * 86_400_000),
+    utilizationMode: mode,
+    protectReserved: r.boolean('--protect-reserved'),
+    statusStaleAfterMs: r.duration('--status-stale-after', { min: 15_000, max: 3_600_000 }),
+    idlePeriodMs: r.duration('--idle-period', { min: 30_000, max: 86_400_000 }),
+    drainMaxWaitMs: r.duration('--drain-max-wait', { min: 60_000, max: 7 * 86_400_000 }),
+    forceAfterMaxWait: r.boolean('--drain-force-after-max-wait'),
+    forceGraceSeconds: r.duration('--drain-force-grace', { min: 1_000, max: 3_600_000 }) / 1000,
+    spotGraceSeconds: r.duration('--spot-grace', { min: 1_000, max: spotMax }) / 1000,
+    drainingStableMs: r.duration('--draining-stable-for', { min: 0, max: 600_000 }),
+    strandedAfterMs: r.duration('--stranded-after', { min: 60_000, max: 7 * 86_400_000 }),
   };
-  const spotPoll = get('spotNoticePollInterval');
-  const spotNoticePollIntervalMs = parseDuration(spotPoll.value!, spotPoll.setting);
+  const spotNoticePollIntervalMs = r.duration('--spot-notice-poll-interval');
   if (spotNoticePollIntervalMs !== 0 && (spotNoticePollIntervalMs < 500 || spotNoticePollIntervalMs > 60_000))
-    throw new ConfigError(
-      spotPoll.setting,
-      `must be 0 (off) or between 500ms and 1m, got "${spotPoll.value}" (the notice comes 2 minutes ahead)`,
+    throw r.error(
+      '--spot-notice-poll-interval',
+      `must be 0 (off) or between 500ms and 1m, got "${r.string('--spot-notice-poll-interval')}" (the notice comes 2 minutes ahead)`,
     );
   return {
-    nodeName: node.value,
-    gameServerGroup: group.value,
+    nodeName,
+    gameServerGroup,
     redis,
     redisDescription: describeRedis(redis),
     ...(secret !== undefined ? { statusSigningSecret: secret } : {}),
-    healthIntervalMs: duration('healthInterval', 5_000, MAX_HEALTH_INTERVAL_MS),
-    fleetiqFallbackIntervalMs: duration(
-      'fleetiqFallbackInterval',
-      MIN_FLEETIQ_FALLBACK_INTERVAL_MS,
-      3_600_000,
-    ),
-    imdsEndpoint: imds.value!.replace(/\/$/, ''),
-    imdsTimeoutMs: duration('imdsTimeout', 100, 30_000),
+    healthIntervalMs: r.duration('--health-interval', { min: 5_000, max: MAX_HEALTH_INTERVAL_MS }),
+    fleetiqFallbackIntervalMs: r.duration('--fleetiq-fallback-interval', {
+      min: MIN_FLEETIQ_FALLBACK_INTERVAL_MS,
+      max: 3_600_000,
+    }),
+    imdsEndpoint: imds.replace(/\/$/, ''),
+    imdsTimeoutMs: r.duration('--imds-timeout', { min: 100, max: 30_000 }),
     spotNoticePollIntervalMs,
-    opsListen: parseListen(listen.value!, listen.setting),
-    shutdownGraceMs: duration('shutdownGrace', 1_000, 120_000),
+    opsListen: r.listen('--ops-listen'),
+    shutdownGraceMs: r.duration('--shutdown-grace', { min: 1_000, max: 120_000 }),
     decide,
   };
 }
@@ -281,39 +263,3 @@ function signingSecret(
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const GROUP_NAME = /^[a-zA-Z0-9.-]+$/;
 const GROUP_ARN = /^arn:[^:]+:gamelift:[^:]*:[^:]*:gameservergroup\/[a-zA-Z0-9.-]+$/;
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * A duration like Go's: `30s`, `5m`, `1h30m`, `250ms`, `1.5h`, or a plain number of seconds.
- * Whole milliseconds; negative or empty values are refused.
- */
-export function parseDuration(value: string, setting: string): number {
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(v))
-    throw new ConfigError(setting, `expected a duration like 30s, 5m or 1h30m, got "${value}"`);
-  let ms = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) ms += Number(m[1]) * UNITS[m[2]];
-  return Math.round(ms);
-}
-
-export function parseBoolean(value: string, setting: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(setting, `expected true or false, got "${value}"`);
-}
-
-function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
-function kebab(flag: string): string {
-  return flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}

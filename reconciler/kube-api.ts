@@ -11,25 +11,12 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
+import { statusCode, toKubeApiError } from '../shared/kube-error.js';
 import type { KubeObjectLike } from './kube-objects.js';
 import type { ListResult } from './informer.js';
 
-export class KubeApiError extends Error {
-  constructor(
-    readonly operation: string,
-    readonly code: number,
-    readonly reason: string,
-    message: string,
-  ) {
-    super(`${operation}: ${code ? `${code} ${reason}: ` : ''}${message}`);
-    this.name = 'KubeApiError';
-  }
-}
-
-/** The Status code of a failed call (0 when it never got an answer). */
-export function statusCode(err: unknown): number {
-  return err instanceof KubeApiError ? err.code : 0;
-}
+// The one Kubernetes error type (shared with the webhook and certs); re-exported for the agent's modules.
+export { KubeApiError, statusCode } from '../shared/kube-error.js';
 
 export interface AgentKubeApi {
   listNodes(fieldSelector: string): Promise<ListResult>;
@@ -57,28 +44,6 @@ const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 /** client-node's typed models turned back into the wire form (dates as strings, no class instances). */
 const plain = <T>(x: unknown): T => JSON.parse(JSON.stringify(x)) as T;
 
-function toApiError(operation: string, err: unknown): KubeApiError {
-  const e = err as { code?: unknown; body?: unknown; message?: string };
-  if (typeof e?.code === 'number') {
-    let status: any = e.body;
-    if (typeof status === 'string') {
-      try {
-        status = JSON.parse(status);
-      } catch {
-        status = { message: status };
-      }
-    }
-    return new KubeApiError(
-      operation,
-      e.code,
-      String(status?.reason ?? ''),
-      String(status?.message ?? e.message ?? 'request failed').slice(0, 500),
-    );
-  }
-  const cause = (err as { cause?: { message?: string } })?.cause?.message;
-  return new KubeApiError(operation, 0, 'NoResponse', cause ?? (err as Error)?.message ?? String(err));
-}
-
 const GS = { group: 'agones.dev', version: 'v1', plural: 'gameservers' } as const;
 
 export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
@@ -90,7 +55,7 @@ export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
     try {
       return await fn();
     } catch (err) {
-      throw toApiError(operation, err);
+      throw toKubeApiError(operation, err);
     }
   };
   const orNull = async <T>(p: Promise<T>): Promise<T | null> => {

@@ -6,6 +6,7 @@
 // subscription (re)starts, so a (re)starting or reconnecting agent knows the status at once instead of
 // waiting for the next publication. Everything read from Redis is untrusted: parsed and (with a secret)
 // verified by parseStatusMessage, checked to be about this instance and group, and ordered by Sequence.
+import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
 import { DescribeGameServerInstancesCommand, type GameLiftClient } from '@aws-sdk/client-gamelift';
 import { Redis, type RedisOptions } from 'ioredis';
 import { FLEETIQ_STATUSES, type InstanceStatus } from '../shared/contract.js';
@@ -20,6 +21,10 @@ import type { RedisConnectionOptions } from '../shared/redis-url.js';
 import type { ObservedStatus, StatusSource } from './decide.js';
 
 /** The status the agent currently believes, with where and when it was observed. */
+
+/** Reconnecting to Redis: 200 ms after the first failure, doubling up to 5 s. */
+const REDIS_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 5_000 };
+
 export interface CurrentStatus extends ObservedStatus {
   /** pubsub's sequence number, for a status from Redis. */
   sequence?: number;
@@ -146,7 +151,8 @@ export class RedisStatusSource {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 5_000,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 10), 5_000),
+      // The shared back-off's upper end (no jitter), as the agent has always reconnected.
+      retryStrategy: (times) => backoffDelay(times, REDIS_RECONNECT_BACKOFF, 1),
       ...this.o.redisOptions,
     };
     const sub = new Redis({ ...base, connectionName: `fleetiq-agent-sub-${this.o.instanceId}` });

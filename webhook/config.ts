@@ -1,8 +1,11 @@
 // The webhook's settings: typed, with defaults, validated with errors naming the setting.
 import type { CertificateSettings } from '../certs/config.js';
-import { validateCertificatePolicy } from '../certs/config.js';
+import { CERTIFICATE_SETTINGS, validateCertificatePolicy } from '../certs/config.js';
+import { formatDuration } from '../shared/duration.js';
 import { ConfigError } from '../shared/ops-server.js';
-import type { ProtectedState } from './decide.js';
+import { type SettingsTable } from '../shared/settings.js';
+import { DEFAULT_PROTECT_RESERVED, protectedStates as protectedStatesFor } from '../shared/drain-contract.js';
+import type { ProtectedState } from '../shared/drain-contract.js';
 import type { StaticCertificateSource } from './tls-source.js';
 
 export type TlsConfig =
@@ -51,11 +54,128 @@ export const DEFAULT_MAX_CONNECTIONS = 64;
 /** The API server sends a review in one go over a kept-alive connection: anything slower is not it. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+/** The webhook's settings (flags and variables), its certificate settings included. */
+export const WEBHOOK_SETTINGS: SettingsTable = [
+  {
+    flag: '--listen',
+    env: 'WEBHOOK_LISTEN',
+    default: ':8443',
+    value: '<host:port>',
+    help: 'HTTPS address of the admission endpoint',
+  },
+  {
+    flag: '--ops-listen',
+    env: 'OPS_LISTEN',
+    default: ':8080',
+    value: '<host:port>',
+    help: 'plain-HTTP address of /healthz, /readyz, /metrics',
+  },
+  {
+    flag: '--path',
+    env: 'WEBHOOK_PATH',
+    default: '/mutate',
+    value: '<path>',
+    help: 'URL path of the admission endpoint',
+  },
+  {
+    flag: '--protect-reserved',
+    env: 'WEBHOOK_PROTECT_RESERVED',
+    default: String(DEFAULT_PROTECT_RESERVED),
+    boolean: true,
+    help: 'also protect game servers becoming Reserved (as the reconciler counts them as sessions)',
+  },
+  {
+    flag: '--fence',
+    env: 'WEBHOOK_FENCE',
+    default: 'true',
+    boolean: true,
+    negatable: true,
+    help: 'refuse allocations whose pod is terminating or whose node is DRAINING/SPOT_TERMINATING',
+  },
+  {
+    flag: '--node-status-source',
+    env: 'WEBHOOK_NODE_STATUS_SOURCE',
+    default: 'watch',
+    value: '<watch|get>',
+    help: 'how the fence reads node status: watch (cached) or get (per allocation)',
+  },
+  {
+    flag: '--pod-patch-timeout',
+    env: 'WEBHOOK_POD_PATCH_TIMEOUT',
+    default: '2s',
+    value: '<duration>',
+    help: 'budget for updating the pod; keep it below the webhook timeoutSeconds',
+  },
+  {
+    flag: '--on-pod-patch-failure',
+    env: 'WEBHOOK_ON_POD_PATCH_FAILURE',
+    default: 'allow',
+    value: '<allow|deny>',
+    help: 'when the pod cannot be updated: allow with a warning, or deny',
+  },
+  {
+    flag: '--shutdown-grace',
+    env: 'WEBHOOK_SHUTDOWN_GRACE',
+    default: '25s',
+    value: '<duration>',
+    help: 'after SIGTERM, time to finish requests in flight',
+  },
+  {
+    flag: '--max-request-bytes',
+    env: 'WEBHOOK_MAX_REQUEST_BYTES',
+    default: String(DEFAULT_MAX_REQUEST_BYTES),
+    value: '<bytes>',
+    help: 'largest AdmissionReview accepted (413 above it); real GameServer reviews weigh a few KB',
+  },
+  {
+    flag: '--max-connections',
+    env: 'WEBHOOK_MAX_CONNECTIONS',
+    default: String(DEFAULT_MAX_CONNECTIONS),
+    value: '<n>',
+    help: 'connections open at once; more are closed as they arrive',
+  },
+  {
+    flag: '--request-timeout',
+    env: 'WEBHOOK_REQUEST_TIMEOUT',
+    default: formatDuration(DEFAULT_REQUEST_TIMEOUT_MS),
+    value: '<duration>',
+    help: "time for a connection's TLS handshake, and for each request's headers and body, to arrive",
+  },
+  {
+    flag: '--cert-management',
+    env: 'WEBHOOK_CERT_MANAGEMENT',
+    default: 'builtin',
+    value: '<builtin|external>',
+    help: 'builtin (Secret + caBundle managed here) or external (files, e.g. cert-manager)',
+  },
+  {
+    flag: '--tls-cert-file',
+    env: 'TLS_CERT_FILE',
+    value: '<path>',
+    help: 'serving certificate (external mode; reloaded on change)',
+  },
+  {
+    flag: '--tls-key-file',
+    env: 'TLS_KEY_FILE',
+    value: '<path>',
+    help: 'serving key (external mode; reloaded on change)',
+  },
+  {
+    flag: '--cert-check-interval',
+    env: 'WEBHOOK_CERT_CHECK_INTERVAL',
+    default: '1m',
+    value: '<duration>',
+    help: 'builtin: how often to converge/rotate and re-read the Secret; external: file poll interval',
+  },
+  ...CERTIFICATE_SETTINGS,
+];
+
 export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
   listen: { host: '0.0.0.0', port: 8443 },
   opsListen: { host: '0.0.0.0', port: 8080 },
   path: '/mutate',
-  protectedStates: ['Allocated'],
+  // The same default as the reconciler's PROTECT_RESERVED, in process as on the command line.
+  protectedStates: protectedStatesFor(DEFAULT_PROTECT_RESERVED),
   fence: true,
   nodeStatusSource: 'watch',
   podPatchTimeoutMs: 2000,

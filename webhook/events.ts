@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
-import { describeError, requestOptions } from '../certs/kube-request.js';
+import { requestOptions } from '../certs/kube-request.js';
+import { describeKubeError as describeError } from '../shared/kube-error.js';
+import { settledWithin } from '../shared/timeout.js';
 import type { GameServerRef } from './decide.js';
 
 export const EVENT_REASON_DRAIN_TOLERATION_FAILED = 'DrainTolerationFailed';
@@ -75,11 +77,6 @@ export class KubeEventRecorder implements EventRecorder {
 
   async flush(timeoutMs: number): Promise<void> {
     if (this.pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...this.pending]),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(Promise.all([...this.pending]), timeoutMs);
   }
 }

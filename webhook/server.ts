@@ -1,5 +1,7 @@
 // The webhook process: an express 5 app on an HTTPS server (certificate hot-swapped with
 // setSecureContext), the ops endpoints on a separate plain-HTTP port, and a graceful stop.
+import type { Component } from '../shared/component.js';
+import { settledWithin } from '../shared/timeout.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -36,7 +38,7 @@ export interface WebhookDeps {
   onAdmission?: (record: AdmissionRecord) => void;
 }
 
-export interface RunningWebhook {
+export interface RunningWebhook extends Component {
   /** https://host:port of the admission server. */
   url: string;
   /** url + the admission path. */
@@ -77,21 +79,6 @@ type AnsweringSocket = Socket & { [ANSWER]?: ServerResponse | undefined };
 
 /** After SIGTERM, how long idle keep-alive connections stay open to be closed after their next answer. */
 export const IDLE_DRAIN_MS = 2000;
-
-/** Resolves when `p` settles or after `ms`, whichever comes first (the timer is cleared either way). */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      p.then(noop, noop),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const noop = () => {};
 
 function certificateSourceFor(
   config: WebhookConfig,

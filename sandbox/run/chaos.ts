@@ -4,7 +4,7 @@
 //
 // LIST is comma-separated `FAULT[:DURATION]@TIME`, TIME (and DURATION) in simulated time, TIME counted
 // from the start of the load: `redis-down:30s@1m,agent-kill@90s,imds-spot-notice@2m`.
-import { formatDuration, parseDuration } from '../../certs/duration.js';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 
 /** What each fault does; the README of sandbox/run says the same to users. */
@@ -79,7 +79,7 @@ function parseItem(item: string, index: number, flag: string): ChaosFault {
   if (!CHAOS_FAULT_KINDS.includes(kind)) throw bad(`unknown fault; known: ${CHAOS_FAULT_KINDS.join(', ')}`);
   const duration = (text: string, what: string) => {
     try {
-      return parseDuration(text.trim(), flag);
+      return parseDuration(text.trim(), flag, { requireUnit: true });
     } catch {
       throw bad(`${what} "${text}" is not a duration such as 30s or 2m`);
     }

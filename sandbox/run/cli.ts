@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CommanderError, Option, type Command } from 'commander';
-import { formatDuration } from '../../certs/duration.js';
+import { formatDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { describeInterruptions } from './interruptions.js';
 import { CHAOS_FAULTS, describeFault } from './chaos.js';

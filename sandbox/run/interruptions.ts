@@ -1,7 +1,7 @@
 // What FleetIQ does to the sandbox's instances: nothing, a random rate (the FleetIQ emulator's spot
 // market: rebalancing DRAINING and Spot interruption notices), or a script of exactly when and what.
 // Parsing and the pure choice of which instances a scripted step hits; load.ts runs them.
-import { parseDuration } from '../../certs/duration.js';
+import { parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { FLEETIQ_STATUSES, type InstanceStatus } from '../../shared/contract.js';
 import { SeededRandom } from '../clock.js';
@@ -54,7 +54,7 @@ function parseStep(part: string, index: number, flag: string, whole: string): Sc
   if (fields.length < 2 || fields.length > 3) throw bad('expected TIME:STATUS[:COUNT]');
   let atMs: number;
   try {
-    atMs = parseDuration(fields[0]!, flag);
+    atMs = parseDuration(fields[0]!, flag, { requireUnit: true });
   } catch {
     throw bad(`"${fields[0]}" is not a duration such as 30s or 2m`);
   }

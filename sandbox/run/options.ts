@@ -5,7 +5,7 @@
 // duration) is in SIMULATED time, which the speed factor compresses. The project's own components run
 // on real time, as they would in production.
 import { CONTROL_PLANE_KINDS, type ControlPlaneKind } from './kube-backend.js';
-import { parseDuration } from '../../certs/duration.js';
+import { parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
 import { parseChaos, type ChaosFault } from './chaos.js';
@@ -216,7 +216,7 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     flags.duration !== undefined ? positiveDuration(flags.duration, '--duration') : d.durationMs;
   const settleMs =
     flags.settle !== undefined
-      ? parseDuration(flags.settle, '--settle')
+      ? parseDuration(flags.settle, '--settle', { requireUnit: true })
       : Math.max(d.settleMs, sessionSeconds.max * 1000 + 60_000);
   const speed = flags.speed !== undefined ? parsePositiveNumber(flags.speed, '--speed', 1000) : d.speed;
   const seed = flags.seed !== undefined ? parseInteger(flags.seed, '--seed', 0, 2 ** 31 - 1) : d.seed;
@@ -273,7 +273,7 @@ function parseShare(value: string, flag: string): number {
 }
 
 function positiveDuration(value: string, flag: string): number {
-  const ms = parseDuration(value, flag);
+  const ms = parseDuration(value, flag, { requireUnit: true });
   if (ms <= 0) throw new ConfigError(flag, `must be longer than 0, got "${value}"`);
   return ms;
 }

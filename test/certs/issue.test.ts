@@ -13,7 +13,7 @@ import {
   splitPemBundle,
   type KeyPairPem,
 } from '../../certs/issue.js';
-import { formatDuration, parseDuration } from '../../certs/duration.js';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2030-01-01T00:00:00Z');
@@ -216,8 +216,9 @@ describe('durations', () => {
     expect(formatDuration(5_400_000)).toBe('1h30m');
   });
 
-  it('rejects unit-less and malformed values, naming the setting', () => {
-    for (const bad of ['', '5', 's', '5 s', '-1s', '5sec', '1h junk']) {
+  it('reads a bare number as seconds, and rejects malformed values, naming the setting', () => {
+    expect(parseDuration('5', '--pod-patch-timeout')).toBe(5000);
+    for (const bad of ['', 's', '5 s', '-1s', '5sec', '1h junk']) {
       expect(() => parseDuration(bad, '--pod-patch-timeout')).toThrow(/--pod-patch-timeout/);
     }
   });

@@ -1,6 +1,9 @@
 // Each rendered container's env and args are valid configuration for its component, read by the
 // component's own parsers, and they agree with the rest of the manifests: ports with container ports,
 // the Lease and certificate names with the RBAC resourceNames, the group with fleetiqconfig.
+import { PUBSUB_SHUTDOWN_DEADLINE_MS } from '../../pubsub/cli.js';
+import { RECONCILER_SHUTDOWN_MARGIN_MS } from '../../reconciler/cli.js';
+import { WEBHOOK_SHUTDOWN_MARGIN_MS } from '../../webhook/cli.js';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { describeRedis, parseRedisUrl } from '../../shared/redis-url.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
@@ -81,12 +84,20 @@ describe('graceful shutdown', () => {
       podTemplates(objects).find((t) => t.labels['app.kubernetes.io/component'] === component)!.spec
         .terminationGracePeriodSeconds as number;
     // pubsub exits at the latest 25 s after SIGTERM (pubsub/cli.ts).
+    expect(PUBSUB_SHUTDOWN_DEADLINE_MS).toBe(25_000);
     expect(grace('pubsub')).toBeGreaterThan(25);
     const webhook = webhookSettings(objects);
     const preStop = webhook.container.lifecycle?.preStop?.sleep?.seconds ?? 0;
     expect(preStop).toBeGreaterThan(0);
     expect(preStop + webhook.config.shutdownGraceMs / 1000).toBeLessThan(grace('webhook'));
     expect(reconcilerSettings(objects).config.shutdownGraceMs / 1000).toBeLessThan(grace('reconciler'));
+    // Each process's hard deadline (it then exits 4) comes before the kubelet's SIGKILL too.
+    expect(preStop + (webhook.config.shutdownGraceMs + WEBHOOK_SHUTDOWN_MARGIN_MS) / 1000).toBeLessThan(
+      grace('webhook'),
+    );
+    expect(
+      (reconcilerSettings(objects).config.shutdownGraceMs + RECONCILER_SHUTDOWN_MARGIN_MS) / 1000,
+    ).toBeLessThan(grace('reconciler'));
   });
 });
 

@@ -134,7 +134,7 @@ export function pubsubSettings(objects: KubeObject[]) {
   const env = containerEnv(objects, container);
   const flags = parseCommand(registerPubsubCommand, container.args, env) as PubsubFlags;
   const hostPath = materializeMounts(objects, template, container);
-  const options = resolvePubsubOptions({ ...flags, config: hostPath(flags.config) }, env, () => {
+  const options = resolvePubsubOptions({ ...flags, config: hostPath(String(flags.config)) }, env, () => {
     throw new Error('no other file is mounted');
   });
   return { container, env, flags, options };

@@ -45,7 +45,7 @@ async function codeOf(p: Promise<unknown>): Promise<number> {
     return 0;
   } catch (err) {
     const e = err as { code?: unknown };
-    return typeof e.code === 'number' ? e.code : statusCode(err);
+    return typeof e.code === 'number' ? e.code : (statusCode(err) ?? 0);
   }
 }
 

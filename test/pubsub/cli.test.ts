@@ -78,9 +78,10 @@ describe('fleetiq-agones pubsub', () => {
         REDIS_URL: 'redis:6379',
         AWS_REGION: 'us-east-1',
       });
-      expect(await invalid.exit).toBe(1);
+      // 2: invalid configuration (README.md, "Exit codes"; 1 is the sandbox's "a session was lost").
+      expect(await invalid.exit).toBe(2);
       expect(invalid.output()).toMatch(/RepublishSeconds: Invalid value: 0: must be > 0/);
-      expect(await missing.exit).toBe(1);
+      expect(await missing.exit).toBe(2);
       expect(missing.output()).toMatch(/missing\.conf.*ENOENT/);
     } finally {
       config.remove();
@@ -95,8 +96,8 @@ describe('fleetiq-agones pubsub', () => {
         run(['--config', config.path], { REDIS_URL, AWS_REGION: 'us-east-1' }),
       );
       for (const p of procs) {
-        expect(await p.exit).toBe(1);
-        expect(p.output()).toContain('invalid configuration REDIS_URL');
+        expect(await p.exit).toBe(2);
+        expect(p.output()).toContain('invalid configuration --redis-url (REDIS_URL)');
         expect(p.output()).not.toContain('S3cr3tP4ss');
       }
     } finally {

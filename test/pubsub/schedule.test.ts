@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  backoffDelay,
+  pollRetryDelay,
   backoffPolicy,
   groupPhases,
   initialDueTimes,
@@ -40,20 +40,20 @@ describe('backoff', () => {
 
   it('doubles from one interval up to six, with equal jitter', () => {
     expect(policy.maxBackoffMs).toBe(60_000);
-    expect(backoffDelay(0, policy, 0.5)).toBe(10_000);
+    expect(pollRetryDelay(0, policy, 0.5)).toBe(10_000);
     // failures=1: base 20 s → between 10 s and 20 s.
-    expect(backoffDelay(1, policy, 0)).toBe(10_000);
-    expect(backoffDelay(1, policy, 0.999)).toBeCloseTo(20_000, -2);
-    expect(backoffDelay(2, policy, 0)).toBe(20_000);
-    expect(backoffDelay(3, policy, 0)).toBe(30_000); // 80 s capped at 60 s, halved
-    expect(backoffDelay(50, policy, 0.999)).toBeLessThanOrEqual(60_000);
-    expect(backoffDelay(50, policy, 0)).toBe(30_000);
+    expect(pollRetryDelay(1, policy, 0)).toBe(10_000);
+    expect(pollRetryDelay(1, policy, 0.999)).toBeCloseTo(20_000, -2);
+    expect(pollRetryDelay(2, policy, 0)).toBe(20_000);
+    expect(pollRetryDelay(3, policy, 0)).toBe(30_000); // 80 s capped at 60 s, halved
+    expect(pollRetryDelay(50, policy, 0.999)).toBeLessThanOrEqual(60_000);
+    expect(pollRetryDelay(50, policy, 0)).toBe(30_000);
   });
 
   it('keeps each failure at least half an interval away, so a failing group never spins', () => {
     for (let f = 1; f < 40; f++) {
       for (const r of [0, 0.3, 0.999])
-        expect(backoffDelay(f, backoffPolicy(200), r)).toBeGreaterThanOrEqual(100);
+        expect(pollRetryDelay(f, backoffPolicy(200), r)).toBeGreaterThanOrEqual(100);
     }
   });
 });

@@ -280,12 +280,15 @@ describe('pubsub service with a signing secret', () => {
         /status-integrity: 1 latest-status keys .* small/.test((await readyz()).text),
       );
       expect(service.isReady()).toBe(false);
+      // The Component handle says why, as /readyz does.
+      expect(service.ready()).toMatch(/overwritten by another writer/);
       expect(
         await metricSum(service.registry, 'fleetiq_pubsub_status_repairs_total', { what: 'latest_key' }),
       ).toBeGreaterThan(1);
       attacking = false;
       await attacker;
       await waitFor('ready again', async () => (await readyz()).status === 200);
+      expect(service.ready()).toBe(true);
       expect((await latest(redis, id, 'shared-secret'))!.InstanceStatus).toBe('ACTIVE');
       expect(
         await metricValue(service.registry, 'fleetiq_pubsub_status_mismatches', { group: 'small' }),

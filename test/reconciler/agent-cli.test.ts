@@ -51,8 +51,7 @@ describe('fleetiq-agones reconciler', () => {
     expect(await p.exit).toBe(0);
     const help = p.output().replace(/\s+/g, ' ');
     for (const s of SETTINGS) {
-      const flag = s.flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-      expect(help).toContain(`--${flag} <value>`);
+      expect(help).toContain(`${s.flag} ${s.boolean ? '[bool]' : '<value>'}`);
       expect(help).toContain(s.env);
     }
     expect(help).toContain('STATUS_SIGNING_SECRET');
@@ -64,9 +63,10 @@ describe('fleetiq-agones reconciler', () => {
       GAME_SERVER_GROUP: GROUP,
       REDIS_URL: 'localhost:6379',
     });
-    expect(await p.exit).toBe(1);
-    expect(p.output()).toContain('invalid configuration NODE_NAME: is required');
-    expect(await q.exit).toBe(1);
+    // 2: invalid configuration (README.md, "Exit codes").
+    expect(await p.exit).toBe(2);
+    expect(p.output()).toContain('invalid configuration --node-name (NODE_NAME): is required');
+    expect(await q.exit).toBe(2);
     expect(q.output()).toContain('invalid configuration --idle-period');
   });
 
@@ -90,7 +90,7 @@ describe('fleetiq-agones reconciler', () => {
         run([], { ...env, KUBECONFIG }),
       );
       for (const p of procs) {
-        expect(await p.exit).toBe(1);
+        expect(await p.exit).toBe(2);
         expect(p.output()).toMatch(/invalid configuration KUBECONFIG: .*agent-kc-/);
         expect(p.output()).toMatch(/STATUS SIGNING IS OFF/);
       }
@@ -108,7 +108,7 @@ describe('fleetiq-agones reconciler', () => {
       AWS_REGION: 'us-east-1',
       STATUS_SIGNING_SECRET: '',
     });
-    expect(await p.exit).toBe(1);
+    expect(await p.exit).toBe(2);
     expect(p.output()).toContain('invalid configuration STATUS_SIGNING_SECRET: is set but empty');
   });
 
@@ -117,8 +117,8 @@ describe('fleetiq-agones reconciler', () => {
       run(['--node-name', 'n1'], { GAME_SERVER_GROUP: GROUP, REDIS_URL, AWS_REGION: 'us-east-1' }),
     );
     for (const p of procs) {
-      expect(await p.exit).toBe(1);
-      expect(p.output()).toContain('invalid configuration REDIS_URL');
+      expect(await p.exit).toBe(2);
+      expect(p.output()).toContain('invalid configuration --redis-url (REDIS_URL)');
       expect(p.output()).not.toContain('S3cr3tP4ss');
     }
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from '../../shared/ops-server.js';
-import { parseDuration, parseReconcilerConfig } from '../../reconciler/config.js';
+import { SETTINGS, parseReconcilerConfig } from '../../reconciler/config.js';
+import { parseDuration } from '../../shared/duration.js';
 
 const BASE = {
   NODE_NAME: 'ip-10-0-1-23.ec2.internal',
@@ -151,7 +152,9 @@ describe('reconciler configuration', () => {
     [{ STATUS_SIGNING_SECRET_FILE: '/nonexistent/secret' }, {}, 'STATUS_SIGNING_SECRET_FILE', /ENOENT/],
   ])('rejects %j %j naming %s', (env, flags, setting, problem) => {
     const err = configError(() => parseReconcilerConfig({ ...BASE, ...env }, flags));
-    expect(err.setting).toBe(setting);
+    // A setting of the table is named both ways, whichever way it was given.
+    const s = SETTINGS.find((x) => x.env === setting || x.flag === setting);
+    expect(err.setting).toBe(s ? `${s.flag} (${s.env})` : setting);
     expect(err.message).toContain(setting);
     expect(err.message).toMatch(problem);
   });

@@ -5,6 +5,7 @@
 // The Kubernetes API here is a TRIPWIRE, not an emulation: an HTTP server that records every request
 // and either refuses it (503) or never answers. The transition path against a working API server is
 // tested end to end on the cluster emulator.
+import { parseReconcilerConfig } from '../../reconciler/config.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import http from 'node:http';
 import https from 'node:https';
@@ -161,7 +162,8 @@ describe('the admission endpoint', () => {
 
   const records: AdmissionRecord[] = [];
   beforeAll(async () => {
-    webhook = await startWebhook(configFor(dir), {
+    // Reserved unprotected (not the default), so that Ready → Reserved is a non-transition below.
+    webhook = await startWebhook(configFor(dir, { protectedStates: ['Allocated'] }), {
       kubeConfig: kubeConfigFor(tripwire.url),
       logger: silent,
       onAdmission: (r) => records.push(r),
@@ -675,8 +677,20 @@ describe('configuration', () => {
     });
   });
 
+  it('protects Reserved by default, in process and on the command line, as the reconciler does', () => {
+    expect(webhookConfigFromOptions(base).protectedStates).toEqual(['Allocated', 'Reserved']);
+    expect(webhookConfigFromOptions(base, { WEBHOOK_PROTECT_RESERVED: 'false' }).protectedStates).toEqual([
+      'Allocated',
+    ]);
+    expect(configFor(dir).protectedStates).toEqual(['Allocated', 'Reserved']);
+    expect(
+      parseReconcilerConfig({ NODE_NAME: 'n', GAME_SERVER_GROUP: 'g', REDIS_URL: 'r:1' }).decide
+        .protectReserved,
+    ).toBe(true);
+  });
+
   it.each([
-    [{ ...base, podPatchTimeout: '2' }, /--pod-patch-timeout/],
+    [{ ...base, podPatchTimeout: '2 s' }, /--pod-patch-timeout/],
     [{ ...base, podPatchTimeout: '40s' }, /--pod-patch-timeout.*timeoutSeconds/],
     [{ ...base, onPodPatchFailure: 'maybe' }, /--on-pod-patch-failure/],
     [{ ...base, nodeStatusSource: 'psychic' }, /--node-status-source/],
