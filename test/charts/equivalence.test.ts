@@ -65,7 +65,8 @@ const PAIRS: Array<[kustomization: string, values: string, dir: () => string]> =
   [
     'overlays/eks + components cert-manager, monitoring',
     'eks-production-values.yaml',
-    () => composition('eks-production', [eksOverlayCopy(awsEnv('eu-west-1'))], ['cert-manager', 'monitoring']),
+    () =>
+      composition('eks-production', [eksOverlayCopy(awsEnv('eu-west-1'))], ['cert-manager', 'monitoring']),
   ],
 ];
 

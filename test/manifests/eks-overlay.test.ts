@@ -53,7 +53,9 @@ describe('overlays/eks', () => {
       ).toBe(OPERATOR_ENV[c === 'pubsub' ? 'PUBSUB_ROLE_ARN' : 'RECONCILER_ROLE_ARN']);
     // aws.env feeds the build only: it is not applied.
     expect(objects.filter((o) => o.metadata.name === 'fleetiq-agones-aws')).toEqual([]);
-    expect(findObject(objects, 'ServiceAccount', 'fleetiq-agones-webhook').metadata.annotations).toBeUndefined();
+    expect(
+      findObject(objects, 'ServiceAccount', 'fleetiq-agones-webhook').metadata.annotations,
+    ).toBeUndefined();
   });
 
   it('names the settings ConfigMap after the region it carries, so a new region rolls the pods', async () => {
