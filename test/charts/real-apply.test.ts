@@ -82,9 +82,16 @@ describe('helm install, upgrade and uninstall on the real API server', () => {
       .map((o) => o.metadata.name!)
       .filter((n) => n.startsWith('fleetiq-agones-settings-'));
 
-  it('installs every object of the release', async () => {
+  it('installs every object of the release, and its notes say how to watch a drain', async () => {
     const r = await helm(['install', ...release]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    for (const command of [
+      `kubectl -n ${NAMESPACE} rollout status ds/fleetiq-agones-reconciler`,
+      'kubectl get nodes -l role=game-servers -L gamelift.status/instance-status,gamelift.status/drain-phase --watch',
+      'kubectl get nodes -l gamelift.status/drain-phase=Tainted',
+      'kubectl get events -n default --field-selector involvedObject.kind=Node,involvedObject.name=<node>',
+    ])
+      expect(r.stdout).toContain(command);
     const yaml = await helmTemplateYaml([ciValues('dev-values.yaml')]);
     const got = await kubectl(['get', '-o', 'json', '-f', '-'], yaml);
     expect({ code: got.code, stderr: got.stderr }).toEqual({ code: 0, stderr: '' });
