@@ -95,6 +95,12 @@ describe('the chart refuses to render', () => {
     expect(await refusal(['aws.region=Oregon'])).toMatch(/\/aws\/region/);
   });
 
+  it('a Redis URL with credentials in it (it would land in a ConfigMap), without repeating them', async () => {
+    const stderr = await refusal(['redis.url=rediss://:s3cr3t@master.example.cache.amazonaws.com:6379']);
+    expect(stderr).toContain('redis.url carries credentials');
+    expect(stderr).not.toContain('s3cr3t');
+  });
+
   it('several pubsub replicas without leader election', async () => {
     expect(await refusal(['pubsub.leaderElection.enabled=false'])).toContain(
       'pubsub.leaderElection.enabled=false polls from every replica: set pubsub.replicas to 1',

@@ -91,19 +91,27 @@ describe('every setting of every component is reachable', () => {
   });
 });
 
-/** The Secret the operator creates for ci/all-settings-values.yaml's signing key, under its own key name. */
-const SIGNING_SECRET: KubeObject = {
-  apiVersion: 'v1',
-  kind: 'Secret',
-  metadata: { name: 'fleetiq-agones-status-signing', namespace: NAMESPACE },
-  data: { hmac: Buffer.from('an-hmac-key-for-the-settings-test').toString('base64') },
-};
+/** The Secrets the operator creates for ci/all-settings-values.yaml, under key names of its own. */
+const OPERATOR_SECRETS: KubeObject[] = [
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'fleetiq-agones-status-signing', namespace: NAMESPACE },
+    data: { hmac: Buffer.from('an-hmac-key-for-the-settings-test').toString('base64') },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'elasticache', namespace: NAMESPACE },
+    data: { uri: Buffer.from('rediss://:token@master.example.cache.amazonaws.com:6379').toString('base64') },
+  },
+];
 
 describe('ci/all-settings-values.yaml: every value away from its default', () => {
   let objects: KubeObject[];
   const values = () => objects;
   beforeAll(async () => {
-    objects = [...(await renderChart([ciValues('all-settings-values.yaml')])), SIGNING_SECRET];
+    objects = [...(await renderChart([ciValues('all-settings-values.yaml')])), ...OPERATOR_SECRETS];
   });
 
   it('pubsub starts with them', () => {
@@ -208,8 +216,8 @@ describe('ci/all-settings-values.yaml: every value away from its default', () =>
 describe.each(CI_VALUES)('ci/%s: each component accepts its configuration', (file) => {
   it('pubsub, webhook and node agent parse what they are given', async () => {
     const rendered = await renderChart([ciValues(file)]);
-    // The stand-in Secrets of the manifest tests, and this file's own signing key under its key name.
-    const objects = file === 'all-settings-values.yaml' ? [...rendered, SIGNING_SECRET] : rendered;
+    // The stand-in Secrets of the manifest tests, and this file's own under their key names.
+    const objects = file === 'all-settings-values.yaml' ? [...rendered, ...OPERATOR_SECRETS] : rendered;
     const pubsub = pubsubSettings(objects).options;
     const webhook = webhookSettings(objects).config;
     const reconciler = reconcilerSettings(objects).config;

@@ -152,7 +152,7 @@ seccompProfile:
 {{/* The ServiceAccount of a component: (dict "component" "pubsub" "root" $) */}}
 {{- define "fleetiq-agones.serviceAccount" -}}
 {{- $root := .root -}}
-{{- $annotations := deepCopy (index $root.Values.serviceAccounts .component).annotations | default dict -}}
+{{- $annotations := (index $root.Values.serviceAccounts .component).annotations | default dict | deepCopy -}}
 {{- if and (eq $root.Values.aws.credentials "irsa") (has .component (list "pubsub" "reconciler")) -}}
 {{- $_ := set $annotations "eks.amazonaws.com/role-arn" (include "fleetiq-agones.roleArn" .) -}}
 {{- end -}}
