@@ -137,6 +137,12 @@ describe('ci/all-settings-values.yaml: every value away from its default', () =>
       HTTPS_PROXY: 'http://proxy.internal:3128',
     });
     expect(findObject(values(), 'Deployment', 'fleetiq-agones-pubsub').spec.replicas).toBe(3);
+    for (const name of ['fleetiq-agones-pubsub', 'fleetiq-agones-webhook'])
+      expect(findObject(values(), 'Deployment', name).spec.template.spec).toMatchObject({
+        nodeSelector: { 'node-group': 'system' },
+        tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
+        priorityClassName: 'platform-critical',
+      });
   });
 
   it('the webhook starts with them, and its webhook configuration agrees', () => {
