@@ -74,6 +74,13 @@ describe('every setting of every component is reachable', () => {
     expect(reachable.sort()).toEqual([...read].sort());
   });
 
+  it('values.yaml names every setting each component’s env takes', () => {
+    const values = readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8');
+    for (const component of ['pubsub', 'webhook', 'reconciler'])
+      for (const key of envKeys(component))
+        expect({ component, key, named: values.includes(key) }).toEqual({ component, key, named: true });
+  });
+
   it('pubsub: its settings are values (fleetiq.conf fields, leader election, SDK settings)', () => {
     expect(envKeys('pubsub').sort()).toEqual([...SDK_SETTINGS, 'NODE_OPTIONS'].sort());
     expect(Object.keys(schema.properties.fleetiq.properties).sort()).toEqual(
