@@ -14,7 +14,9 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { controlPlaneBinaries } from '../../sandbox/control-plane/binaries.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { eksOverlayCopy, MANIFESTS_DIR, NAMESPACE, overlayDir, parseManifests } from '../manifests/render.js';
-import { ciValues, normalise, renderChart } from './helm.js';
+import { ciValues, normalise, renderChart, useHelm } from './helm.js';
+
+useHelm();
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'fleetiq-chart-equivalence-'));

@@ -5,6 +5,7 @@ import { accessSync, constants, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { beforeAll } from '@jest/globals';
 import { SetupError } from '../../sandbox/run/redis-process.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { NAMESPACE, parseManifests, REPO_ROOT } from '../manifests/render.js';
@@ -37,6 +38,16 @@ export function helmBinary(): string {
   }
   binary = path;
   return path;
+}
+
+/**
+ * Builds (or finds) helm before a file's tests: a cold build takes minutes, longer than one test may.
+ * pretest builds it already; this is for a test file run on its own on a fresh clone.
+ */
+export function useHelm(): void {
+  beforeAll(() => {
+    helmBinary();
+  }, 900_000);
 }
 
 // Helm's own folders in a temporary place: the tests never read or write the user's ~/.config/helm.

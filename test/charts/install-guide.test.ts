@@ -15,7 +15,9 @@ import {
   renderKustomization,
   REPO_ROOT,
 } from '../manifests/render.js';
-import { renderChart } from './helm.js';
+import { renderChart, useHelm } from './helm.js';
+
+useHelm();
 
 const GUIDE = readFileSync(resolve(REPO_ROOT, 'docs/install.md'), 'utf8');
 const scratch = mkdtempSync(join(tmpdir(), 'fleetiq-install-guide-'));

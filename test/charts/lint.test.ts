@@ -5,7 +5,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { containersOf, podTemplates } from '../manifests/inspect.js';
 import { modelValidationErrors, typeCheckErrors } from '../manifests/schema-check.js';
-import { CI_VALUES, ciValues, helmLint, helmTemplateRun, renderChart } from './helm.js';
+import { CI_VALUES, ciValues, helmLint, helmTemplateRun, renderChart, useHelm } from './helm.js';
+
+useHelm();
 
 const IRSA = [
   'aws.credentials=irsa',

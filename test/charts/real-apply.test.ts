@@ -21,7 +21,9 @@ import type { KubeObject } from '../../sandbox/kube/types.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { runKubectl } from '../manifests/real-kubectl.js';
 import { MANIFESTS_DIR, NAMESPACE, parseManifests } from '../manifests/render.js';
-import { CHART_DIR, CI_VALUES, ciValues, helmTemplateYaml, runHelm } from './helm.js';
+import { CHART_DIR, CI_VALUES, ciValues, helmTemplateYaml, runHelm, useHelm } from './helm.js';
+
+useHelm();
 
 const cp = useControlPlane();
 let dir: string;

@@ -19,7 +19,9 @@ import {
   webhookSettings,
 } from '../manifests/component-config.js';
 import { findObject, NAMESPACE } from '../manifests/render.js';
-import { CHART_DIR, CI_VALUES, ciValues, renderChart } from './helm.js';
+import { CHART_DIR, CI_VALUES, ciValues, renderChart, useHelm } from './helm.js';
+
+useHelm();
 
 const schema = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8'));
 const envKeys = (component: string) => Object.keys(schema.properties[component].properties.env.properties);

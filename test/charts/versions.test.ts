@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../manifests/render.js';
-import { CHART_DIR, ciValues, renderChart } from './helm.js';
+import { CHART_DIR, ciValues, renderChart, useHelm } from './helm.js';
+
+useHelm();
 
 const read = (p: string) => readFileSync(resolve(REPO_ROOT, p), 'utf8');
 
