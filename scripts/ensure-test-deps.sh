@@ -9,8 +9,11 @@
 # - the real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
 #   kube-scheduler, kubectl of one release), built once from the Go modules pinned in testbed/
 #   (scripts/build-testbed.sh; KUBEBUILDER_ASSETS to use binaries you have).
+# - helm, for the chart's tests, built once from the Go modules pinned in testbed/helm/
+#   (scripts/build-helm.sh; HELM to use a helm binary you have).
 set -euo pipefail
 bash "$(dirname "$0")/build-testbed.sh" >/dev/null
+bash "$(dirname "$0")/build-helm.sh" >/dev/null
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)

@@ -23,7 +23,7 @@ import type { KubeObject } from '../../sandbox/kube/types.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
 import { runKubectl, type KubectlRun } from './real-kubectl.js';
-import { MANIFESTS_DIR, NAMESPACE, OVERLAYS, parseManifests } from './render.js';
+import { MANIFESTS_DIR, NAMESPACE, OVERLAYS, overlayDir, parseManifests } from './render.js';
 
 const cp = useControlPlane();
 let host: RemoteClusterHost;
@@ -97,10 +97,7 @@ afterAll(async () => {
 
 const KUSTOMIZATIONS: Array<[string, () => Promise<string>]> = [
   ['base', async () => resolve(MANIFESTS_DIR, 'base')],
-  ...OVERLAYS.map((o): [string, () => Promise<string>] => [
-    `overlays/${o}`,
-    async () => resolve(MANIFESTS_DIR, 'overlays', o),
-  ]),
+  ...OVERLAYS.map((o): [string, () => Promise<string>] => [`overlays/${o}`, async () => overlayDir(o)]),
   // As the README's own kustomization composes them for EKS (render.test.ts renders the same).
   [
     'base + components eks, cert-manager, monitoring',

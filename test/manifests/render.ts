@@ -2,7 +2,9 @@
 // kustomize) and parses the output into objects. Used by the manifest tests and by end-to-end tests
 // that load the rendered RBAC (or anything else) into the Kubernetes emulator.
 import { execFile } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -45,9 +47,55 @@ export function parseManifests(text: string, source = 'manifests'): KubeObject[]
   return objects;
 }
 
+/**
+ * What an operator writes into `aws.env` beside their copy of overlays/eks: the region and roles the
+ * documentation's IAM policy templates (manifests/iam/) name, so the tests can check the two agree.
+ */
+export const SAMPLE_EKS_AWS_ENV = {
+  AWS_REGION: 'us-west-2',
+  PUBSUB_ROLE_ARN: 'arn:aws:iam::111122223333:role/fleetiq-agones-pubsub',
+  RECONCILER_ROLE_ARN: 'arn:aws:iam::111122223333:role/fleetiq-agones-reconciler',
+};
+
+const eksCopies: string[] = [];
+process.once('exit', () => {
+  for (const dir of eksCopies) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * overlays/eks as an operator uses it (docs/install.md): the folder copied elsewhere, its paths
+ * pointing back at this repository's base and components, and an aws.env of `env` beside it
+ * (overlays/eks itself refuses to build without one). Removed when the process exits.
+ */
+export function eksOverlayCopy(env: Record<string, string> = SAMPLE_EKS_AWS_ENV): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetiq-eks-overlay-'));
+  eksCopies.push(dir);
+  const source = resolve(MANIFESTS_DIR, 'overlays/eks');
+  const back = relative(dir, MANIFESTS_DIR);
+  const kustomization = readFileSync(join(source, 'kustomization.yaml'), 'utf8').replace(
+    /^(\s+- )\.\.\/\.\.\//gm,
+    `$1${back}/`,
+  );
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'kustomization.yaml'), kustomization);
+  writeFileSync(
+    join(dir, 'aws.env'),
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join(''),
+  );
+  return dir;
+}
+
+/** The folder `kubectl kustomize` builds for `manifests/overlays/<name>` (or `base`). */
+export function overlayDir(name: OverlayName | 'base'): string {
+  if (name === 'eks') return eksOverlayCopy();
+  return resolve(MANIFESTS_DIR, name === 'base' ? 'base' : `overlays/${name}`);
+}
+
 /** The objects of `manifests/overlays/<name>` (or `base`), as `kubectl apply -k` would send them. */
 export function renderOverlay(name: OverlayName | 'base'): Promise<KubeObject[]> {
-  return renderKustomization(resolve(MANIFESTS_DIR, name === 'base' ? 'base' : `overlays/${name}`));
+  return renderKustomization(overlayDir(name));
 }
 
 /** The one object of that kind and name (throws when there is none or more than one). */
