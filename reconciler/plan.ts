@@ -78,6 +78,18 @@ export function planSteps(actions: readonly DrainAction[]): Step[] {
 }
 
 /**
+ * The steps to run before observing again: a cordon makes every game server read before it out of
+ * date (an allocation may have landed meanwhile), so a fence or a pod deletion that follows it in the
+ * same decision is dropped, to be decided again on reads newer than the cordon.
+ */
+export function stepsBeforeReobserving(steps: readonly Step[]): Step[] {
+  const cordon = steps.findIndex((s) => s.kind === 'patchNode' && s.actions.some((a) => a.kind === 'cordon'));
+  if (cordon < 0 || !steps.slice(cordon + 1).some((s) => s.kind === 'fence' || s.kind === 'deletePods'))
+    return [...steps];
+  return steps.slice(0, cordon + 1);
+}
+
+/**
  * The merge patch that carries out `actions` on `node` (as observed): labels and annotations by key
  * (null deletes), spec.unschedulable, the full taint list when any taint action is there, and always
  * metadata.resourceVersion as the precondition.
