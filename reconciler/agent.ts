@@ -23,15 +23,15 @@ import {
   type RunningReconciler,
 } from './agent-options.js';
 import type { ReconcilerConfig } from './config.js';
-import { decide, describeAction, failureReason, isStatusFresh, type Decision } from './decide.js';
+import { isStatusFresh } from './decide.js';
 import { NodeEventRecorder } from './events.js';
+import { NodeReconciler } from './reconcile.js';
 import { Executor, kubeErrorCode } from './executor.js';
 import { imdsInstanceId, resolveInstanceId } from './identity.js';
 import { errorText } from './informer.js';
 import { clientNodeKubeApi, type AgentKubeApi } from './kube-api.js';
 import { Membership, MembershipSteps, gameLiftGameServerApi } from './membership.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
-import { observedStatusAnnotations } from './node-state.js';
 import { Observer } from './observer.js';
 import { SpotNoticeMonitor } from './spot-notice.js';
 import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
@@ -66,15 +66,12 @@ class NodeAgent {
   private spotNotice?: SpotNoticeMonitor;
   private membership?: Membership;
   private membershipSteps?: MembershipSteps;
-  private executor?: Executor;
+  /** The pass, once every part it needs is started. */
+  private reconciler?: NodeReconciler;
   private nodeSeen = false;
   private resolvedInstanceId?: string;
   private bootPromise: Promise<void> = Promise.resolve();
-  private booted = false;
   private stopping = false;
-  private decision?: Decision;
-  private currentPhase: AgentPhase = 'Starting';
-  private phaseSince?: number;
   /** The last pass acted: more passes follow at once (Events wait until the agent is idle). */
   private acting = false;
   private readonly counters: AgentStats = {
@@ -125,8 +122,8 @@ class NodeAgent {
     });
     this.metrics = createReconcilerMetrics(this.registry, {
       now: this.now,
-      phase: () => (this.currentPhase === 'Starting' ? undefined : this.currentPhase),
-      phaseSince: () => this.phaseSince,
+      phase: () => this.reconciler?.phase()?.phase,
+      phaseSince: () => this.reconciler?.phase()?.since,
       spotNotice: () =>
         this.spotNotice && {
           present: this.spotNotice.current() !== undefined,
@@ -179,13 +176,17 @@ class NodeAgent {
       registry: this.registry,
       booted: this.bootPromise,
       instanceId: () => this.resolvedInstanceId,
-      phase: () => this.currentPhase,
+      phase: () => this.phase(),
       ready: () => this.ready(),
-      lastDecision: () => this.decision,
+      lastDecision: () => this.reconciler?.lastDecision(),
       stats: () => structuredClone({ ...this.counters, gameServerReads: this.observer.gameServerReads }),
       reconcileNow: () => this.observer.notify(),
       stop: () => this.stop(),
     };
+  }
+
+  private phase(): AgentPhase {
+    return this.reconciler?.phase()?.phase ?? 'Starting';
   }
 
   ready(): true | string {
@@ -193,8 +194,8 @@ class NodeAgent {
     if (!this.nodeSeen) return `node ${this.config.nodeName} not read yet`;
     if (!this.resolvedInstanceId) return 'instance id not known yet';
     if (!this.statusSource) return 'status source not started';
-    if (!this.booted) return 'pods on the node not listed yet';
-    if (!this.membership?.started() && this.currentPhase !== 'Deregistered')
+    if (!this.reconciler) return 'pods on the node not listed yet';
+    if (!this.membership?.started() && this.phase() !== 'Deregistered')
       return 'FleetIQ membership not started yet';
     // A rollout with a wrong group name or IAM role must not look healthy while every call fails.
     return this.membershipSteps?.refusal() ?? true;
@@ -276,7 +277,7 @@ class NodeAgent {
       onFailureEvent: (reason, message) => this.events.emitFailure(reason, message),
       onSettled: observer.notify,
     });
-    this.executor = new Executor({
+    const executor = new Executor({
       nodeName: config.nodeName,
       api: this.api,
       cache: observer,
@@ -293,7 +294,22 @@ class NodeAgent {
       registration: () => membership.registration(),
     });
     this.checkStopping();
-    this.booted = true;
+    this.reconciler = new NodeReconciler({
+      decide: config.decide,
+      timings: { ...this.timings, observedStatusRetryMs: this.timings.drainBackoff.maxMs },
+      observer,
+      executor,
+      membership,
+      membershipSteps: this.membershipSteps,
+      reportedStatus: () => this.statusSource?.current(),
+      failureEvent: (reason, message) => this.events.emitFailure(reason, message),
+      failuresInARow: () => this.loop.streaks().failures,
+      stopping: () => this.stopping,
+      metrics: this.metrics,
+      logger: this.logger,
+      now: this.now,
+      counters: this.counters,
+    });
     observer.notify();
   }
 
@@ -333,15 +349,15 @@ class NodeAgent {
     return new Promise((r) => setTimeout(r, ms).unref?.());
   }
 
-  // ---- the pass: observe → decide → execute -------------------------------------------------------
+  // ---- the pass ----------------------------------------------------------------------------------
 
   private async pass(): Promise<PassResult> {
-    if (!this.booted || this.stopping) return { outcome: 'waiting' };
+    if (!this.reconciler || this.stopping) return { outcome: 'waiting' };
     const started = process.hrtime.bigint();
     this.counters.passes++;
     let report = 'idle';
     try {
-      const [label, result] = await this.reconcile();
+      const [label, result] = await this.reconciler.reconcile();
       report = label;
       return result;
     } finally {
@@ -350,88 +366,6 @@ class NodeAgent {
       this.metrics.reconciles.inc({ result: report });
       this.metrics.reconcileDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
-  }
-
-  /** One pass; returns how it is reported (the reconciles_total label) and what the loop does next. */
-  private async reconcile(): Promise<[string, PassResult]> {
-    const observed = await this.observer.observe();
-    if (observed.kind === 'waiting') return ['waiting', { outcome: 'waiting' }];
-    if (observed.kind === 'stopped') return ['idle', { outcome: 'idle' }];
-    if (observed.kind === 'readFailed') return ['waiting', { outcome: 'failed' }];
-
-    const decision = decide(observed.observation, this.config.decide, this.timings);
-    this.noteDecision(decision, observed.pods);
-    if (decision.startMembership) this.membership!.start();
-    const requeue = new Earliest();
-    requeue.add(this.observer.remember(decision));
-    requeue.add(this.membershipSteps!.dispatch(decision.membership));
-
-    const outcome = await this.executor!.run(decision.steps, observed.node);
-    switch (outcome.result) {
-      case 'ok':
-        // Each action changes what is observed: decide again at once.
-        if (decision.actions.length > 0) return ['acted', { outcome: 'acted', ...requeue.result() }];
-        requeue.add(decision.wait?.requeueAfterMs);
-        if (!(await this.recordObservedStatus())) requeue.add(this.timings.drainBackoff.maxMs);
-        return ['idle', { outcome: 'idle', ...requeue.result() }];
-      case 'changed':
-        this.counters.changed++;
-        this.logger.debug({ why: outcome.why }, 'reconciler: observed state changed; deciding again');
-        return [
-          'acted',
-          {
-            outcome: 'conflict',
-            immediateRetries: decision.timing.immediateRetriesOnConflict,
-            ...requeue.result(),
-          },
-        ];
-      case 'failed': {
-        this.counters.failures++;
-        const reason = failureReason(outcome.action);
-        const failures = this.loop.streaks().failures + 1;
-        this.logger.warn(
-          { action: outcome.action.kind, reason, err: outcome.error.message, failures },
-          'reconciler: drain step failed',
-        );
-        this.events.emitFailure(reason, `${describeAction(outcome.action)} failed: ${outcome.error.message}`);
-        return ['failed', { outcome: 'failed', ...requeue.result() }];
-      }
-    }
-  }
-
-  private noteDecision(decision: Decision, pods: number): void {
-    this.counters.decisions++;
-    this.decision = decision;
-    if (decision.phase !== this.currentPhase) {
-      this.logger.info({ from: this.currentPhase, to: decision.phase }, 'reconciler: drain phase');
-      this.currentPhase = decision.phase;
-      this.phaseSince = this.now();
-    }
-    this.metrics.sessions.set(decision.sessions);
-    this.metrics.drainOverdue.set(decision.drainOverdue ? 1 : 0);
-    this.metrics.stranded.set(decision.stranded ? 1 : 0);
-    if (decision.replayed) this.metrics.replayedStatuses.inc();
-    this.metrics.gameServers.set(pods);
-  }
-
-  /**
-   * Records on the Node what FleetIQ last said (for `kubectl fleetiq status`). Only once a pass has
-   * nothing left to do, so it never delays a drain step; false when the write failed (retried later).
-   */
-  private async recordObservedStatus(): Promise<boolean> {
-    const node = this.observer.node();
-    if (!node || this.stopping) return true;
-    const annotations = observedStatusAnnotations(
-      node.metadata.annotations ?? {},
-      this.statusSource?.current(),
-      this.timings.observedStatusRefreshMs,
-    );
-    if (!annotations) return true;
-    // No resourceVersion: these keys are the agent's alone, and nothing is decided on them.
-    const err = await this.executor!.annotateNode(annotations, 'recordObservedStatus');
-    if (err === undefined) return true;
-    this.logger.warn({ err: errorText(err) }, 'reconciler: recording the observed FleetIQ status failed');
-    return false;
   }
 
   // ---- metrics ------------------------------------------------------------------------------------
@@ -491,17 +425,6 @@ class NodeAgent {
     await this.ops?.close();
     if (!(this.o.gameLift instanceof GameLiftClient)) this.gamelift.destroy();
     this.logger.info('reconciler: stopped');
-  }
-}
-
-/** The soonest of several optional delays (ms). */
-class Earliest {
-  private ms?: number;
-  add(ms: number | undefined): void {
-    if (ms !== undefined) this.ms = Math.min(this.ms ?? Infinity, ms);
-  }
-  result(): { requeueAfterMs?: number } {
-    return this.ms === undefined ? {} : { requeueAfterMs: this.ms };
   }
 }
 
