@@ -4,7 +4,13 @@ import { describe, expect, it } from '@jest/globals';
 import jsonpatch from 'fast-json-patch';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { decide, type DrainAction } from '../../reconciler/decide.js';
-import { nodeMergePatch, planSteps, shutdownPatch, tolerationPatch } from '../../reconciler/plan.js';
+import {
+  nodeMergePatch,
+  planSteps,
+  shutdownPatch,
+  stepsBeforeReobserving,
+  tolerationPatch,
+} from '../../reconciler/plan.js';
 import {
   compareResourceVersions,
   gameServerViews,
@@ -25,6 +31,46 @@ const ev = (reason: string): DrainAction => ({
   type: 'Normal',
   reason: reason as never,
   message: reason,
+});
+
+describe('stepsBeforeReobserving', () => {
+  const shut = (name: string): DrainAction => ({
+    kind: 'shutdownGameServer',
+    namespace: 'default',
+    name,
+    resourceVersion: '1',
+    state: 'Ready',
+  });
+  const del = (name: string): DrainAction => ({
+    kind: 'deletePod',
+    namespace: 'default',
+    name,
+    graceSeconds: 5,
+  });
+  const shape = (actions: DrainAction[]) => stepsBeforeReobserving(planSteps(actions)).map((s) => s.kind);
+
+  it('stops after a cordon that a fence follows, keeping the cordon step and its events', () => {
+    const steps = stepsBeforeReobserving(
+      planSteps([{ kind: 'cordon' }, ev('Cordoned'), shut('a'), ev('Fencing'), { kind: 'taint' }]),
+    );
+    expect(steps.map((s) => [s.kind, s.events.map((e) => e.reason)])).toEqual([['patchNode', ['Cordoned']]]);
+  });
+
+  it('stops after a cordon that pod deletions follow', () => {
+    expect(shape([{ kind: 'label', status: 'SPOT_TERMINATING' }, { kind: 'cordon' }, del('a')])).toEqual([
+      'patchNode',
+    ]);
+  });
+
+  it('keeps every step without a cordon, or when nothing fences or deletes after it', () => {
+    expect(shape([shut('a'), { kind: 'taint' }, del('b')])).toEqual(['fence', 'patchNode', 'deletePods']);
+    expect(shape([{ kind: 'cordon' }, ev('Cordoned'), { kind: 'deregister' }])).toEqual([
+      'patchNode',
+      'deregister',
+    ]);
+    expect(shape([shut('a'), { kind: 'cordon' }, { kind: 'taint' }])).toEqual(['fence', 'patchNode']);
+    expect(shape([])).toEqual([]);
+  });
 });
 
 describe('planSteps', () => {
