@@ -10,7 +10,6 @@
 import { GameLiftClient } from '@aws-sdk/client-gamelift';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { backoffDelay } from '../shared/backoff.js';
 import { primeConnectionReuse, withConnectionReuse } from '../shared/kube-connection.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
@@ -27,11 +26,11 @@ import { isStatusFresh } from './decide.js';
 import { NodeEventRecorder } from './events.js';
 import { NodeReconciler } from './reconcile.js';
 import { Executor, kubeErrorCode } from './executor.js';
-import { imdsInstanceId, resolveInstanceId } from './identity.js';
+import { imdsInstanceId, resolveInstanceIdUntilKnown } from './identity.js';
 import { errorText } from './informer.js';
 import { clientNodeKubeApi, type AgentKubeApi } from './kube-api.js';
 import { Membership, MembershipSteps, gameLiftGameServerApi } from './membership.js';
-import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
+import { createReconcilerMetrics, partCounts, type ReconcilerMetrics } from './metrics.js';
 import { Observer } from './observer.js';
 import { SpotNoticeMonitor } from './spot-notice.js';
 import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
@@ -135,7 +134,13 @@ class NodeAgent {
         const fresh = isStatusFresh(s, this.now(), this.config.decide.statusStaleAfterMs);
         return { status: s.status, observedAt: s.observedAt, source: s.source, fresh };
       },
-      counts: () => this.counts(),
+      counts: () =>
+        partCounts({
+          ...(this.statusSource ? { statusSource: this.statusSource } : {}),
+          ...(this.membership ? { membership: this.membership } : {}),
+          kubeRequests: this.api.calls,
+          watchRequests: this.observer.informerStats(),
+        }),
       ready: () => this.ready() === true,
     });
     this.events = new NodeEventRecorder({
@@ -223,7 +228,17 @@ class NodeAgent {
     const node = this.observer.node()!;
     this.nodeSeen = true;
     this.events.setNodeUid(node.metadata.uid);
-    const instanceId = await this.identify(node.spec?.providerID);
+    const { imdsEndpoint: endpoint, imdsTimeoutMs: timeoutMs } = this.config;
+    const { instanceId } = await resolveInstanceIdUntilKnown({
+      providerId: node.spec?.providerID,
+      imds: this.o.imdsInstanceId ?? (() => imdsInstanceId({ endpoint, timeoutMs })),
+      backoff: this.timings.bootBackoff,
+      random: this.random,
+      logger: this.logger,
+      checkStopping: () => this.checkStopping(),
+    });
+    this.resolvedInstanceId = instanceId;
+    this.checkStopping();
     const { config, gamelift, observer } = this;
 
     this.statusSource = new RedisStatusSource({
@@ -309,36 +324,12 @@ class NodeAgent {
       logger: this.logger,
       now: this.now,
       counters: this.counters,
+      afterPass: (acted) => {
+        this.acting = acted;
+        if (!acted) this.events.notifyIdle();
+      },
     });
     observer.notify();
-  }
-
-  /** The instance id from the Node's providerID, else instance metadata, retried until known. */
-  private async identify(providerID: string | undefined): Promise<string> {
-    const { imdsEndpoint: endpoint, imdsTimeoutMs: timeoutMs } = this.config;
-    for (let attempt = 1; ; attempt++) {
-      this.checkStopping();
-      try {
-        const resolved = await resolveInstanceId(
-          providerID,
-          this.o.imdsInstanceId ?? (() => imdsInstanceId({ endpoint, timeoutMs })),
-        );
-        this.resolvedInstanceId = resolved.instanceId;
-        const { source, providerIdProblem } = resolved;
-        this.logger.info(
-          { instanceId: resolved.instanceId, source, providerIdProblem },
-          'reconciler: instance identified',
-        );
-        this.checkStopping();
-        return resolved.instanceId;
-      } catch (err) {
-        this.logger.error(
-          { err: errorText(err), attempt },
-          'reconciler: cannot tell which EC2 instance this node is',
-        );
-        await this.sleep(backoffDelay(attempt, this.timings.bootBackoff, this.random()));
-      }
-    }
   }
 
   private checkStopping(): void {
@@ -352,20 +343,7 @@ class NodeAgent {
   // ---- the pass ----------------------------------------------------------------------------------
 
   private async pass(): Promise<PassResult> {
-    if (!this.reconciler || this.stopping) return { outcome: 'waiting' };
-    const started = process.hrtime.bigint();
-    this.counters.passes++;
-    let report = 'idle';
-    try {
-      const [label, result] = await this.reconciler.reconcile();
-      report = label;
-      return result;
-    } finally {
-      this.acting = report === 'acted';
-      if (!this.acting) this.events.notifyIdle();
-      this.metrics.reconciles.inc({ result: report });
-      this.metrics.reconcileDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    return this.reconciler && !this.stopping ? this.reconciler.pass() : { outcome: 'waiting' };
   }
 
   // ---- metrics ------------------------------------------------------------------------------------
@@ -382,26 +360,6 @@ class NodeAgent {
   private fleetiqError(operation: string, err: unknown): void {
     const code = (err as { name?: string })?.name ?? 'Error';
     this.metrics.apiErrors.inc({ api: 'fleetiq', operation, code });
-  }
-
-  private counts() {
-    const s = this.statusSource?.stats;
-    const statusMessages: Record<string, number> = {};
-    if (s) {
-      statusMessages.accepted = s.accepted;
-      statusMessages.out_of_order = s.outOfOrder;
-      for (const [why, n] of Object.entries(s.rejected)) statusMessages[`rejected: ${why}`] = n;
-    }
-    const m = this.membership?.stats;
-    return {
-      statusMessages,
-      fallbackCalls: s?.fallbackCalls ?? 0,
-      fallbackErrors: s?.fallbackErrors ?? 0,
-      healthReports: m?.healthReports ?? 0,
-      healthReportFailures: m?.healthReportFailures ?? 0,
-      kubeRequests: { ...this.api.calls },
-      watchRequests: this.observer.informerStats(),
-    };
   }
 
   // ---- stopping -----------------------------------------------------------------------------------

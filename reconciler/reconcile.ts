@@ -52,6 +52,8 @@ export interface NodeReconcilerOptions {
   now: () => number;
   /** Counts shared with the agent's handle (stats()). */
   counters: PassCounters;
+  /** After each pass: whether it acted (more passes follow at once). */
+  afterPass: (acted: boolean) => void;
 }
 
 export class NodeReconciler {
@@ -70,8 +72,24 @@ export class NodeReconciler {
     return this.currentPhase && { phase: this.currentPhase, since: this.phaseSince! };
   }
 
+  /** One pass, measured: reconciles_total{result} and its duration. */
+  async pass(): Promise<PassResult> {
+    const started = process.hrtime.bigint();
+    this.o.counters.passes++;
+    let report = 'idle';
+    try {
+      const [label, result] = await this.reconcile();
+      report = label;
+      return result;
+    } finally {
+      this.o.afterPass(report === 'acted');
+      this.o.metrics.reconciles.inc({ result: report });
+      this.o.metrics.reconcileDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
   /** One pass; returns how it is reported (the reconciles_total label) and what the loop does next. */
-  async reconcile(): Promise<[label: string, result: PassResult]> {
+  private async reconcile(): Promise<[label: string, result: PassResult]> {
     const { observer, counters } = this.o;
     const observed = await observer.observe();
     if (observed.kind === 'waiting') return ['waiting', { outcome: 'waiting' }];
