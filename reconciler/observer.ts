@@ -29,7 +29,7 @@ import {
   type ObservedStatus,
   type RegistrationView,
 } from './decide.js';
-import { ScopedInformer, errorText } from './informer.js';
+import { ScopedInformer, errorText, type InformerOptions } from './informer.js';
 import type { AgentKubeApi } from './kube-api.js';
 import {
   GAME_SERVER_POD_SELECTOR,
@@ -69,7 +69,26 @@ export interface ObserverOptions {
   /** Something the agent observes changed: the one way into the reconcile loop. */
   onChange: () => void;
   onApiError: (operation: string, err: unknown) => void;
+  /** Makes the two informers (default ScopedInformer; tests pass a fake). */
+  informer?: (options: InformerOptions) => ObservedInformer;
 }
+
+/** What the observer uses of an informer (ScopedInformer). */
+export type ObservedInformer = Pick<
+  ScopedInformer,
+  | 'start'
+  | 'stop'
+  | 'waitForSync'
+  | 'hasSynced'
+  | 'get'
+  | 'values'
+  | 'relist'
+  | 'resourceVersion'
+  | 'listsStarted'
+  | 'lastCompletedList'
+  | 'noteWrite'
+  | 'stats'
+>;
 
 export type ObserveResult =
   | { kind: 'observed'; observation: Readonly<Observation>; node: KubeObjectLike; pods: number }
@@ -93,8 +112,8 @@ interface GameServerEntry {
 }
 
 export class Observer {
-  readonly nodeInformer: ScopedInformer;
-  readonly podInformer: ScopedInformer;
+  private readonly nodeInformer: ObservedInformer;
+  private readonly podInformer: ObservedInformer;
   private sources?: ObservationSources;
   private readonly gameServers = new Map<string, GameServerEntry>();
   /** Bumped when every GameServer must be read again (status change, cordon). */
@@ -123,8 +142,9 @@ export class Observer {
       watchTimeoutSeconds: o.watchTimeoutSeconds,
       onError: (operation: string, err: unknown) => o.onApiError(operation, err),
     };
+    const informer = o.informer ?? ((options: InformerOptions) => new ScopedInformer(options));
     const nodeSelector = `metadata.name=${o.nodeName}`;
-    this.nodeInformer = new ScopedInformer({
+    this.nodeInformer = informer({
       ...informerBase,
       name: 'node',
       path: '/api/v1/nodes',
@@ -134,7 +154,7 @@ export class Observer {
       onSync: () => this.notify(),
     });
     const podSelector = `spec.nodeName=${o.nodeName}`;
-    this.podInformer = new ScopedInformer({
+    this.podInformer = informer({
       ...informerBase,
       name: 'pods',
       path: '/api/v1/pods',
