@@ -27,4 +27,3 @@ export function requestOptions(options: {
 }
 
 // The error helpers moved to shared/kube-error.ts; these names stay for the modules that import them here.
-export { statusCode, describeKubeError as describeError } from '../shared/kube-error.js';

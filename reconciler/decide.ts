@@ -17,8 +17,9 @@ import {
   type DrainPhase,
   type DrainRecord,
   type NodeView,
-} from './node-state.js';
+} from '../shared/drain-contract.js';
 import { GAME_SERVER_STATES, TERMINAL_GAME_SERVER_STATES } from '../shared/agones.js';
+import { planSteps, stepsBeforeReobserving, type Step } from './plan.js';
 
 /** The length of an EC2 Spot interruption notice. */
 export const SPOT_NOTICE_MS = 120_000;
@@ -59,6 +60,11 @@ export interface GameServerView {
   podTolerates: boolean;
   /** The pod has a deletionTimestamp: it is already being terminated. */
   podTerminating: boolean;
+  /**
+   * The pod gained the drain toleration (someone else's write: the webhook admitting an allocation)
+   * while the GameServer still read as not in a session: the allocation may not be stored yet.
+   */
+  allocationPending?: boolean;
 }
 
 /** What the agent knows about its game server's registration in FleetIQ. */
@@ -169,6 +175,47 @@ export type EventReason =
   | 'Reregistered'
   | 'NodeStranded';
 
+/**
+ * The agent's pacing policy, which decide() turns into the timing of each decision. Values, not
+ * behaviour: the agent (and tests) may shorten them.
+ */
+export interface DecideTimings {
+  /** A drain waiting on sessions reads those game servers again this often (Allocated → Ready changes no pod). */
+  drainSessionRecheckMs: number;
+  /** `allocated` mode outside a drain, with sessions on the node: the same, for utilization. */
+  activeSessionRecheckMs: number;
+  /**
+   * A game server whose allocation may be pending (see GameServerView.allocationPending) is read again
+   * this soon: the webhook patches the pod during admission, before the allocation is stored.
+   */
+  allocationRecheckMs: number;
+  /**
+   * A step that lost to another writer (an allocation, an operator) is decided again at once this many
+   * times in a row; beyond that it is paced like a failure.
+   */
+  immediateRetriesOnConflict: number;
+}
+
+export const DEFAULT_DECIDE_TIMINGS: DecideTimings = {
+  drainSessionRecheckMs: 10_000,
+  activeSessionRecheckMs: 60_000,
+  allocationRecheckMs: 1_000,
+  immediateRetriesOnConflict: 3,
+};
+
+/** When the agent should look again, and how hard to retry: every timer of the agent comes from here. */
+export interface DecisionTiming {
+  /**
+   * Read the game servers in a session state again after this long (only when there is nothing to do
+   * now: a session ending Allocated → Ready changes no pod, so no watch event says so).
+   */
+  sessionRecheckAfterMs?: number;
+  /** Read the game servers whose allocation may be pending again after this long. */
+  allocationRecheckAfterMs?: number;
+  /** See DecideTimings.immediateRetriesOnConflict. */
+  immediateRetriesOnConflict: number;
+}
+
 export interface Decision {
   /** The node's drain phase once `actions` have succeeded. */
   phase: DrainPhase;
@@ -193,6 +240,17 @@ export interface Decision {
   drainOverdue: boolean;
   /** Deregistered longer than strandedAfterMs ago and still here: not brought back. */
   stranded: boolean;
+  /**
+   * `actions` as requests (plan.ts), cut where the agent must observe again before going on: after a
+   * cordon, before anything that fences or deletes (those were decided on reads older than the cordon).
+   */
+  steps: Step[];
+  /**
+   * FleetIQ membership (health reports) may run. Never for a node that says Deregistered: a restarted
+   * agent must not report health for (or re-register) an instance it already gave up.
+   */
+  startMembership: boolean;
+  timing: DecisionTiming;
 }
 
 /** The Event reason the agent raises when an action fails. */
@@ -225,6 +283,28 @@ export function failureReason(action: Action): string {
     case 'markUtilized':
     case 'reregisterAvailable':
       return 'UtilizationFailed';
+  }
+}
+
+/** What a failed action was doing, for its Warning Event and log. */
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'shutdownGameServer':
+      return `shutting down GameServer ${a.namespace}/${a.name}`;
+    case 'addToleration':
+      return `adding the drain toleration to pod ${a.namespace}/${a.pod}`;
+    case 'deletePod':
+      return `deleting pod ${a.namespace}/${a.name}`;
+    case 'recordDrainState':
+      return 'recording the drain state on the Node';
+    case 'label':
+      return `labelling the Node ${a.status}`;
+    case 'markUtilized':
+      return 'marking the game server UTILIZED in FleetIQ';
+    case 'reregisterAvailable':
+      return 'making the game server AVAILABLE again in FleetIQ';
+    default:
+      return `${a.kind}`;
   }
 }
 
@@ -264,7 +344,11 @@ export function actedOnMark(
   return mark !== undefined && mark <= now + config.statusStaleAfterMs ? mark : undefined;
 }
 
-export function decide(obs: Observation, config: DecideConfig): Decision {
+export function decide(
+  obs: Observation,
+  config: DecideConfig,
+  timings: DecideTimings = DEFAULT_DECIDE_TIMINGS,
+): Decision {
   const record = readDrainRecord(obs.node.annotations, obs.now);
   const actedOn = actedOnMark(obs.node.annotations, obs.now, config);
   // A status observed before one already acted on is a replay (or hopelessly late): refused, as if
@@ -326,7 +410,31 @@ export function decide(obs: Observation, config: DecideConfig): Decision {
     replayed,
     drainOverdue: drain.overdue ?? false,
     stranded: drain.stranded ?? false,
+    steps: stepsBeforeReobserving(planSteps(drain.actions)),
+    startMembership: drain.phase !== 'Deregistered',
+    timing: timing(drain.phase, drain.actions.length === 0, sessions.length, obs, config, timings),
   };
+}
+
+const DRAINING_PHASES: readonly DrainPhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting'];
+
+function timing(
+  phase: DrainPhase,
+  idle: boolean,
+  sessions: number,
+  obs: Observation,
+  config: DecideConfig,
+  timings: DecideTimings,
+): DecisionTiming {
+  const out: DecisionTiming = { immediateRetriesOnConflict: timings.immediateRetriesOnConflict };
+  if (idle && sessions > 0) {
+    if (DRAINING_PHASES.includes(phase)) out.sessionRecheckAfterMs = timings.drainSessionRecheckMs;
+    else if (phase === 'Active' && config.utilizationMode === 'allocated')
+      out.sessionRecheckAfterMs = timings.activeSessionRecheckMs;
+  }
+  if (obs.gameServers.some((gs) => gs.allocationPending))
+    out.allocationRecheckAfterMs = timings.allocationRecheckMs;
+  return out;
 }
 
 interface Ctx {

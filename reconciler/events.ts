@@ -22,6 +22,8 @@ export interface NodeEventRecorderOptions {
    */
   deferWhile?: () => boolean;
   maxDeferMs?: number;
+  /** A failure Event (emitFailure) with the same reason is raised at most this often (default 30 s). */
+  failureIntervalMs?: number;
 }
 
 interface Pending {
@@ -39,6 +41,7 @@ export class NodeEventRecorder {
   private dropped = 0;
   private wake?: () => void;
   private readonly now: () => number;
+  private readonly lastFailure = new Map<string, number>();
 
   constructor(private readonly o: NodeEventRecorderOptions) {
     this.now = o.now ?? Date.now;
@@ -61,6 +64,18 @@ export class NodeEventRecorder {
     this.draining ??= this.drain().finally(() => {
       this.draining = undefined;
     });
+  }
+
+  /**
+   * A Warning for a failed step, at most once per reason per failureIntervalMs: a step retried every
+   * few hundred milliseconds must not flood the Node's Events (the log and the metrics count each try).
+   */
+  emitFailure(reason: string, message: string): void {
+    const now = this.now();
+    const last = this.lastFailure.get(reason);
+    if (last !== undefined && now - last < (this.o.failureIntervalMs ?? 30_000)) return;
+    this.lastFailure.set(reason, now);
+    this.emit('Warning', reason, message);
   }
 
   /** The agent is idle again: deferred Events go out now. */

@@ -3,6 +3,8 @@
 // sets on EKS (`aws:///<availability-zone>/<instance-id>`); reading it needs no access to instance
 // metadata, which from a pod only works with hostNetwork or an IMDSv2 hop limit of 2 (the first seed's
 // weakness). IMDSv2 is the fallback for clusters whose nodes carry no AWS providerID.
+import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
+import type { Logger } from '../shared/logger.js';
 
 /** What FleetIQ accepts as an InstanceId: `i-` and exactly 17 alphanumerics. */
 export const INSTANCE_ID_PATTERN = /^i-[0-9a-zA-Z]{17}$/;
@@ -153,4 +155,33 @@ export async function resolveInstanceId(
   const parsed = parseProviderId(providerId);
   if (parsed.ok) return { instanceId: parsed.identity.instanceId, source: 'providerID' };
   return { instanceId: await imds(), source: 'imds', providerIdProblem: parsed.error };
+}
+
+/**
+ * resolveInstanceId() until it succeeds (instance metadata may not answer yet), backing off and
+ * logging each failure; `checkStopping` throws to give up (the agent is stopping).
+ */
+export async function resolveInstanceIdUntilKnown(o: {
+  providerId: string | undefined;
+  imds: () => Promise<string>;
+  backoff: BackoffPolicy;
+  random: () => number;
+  logger: Logger;
+  checkStopping: () => void;
+}): Promise<ResolvedInstance> {
+  for (let attempt = 1; ; attempt++) {
+    o.checkStopping();
+    try {
+      const resolved = await resolveInstanceId(o.providerId, o.imds);
+      const { instanceId, source, providerIdProblem } = resolved;
+      o.logger.info({ instanceId, source, providerIdProblem }, 'reconciler: instance identified');
+      return resolved;
+    } catch (err) {
+      o.logger.error(
+        { err: err instanceof Error ? err.message : String(err), attempt },
+        'reconciler: cannot tell which EC2 instance this node is',
+      );
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, o.backoff, o.random())).unref?.());
+    }
+  }
 }

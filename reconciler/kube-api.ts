@@ -12,11 +12,10 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { statusCode, toKubeApiError } from '../shared/kube-error.js';
-import type { KubeObjectLike } from './kube-objects.js';
-import type { ListResult } from './informer.js';
+import type { KubeObjectLike } from '../shared/kube-object.js';
+import type { ListResult } from '../shared/scoped-informer.js';
 
 // The one Kubernetes error type (shared with the webhook and certs); re-exported for the agent's modules.
-export { KubeApiError, statusCode } from '../shared/kube-error.js';
 
 export interface AgentKubeApi {
   listNodes(fieldSelector: string): Promise<ListResult>;

@@ -5,16 +5,6 @@ import { podToleratesDrain, type NodeView } from '../shared/drain-contract.js';
 import { objectKey, type KubeObjectLike } from '../shared/kube-object.js';
 import type { GameServerView } from './decide.js';
 
-// Where these used to be defined; kept as exports so that their importers are unchanged.
-export {
-  atLeastAsNew,
-  compareResourceVersions,
-  objectKey,
-  olderThan,
-  type KubeObjectLike,
-} from '../shared/kube-object.js';
-export { podToleratesDrain, toleratesDrainTaint, type Toleration } from '../shared/drain-contract.js';
-
 /** Agones labels every game server pod with this (the pod watch selects on it). */
 export const GAME_SERVER_POD_SELECTOR = 'agones.dev/role=gameserver';
 

@@ -14,8 +14,10 @@ import {
   type GameLiftClient,
   type GameServer,
 } from '@aws-sdk/client-gamelift';
+import { StepGate, type BackoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
-import type { MembershipAction, RegistrationView } from './decide.js';
+import { describeAction, failureReason, type MembershipAction, type RegistrationView } from './decide.js';
+import { errorText } from '../shared/scoped-informer.js';
 
 /** The GameLift calls the agent makes about its own game server (game server id = instance id). */
 export interface GameServerApi {
@@ -107,6 +109,11 @@ export class Membership {
 
   registration(): RegistrationView {
     return this.view;
+  }
+
+  /** start() was called (and stop() not since). */
+  started(): boolean {
+    return this.running;
   }
 
   /** Health reports are running (started, not stopped, not deregistered). */
@@ -269,4 +276,88 @@ export class Membership {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+export interface MembershipStepsOptions {
+  membership: Pick<Membership, 'execute'>;
+  gameServerGroup: string;
+  backoff: BackoffPolicy;
+  logger: Logger;
+  now: () => number;
+  random: () => number;
+  /** Each result, for metrics (err: a failure). */
+  onResult: (action: MembershipAction, err?: unknown) => void;
+  /** A Warning Event for a failed step (the recorder paces them per reason). */
+  onFailureEvent: (reason: string, message: string) => void;
+  /** A step finished, either way: the registration view or the back-off changed, decide again. */
+  onSettled: () => void;
+}
+
+/**
+ * decide()'s FleetIQ steps, run in the background so that a slow or failing FleetIQ never holds up a
+ * drain: never the same step twice at once, and a failing one backs off (doubling up to the policy's
+ * maximum) before it may start again.
+ */
+export class MembershipSteps {
+  private readonly gate: StepGate;
+  private refusalReason: string | undefined;
+
+  constructor(private readonly o: MembershipStepsOptions) {
+    this.gate = new StepGate(o.backoff, o.random);
+  }
+
+  /** Why FleetIQ refuses this agent's configuration, from the last failure (cleared by a success). */
+  refusal(): string | undefined {
+    return this.refusalReason;
+  }
+
+  /** Starts what may start; returns how soon a step now backing off may be tried again (ms), if any. */
+  dispatch(actions: readonly MembershipAction[]): number | undefined {
+    let retryIn: number | undefined;
+    for (const action of actions) {
+      const key = action.kind === 'markUtilized' ? `markUtilized:${action.claim}` : action.kind;
+      const now = this.o.now();
+      if (!this.gate.mayStart(key, now)) {
+        const at = this.gate.retryAt(key);
+        if (at !== undefined) retryIn = Math.min(retryIn ?? Infinity, Math.max(0, at - now));
+        continue;
+      }
+      this.gate.started(key);
+      this.o.membership.execute(action).then(
+        () => {
+          this.gate.succeeded(key);
+          this.refusalReason = undefined;
+          this.o.onResult(action);
+          this.o.onSettled();
+        },
+        (err: unknown) => {
+          const { failures } = this.gate.failed(key, this.o.now());
+          this.o.onResult(action, err);
+          this.refusalReason = fleetiqRefusal(action.kind, err, this.o.gameServerGroup);
+          this.o.logger.warn(
+            { action: action.kind, err: errorText(err), failures },
+            'reconciler: FleetIQ step failed; backing off',
+          );
+          this.o.onFailureEvent(failureReason(action), `${describeAction(action)} failed: ${errorText(err)}`);
+          this.o.onSettled();
+        },
+      );
+    }
+    return retryIn;
+  }
+}
+
+/**
+ * Why FleetIQ refuses this agent's configuration, from a failed membership call, or undefined for a
+ * failure that is not about the configuration (throttling, an outage, an instance FleetIQ forgot).
+ * NotFoundException on registration means the group does not exist; a health report's NotFound only
+ * means the game server was forgotten (it is registered again).
+ */
+export function fleetiqRefusal(action: string, err: unknown, group: string): string | undefined {
+  const name = (err as { name?: string })?.name;
+  if (action === 'register' && name === 'NotFoundException')
+    return `FleetIQ refuses GAME_SERVER_GROUP "${group}": not found (${errorText(err)})`;
+  if (name === 'AccessDeniedException' || name === 'UnauthorizedException')
+    return `FleetIQ refuses this agent's AWS identity for GAME_SERVER_GROUP "${group}" (${name}: ${errorText(err)}); check the IAM role`;
+  return undefined;
 }

@@ -1,6 +1,6 @@
 // The agent's Prometheus metrics, on its own registry (each in-process agent has one: nothing global).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { DRAIN_PHASES } from './node-state.js';
+import { DRAIN_PHASES } from '../shared/drain-contract.js';
 import { FLEETIQ_STATUSES } from '../shared/contract.js';
 
 /** What the metrics read at scrape time. */
@@ -240,5 +240,36 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
     reconciles,
     reconcileDuration,
     events,
+  };
+}
+
+/** The parts' cumulative counts, as MetricSources.counts() reports them. */
+export function partCounts(parts: {
+  statusSource?: {
+    stats: { accepted: number; outOfOrder: number; rejected: Record<string, number> } & {
+      fallbackCalls: number;
+      fallbackErrors: number;
+    };
+  };
+  membership?: { stats: { healthReports: number; healthReportFailures: number } };
+  kubeRequests: Record<string, number>;
+  watchRequests: Record<string, { lists: number; watches: number }>;
+}): ReturnType<MetricSources['counts']> {
+  const s = parts.statusSource?.stats;
+  const statusMessages: Record<string, number> = {};
+  if (s) {
+    statusMessages.accepted = s.accepted;
+    statusMessages.out_of_order = s.outOfOrder;
+    for (const [why, n] of Object.entries(s.rejected)) statusMessages[`rejected: ${why}`] = n;
+  }
+  const m = parts.membership?.stats;
+  return {
+    statusMessages,
+    fallbackCalls: s?.fallbackCalls ?? 0,
+    fallbackErrors: s?.fallbackErrors ?? 0,
+    healthReports: m?.healthReports ?? 0,
+    healthReportFailures: m?.healthReportFailures ?? 0,
+    kubeRequests: { ...parts.kubeRequests },
+    watchRequests: parts.watchRequests,
   };
 }

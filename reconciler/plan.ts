@@ -11,13 +11,14 @@
 // - Events never hold a step up: they are emitted once the step before them has succeeded.
 import { DRAIN_TAINT, DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import type { DrainAction } from './decide.js';
-import type { KubeObjectLike, Toleration } from './kube-objects.js';
+import type { KubeObjectLike } from '../shared/kube-object.js';
+import type { Toleration } from '../shared/drain-contract.js';
 import {
   ACTED_ON_OBSERVED_AT_ANNOTATION,
   DRAIN_PHASE_LABEL,
   drainPhaseLabel,
   drainRecordAnnotations,
-} from './node-state.js';
+} from '../shared/drain-contract.js';
 
 export type NodeAction = Extract<
   DrainAction,
@@ -75,6 +76,18 @@ export function planSteps(actions: readonly DrainAction[]): Step[] {
     }
   }
   return steps;
+}
+
+/**
+ * The steps to run before observing again: a cordon makes every game server read before it out of
+ * date (an allocation may have landed meanwhile), so a fence or a pod deletion that follows it in the
+ * same decision is dropped, to be decided again on reads newer than the cordon.
+ */
+export function stepsBeforeReobserving(steps: readonly Step[]): Step[] {
+  const cordon = steps.findIndex((s) => s.kind === 'patchNode' && s.actions.some((a) => a.kind === 'cordon'));
+  if (cordon < 0 || !steps.slice(cordon + 1).some((s) => s.kind === 'fence' || s.kind === 'deletePods'))
+    return [...steps];
+  return steps.slice(0, cordon + 1);
 }
 
 /**

@@ -17,7 +17,8 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { FENCED_NODE_STATUSES, INSTANCE_STATUS_LABEL } from '../shared/drain-contract.js';
 import { ScopedInformer, type RestartReason } from '../shared/scoped-informer.js';
 import type { KubeObjectLike } from '../shared/kube-object.js';
-import { requestOptions, statusCode } from '../certs/kube-request.js';
+import { requestOptions } from '../certs/kube-request.js';
+import { statusCode } from '../shared/kube-error.js';
 
 export interface NodeStatusSource {
   /** The node's FleetIQ status label, or undefined when it has none (or the node does not exist). */

@@ -2,7 +2,8 @@
 // guarded JSON Patch. Everything runs under one deadline (the pod-patch budget), so the admission
 // answer always leaves before the API server's webhook timeout.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { describeError, requestOptions, statusCode } from '../certs/kube-request.js';
+import { requestOptions } from '../certs/kube-request.js';
+import { describeKubeError as describeError, statusCode } from '../shared/kube-error.js';
 import {
   checkStoredGameServer,
   decidePod,

@@ -20,7 +20,8 @@ import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.j
 import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
-import { clientNodeKubeApi, statusCode } from '../../reconciler/kube-api.js';
+import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
 import { drainTolerationPatch } from '../../shared/drain-contract.js';

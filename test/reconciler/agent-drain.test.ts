@@ -9,7 +9,7 @@ import {
   CORDONED_BY_AGENT_ANNOTATION,
   DRAIN_PHASE_ANNOTATION,
   FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 import { interceptAdmission } from './admission-hook.js';
 import {
   AGENT_CLUSTER_ROLE_RULES,

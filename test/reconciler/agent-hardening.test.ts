@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { latestStatusKey, statusChannel } from '../../shared/status-message.js';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
-import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
 import {
   createGameServer,
   createNode,

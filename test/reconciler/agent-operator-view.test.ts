@@ -7,7 +7,7 @@ import {
   FLEETIQ_STATUS_ANNOTATION,
   FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION,
   drainRecordAnnotations,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 import { decide } from '../../reconciler/decide.js';
 import {
   EVENTS,

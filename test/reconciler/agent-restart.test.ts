@@ -13,7 +13,7 @@ import {
   DRAIN_PHASE_ANNOTATION,
   drainRecordAnnotations,
   type DrainRecord,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 import {
   createGameServer,
   createNode,

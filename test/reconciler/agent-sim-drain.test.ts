@@ -4,7 +4,7 @@
 // sessions held by players, pubsub publishing FleetIQ's statuses and one agent per node. The figure
 // that matters: sessions lost.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
 import { INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import type { SessionRecord } from '../../sandbox/cluster/index.js';
 import { startSimWorld, type SimWorld } from './sim-world.js';

@@ -2,10 +2,12 @@ import { describe, expect, it } from '@jest/globals';
 import { SeededRandom } from '../../sandbox/clock.js';
 import { DRAIN_TAINT, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
 import {
+  DEFAULT_DECIDE_TIMINGS,
   decide,
   failureReason,
   spotGraceSeconds,
   type DecideConfig,
+  type DecideTimings,
   type Decision,
   type DrainAction,
   type Observation,
@@ -20,7 +22,7 @@ import {
   hasDrainTaint,
   readDrainRecord,
   type DrainRecord,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
 
 // The replay high-water mark rides along with most transitions; it has tests of its own below.
@@ -1378,5 +1380,170 @@ describe('decide: whole drains in a modelled world', () => {
     expect(outcomes.deregistered).toBeGreaterThan(20);
     expect(outcomes.reverted).toBeGreaterThan(20);
     expect(outcomes.tainted).toBeGreaterThan(200);
+  });
+});
+
+describe('decide: timing (rechecks, retries, when membership starts)', () => {
+  type Phase = DrainRecord['phase'] | 'Active';
+  const allocated = (opts: Partial<Parameters<typeof gs>[2]> = {}) => [gs('s', 'Allocated', opts)];
+  /**
+   * A node in `phase` where there is nothing to do now (decide() returns no drain action), with
+   * sessions or without: the state a recheck timer exists for.
+   */
+  function settled(phase: Phase, sessions: boolean, mode: DecideConfig['utilizationMode']): Observation {
+    const utilization = sessions || mode === 'always' ? 'UTILIZED' : 'AVAILABLE';
+    const registration = { state: 'registered', utilization } as const;
+    switch (phase) {
+      case 'Active':
+        return observation({
+          status: fresh('ACTIVE'),
+          node: makeNode({ label: 'ACTIVE' }),
+          gameServers: sessions ? allocated() : [],
+          registration,
+        });
+      case 'Cordoned':
+      case 'Fenced':
+        // A stale status holds the phase without starting or finishing anything.
+        return observation({
+          status: stale('DRAINING'),
+          node: drainingNode(phase),
+          gameServers: sessions ? allocated() : [],
+          registration,
+        });
+      case 'Tainted':
+        return observation({
+          status: sessions ? fresh('DRAINING') : stale('DRAINING'),
+          node: drainingNode('Tainted'),
+          gameServers: sessions ? allocated() : [],
+          registration,
+        });
+      case 'SpotEvicting':
+        return observation({
+          status: stale('SPOT_TERMINATING'),
+          node: drainingNode('SpotEvicting'),
+          gameServers: sessions ? allocated({ podTerminating: true }) : [],
+          registration,
+        });
+      case 'Deregistered':
+        return observation({
+          status: fresh('DRAINING'),
+          node: drainingNode('Deregistered', { deregisteredAt: T0 - 1000 }),
+          gameServers: sessions ? allocated() : [],
+          registration: { state: 'absent' },
+        });
+    }
+  }
+  const custom: DecideTimings = {
+    drainSessionRecheckMs: 1_111,
+    activeSessionRecheckMs: 2_222,
+    allocationRecheckMs: 333,
+    immediateRetriesOnConflict: 7,
+  };
+  const phases: Phase[] = ['Active', 'Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Deregistered'];
+  const cases = phases.flatMap((phase) =>
+    (['allocated', 'always'] as const).flatMap((mode) =>
+      [true, false].map((sessions) => {
+        // Sessions are re-read while a drain waits on them, and outside a drain only when utilization
+        // follows them; never once deregistered.
+        const expected =
+          !sessions || phase === 'Deregistered'
+            ? undefined
+            : phase === 'Active'
+              ? mode === 'allocated'
+                ? custom.activeSessionRecheckMs
+                : undefined
+              : custom.drainSessionRecheckMs;
+        return [phase, mode, sessions, expected] as const;
+      }),
+    ),
+  );
+
+  it.each(cases)(
+    '%s, %s mode, sessions %s: session recheck after %s ms',
+    (phase, mode, sessions, expected) => {
+      const d = decide(settled(phase, sessions, mode), { ...CONFIG, utilizationMode: mode }, custom);
+      expect(d.phase).toBe(phase);
+      expect(d.actions).toEqual([]);
+      expect(d.timing.sessionRecheckAfterMs).toBe(expected);
+      expect(d.timing.allocationRecheckAfterMs).toBeUndefined();
+      expect(d.timing.immediateRetriesOnConflict).toBe(7);
+      // Membership (health reports) runs in every phase but Deregistered.
+      expect(d.startMembership).toBe(phase !== 'Deregistered');
+    },
+  );
+
+  it('schedules no session recheck while there is something to do (the next pass comes at once)', () => {
+    // Tainted with sessions, but the taint is gone: the decision acts.
+    const node = makeNode({ label: 'DRAINING', unschedulable: true, record: rec('Tainted') });
+    const d = decide(
+      observation({ status: fresh('DRAINING'), node, gameServers: allocated() }),
+      CONFIG,
+      custom,
+    );
+    expect(kinds(d)).toContain('taint');
+    expect(d.timing.sessionRecheckAfterMs).toBeUndefined();
+  });
+
+  it('uses the default timings when none are given', () => {
+    const d = decide(settled('Tainted', true, 'allocated'), CONFIG);
+    expect(d.timing).toEqual({
+      sessionRecheckAfterMs: DEFAULT_DECIDE_TIMINGS.drainSessionRecheckMs,
+      immediateRetriesOnConflict: DEFAULT_DECIDE_TIMINGS.immediateRetriesOnConflict,
+    });
+    expect(DEFAULT_DECIDE_TIMINGS).toEqual({
+      drainSessionRecheckMs: 10_000,
+      activeSessionRecheckMs: 60_000,
+      allocationRecheckMs: 1_000,
+      immediateRetriesOnConflict: 3,
+    });
+  });
+
+  it.each(phases)('re-reads a game server whose allocation may be pending (%s), acting or not', (phase) => {
+    const obs = settled(phase, true, 'allocated');
+    const pending = gs('p', 'Ready', { podTolerates: true, allocationPending: true });
+    const d = decide({ ...obs, gameServers: [...obs.gameServers, pending] }, CONFIG, custom);
+    expect(d.timing.allocationRecheckAfterMs).toBe(333);
+    const without = decide(
+      { ...obs, gameServers: [...obs.gameServers, { ...pending, allocationPending: false }] },
+      CONFIG,
+      custom,
+    );
+    expect(without.timing.allocationRecheckAfterMs).toBeUndefined();
+  });
+
+  it('does not start membership on the decision that deregisters', () => {
+    const d = decide(observation({ status: fresh('DRAINING'), node: drainingNode('Tainted') }), CONFIG);
+    expect(kinds(d)).toContain('deregister');
+    expect(d.phase).toBe('Deregistered');
+    expect(d.startMembership).toBe(false);
+  });
+
+  it('stops the steps at a cordon that fencing follows: the fence is decided again on newer reads', () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: [gs('r', 'Ready'), gs('a', 'Allocated')],
+      }),
+      CONFIG,
+    );
+    const all = planSteps(d.actions);
+    expect(all.map((s) => s.kind)).toEqual(['patchNode', 'fence', 'patchNode']);
+    expect(d.steps).toEqual([all[0]]);
+    expect(d.steps[0].actions.map((a) => a.kind)).toContain('cordon');
+    expect(d.steps[0].events.map((e) => e.reason)).toEqual(['SpotTerminating', 'Cordoned']);
+  });
+
+  it('runs every step when nothing is fenced after the cordon', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: makeNode({ label: 'ACTIVE' }),
+        gameServers: allocated(),
+      }),
+      CONFIG,
+    );
+    expect(kinds(d)).toContain('cordon');
+    expect(d.steps).toEqual(planSteps(d.actions));
   });
 });

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { UpdateGameServerCommand, type GameLiftClient } from '@aws-sdk/client-gamelift';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../../sandbox/fleetiq/emulator.js';
 import type { RegistrationView } from '../../reconciler/decide.js';
-import { Membership, gameLiftGameServerApi, nextHealthDelay } from '../../reconciler/membership.js';
+import {
+  Membership,
+  MembershipSteps,
+  gameLiftGameServerApi,
+  nextHealthDelay,
+} from '../../reconciler/membership.js';
+import type { MembershipAction } from '../../reconciler/decide.js';
 import { gameLiftClient, silent, waitFor } from './helpers.js';
 
 const GROUP = 'agones-game-servers';
@@ -180,5 +186,90 @@ describe('nextHealthDelay', () => {
     expect(nextHealthDelay(30_000, 0.5)).toBe(30_000);
     expect(nextHealthDelay(30_000, 0.999999)).toBe(36_000);
     expect(nextHealthDelay(50_000, 0.999999)).toBe(60_000);
+  });
+});
+
+describe('MembershipSteps', () => {
+  /** Steps over a fake membership whose calls the test settles by hand, on a clock it moves. */
+  function steps() {
+    let now = 1_000;
+    const pending: { action: MembershipAction; settle: (err?: Error) => void }[] = [];
+    const results: string[] = [];
+    const events: [string, string][] = [];
+    let settled = 0;
+    const s = new MembershipSteps({
+      membership: {
+        execute: (action) =>
+          new Promise<void>((resolve, reject) =>
+            pending.push({
+              action: action as MembershipAction,
+              settle: (err) => (err ? reject(err) : resolve()),
+            }),
+          ),
+      },
+      gameServerGroup: 'g',
+      backoff: { initialMs: 100, maxMs: 400 },
+      logger: silent,
+      now: () => now,
+      random: () => 1,
+      onResult: (action, err) => results.push(`${action.kind} ${err ? (err as Error).name : 'ok'}`),
+      onFailureEvent: (reason, message) => events.push([reason, message]),
+      onSettled: () => settled++,
+    });
+    const tick = () => new Promise((r) => setImmediate(r));
+    return { s, pending, results, events, settledCount: () => settled, at: (t: number) => (now = t), tick };
+  }
+  const err = (name: string) => Object.assign(new Error(`${name} says no`), { name });
+
+  it('never starts the same step twice at once; different steps run side by side', async () => {
+    const t = steps();
+    expect(t.s.dispatch([{ kind: 'register' }])).toBeUndefined();
+    expect(t.s.dispatch([{ kind: 'register' }, { kind: 'markUtilized', claim: false }])).toBeUndefined();
+    expect(t.pending.map((p) => p.action.kind)).toEqual(['register', 'markUtilized']);
+    t.pending[0].settle();
+    await t.tick();
+    expect(t.results).toEqual(['register ok']);
+    expect(t.settledCount()).toBe(1);
+    t.s.dispatch([{ kind: 'register' }]);
+    expect(t.pending).toHaveLength(3);
+  });
+
+  it('backs a failing step off (doubling), says when it may run again, and raises its Warning', async () => {
+    const t = steps();
+    t.s.dispatch([{ kind: 'register' }]);
+    t.pending[0].settle(err('InternalServiceException'));
+    await t.tick();
+    expect(t.results).toEqual(['register InternalServiceException']);
+    expect(t.events).toEqual([['RegisterFailed', 'register failed: InternalServiceException says no']]);
+    expect(t.settledCount()).toBe(1);
+    // Backing off until 1,100: not started, and the caller learns how long is left.
+    t.at(1_040);
+    expect(t.s.dispatch([{ kind: 'register' }])).toBe(60);
+    expect(t.pending).toHaveLength(1);
+    t.at(1_100);
+    expect(t.s.dispatch([{ kind: 'register' }])).toBeUndefined();
+    expect(t.pending).toHaveLength(2);
+    t.pending[1].settle(err('InternalServiceException'));
+    await t.tick();
+    expect(t.s.dispatch([{ kind: 'register' }])).toBe(200);
+  });
+
+  it('keeps "FleetIQ refuses the configuration" for readiness until a step succeeds', async () => {
+    const t = steps();
+    t.s.dispatch([{ kind: 'register' }]);
+    t.pending[0].settle(err('NotFoundException'));
+    await t.tick();
+    expect(t.s.refusal()).toMatch(/GAME_SERVER_GROUP "g": not found/);
+    t.s.dispatch([{ kind: 'markUtilized', claim: true }]);
+    t.pending[1].settle();
+    await t.tick();
+    expect(t.s.refusal()).toBeUndefined();
+  });
+
+  it('tells markUtilized with and without a claim apart', () => {
+    const t = steps();
+    t.s.dispatch([{ kind: 'markUtilized', claim: true }]);
+    t.s.dispatch([{ kind: 'markUtilized', claim: false }]);
+    expect(t.pending).toHaveLength(2);
   });
 });

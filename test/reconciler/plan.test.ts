@@ -5,19 +5,15 @@ import { describe, expect, it } from '@jest/globals';
 import jsonpatch from 'fast-json-patch';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { decide, type DrainAction } from '../../reconciler/decide.js';
-import { nodeMergePatch, planSteps, shutdownPatch } from '../../reconciler/plan.js';
-import {
-  compareResourceVersions,
-  gameServerViews,
-  nodeView,
-  type KubeObjectLike,
-} from '../../reconciler/kube-objects.js';
+import { nodeMergePatch, planSteps, shutdownPatch, stepsBeforeReobserving } from '../../reconciler/plan.js';
+import { gameServerViews, nodeView } from '../../reconciler/kube-objects.js';
+import { compareResourceVersions, type KubeObjectLike } from '../../shared/kube-object.js';
 import {
   ACTED_ON_OBSERVED_AT_ANNOTATION,
   DRAIN_ANNOTATIONS,
   DRAIN_PHASE_ANNOTATION,
   DRAIN_PHASE_LABEL,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 import { CONFIG, T0, fresh, gs, observation } from './world.js';
 
 const ev = (reason: string): DrainAction => ({
@@ -25,6 +21,46 @@ const ev = (reason: string): DrainAction => ({
   type: 'Normal',
   reason: reason as never,
   message: reason,
+});
+
+describe('stepsBeforeReobserving', () => {
+  const shut = (name: string): DrainAction => ({
+    kind: 'shutdownGameServer',
+    namespace: 'default',
+    name,
+    resourceVersion: '1',
+    state: 'Ready',
+  });
+  const del = (name: string): DrainAction => ({
+    kind: 'deletePod',
+    namespace: 'default',
+    name,
+    graceSeconds: 5,
+  });
+  const shape = (actions: DrainAction[]) => stepsBeforeReobserving(planSteps(actions)).map((s) => s.kind);
+
+  it('stops after a cordon that a fence follows, keeping the cordon step and its events', () => {
+    const steps = stepsBeforeReobserving(
+      planSteps([{ kind: 'cordon' }, ev('Cordoned'), shut('a'), ev('Fencing'), { kind: 'taint' }]),
+    );
+    expect(steps.map((s) => [s.kind, s.events.map((e) => e.reason)])).toEqual([['patchNode', ['Cordoned']]]);
+  });
+
+  it('stops after a cordon that pod deletions follow', () => {
+    expect(shape([{ kind: 'label', status: 'SPOT_TERMINATING' }, { kind: 'cordon' }, del('a')])).toEqual([
+      'patchNode',
+    ]);
+  });
+
+  it('keeps every step without a cordon, or when nothing fences or deletes after it', () => {
+    expect(shape([shut('a'), { kind: 'taint' }, del('b')])).toEqual(['fence', 'patchNode', 'deletePods']);
+    expect(shape([{ kind: 'cordon' }, ev('Cordoned'), { kind: 'deregister' }])).toEqual([
+      'patchNode',
+      'deregister',
+    ]);
+    expect(shape([shut('a'), { kind: 'cordon' }, { kind: 'taint' }])).toEqual(['fence', 'patchNode']);
+    expect(shape([])).toEqual([]);
+  });
 });
 
 describe('planSteps', () => {

@@ -22,7 +22,7 @@ import {
   withDrainRecord,
   type DrainRecord,
   type NodeView,
-} from '../../reconciler/node-state.js';
+} from '../../shared/drain-contract.js';
 
 export const T0 = Date.parse('2026-11-21T10:00:00.000Z');
 

@@ -4,7 +4,8 @@
 // does not evict that pod (which would invalidate the token).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import { clientNodeKubeApi, statusCode, type AgentKubeApi } from '../../reconciler/kube-api.js';
+import { clientNodeKubeApi, type AgentKubeApi } from '../../reconciler/kube-api.js';
+import { statusCode } from '../../shared/kube-error.js';
 import { SimClock } from '../../sandbox/clock.js';
 import { COMPONENT_USERS } from '../../sandbox/run/components.js';
 import { startKubeBackend, type KubeBackend } from '../../sandbox/run/kube-backend.js';

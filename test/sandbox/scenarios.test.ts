@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { signStatusMessage, statusChannel } from '../../shared/status-message.js';
-import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_ANNOTATIONS } from '../../reconciler/node-state.js';
+import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_ANNOTATIONS } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import type { SessionRecord } from '../../sandbox/cluster/sessions.js';
 import { runSandboxCli } from '../../sandbox/run/cli.js';

@@ -1,7 +1,7 @@
 // Helpers of the sandbox's end-to-end tests: a real sandbox (emulators, simulated cluster, Redis and
 // the real components) sized small and run fast, and ways to look at it as an operator would.
 import { createLogger } from '../../shared/logger.js';
-import { DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
 import type { SessionRecord } from '../../sandbox/cluster/sessions.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { parseSandboxFlags, type SandboxFlags } from '../../sandbox/run/options.js';
