@@ -35,6 +35,7 @@ import { Observer } from './observer.js';
 import { SpotNoticeMonitor } from './spot-notice.js';
 import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
 import { ReconcileLoop, type PassResult } from './work-loop.js';
+import { settledWithin } from '../shared/timeout.js';
 
 export * from './agent-options.js';
 export { fleetiqRefusal } from './membership.js';
@@ -373,27 +374,15 @@ class NodeAgent {
     if (!finished) this.logger.warn('reconciler: the step in flight did not finish within the grace period');
     this.observer.stop();
     // Neither may hold the exit up: a FleetIQ call in flight is abandoned after the grace period.
-    await withTimeout(
-      Promise.all([this.statusSource?.stop(), this.spotNotice?.stop(), this.membership?.stop()]),
+    await settledWithin(
+      Promise.all([this.statusSource?.stop(), this.spotNotice?.stop(), this.membership?.stop()]).catch(
+        (err: unknown) => this.logger.warn({ err: errorText(err) }, 'reconciler: stopping a part failed'),
+      ),
       this.config.shutdownGraceMs,
-    ).catch((err: unknown) =>
-      this.logger.warn({ err: errorText(err) }, 'reconciler: stopping a part failed'),
     );
     await this.events.flush(1000);
     await this.ops?.close();
     if (!(this.o.gameLift instanceof GameLiftClient)) this.gamelift.destroy();
     this.logger.info('reconciler: stopped');
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

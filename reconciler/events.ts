@@ -3,6 +3,7 @@
 // controllers put theirs. Best effort, like client-go's recorder: an Event that cannot be written is
 // logged and counted, and never holds up or fails a drain step.
 import type { Logger } from '../shared/logger.js';
+import { settledWithin } from '../shared/timeout.js';
 import type { AgentKubeApi } from './kube-api.js';
 
 export const REPORTING_COMPONENT = 'fleetiq-agones-reconciler';
@@ -86,14 +87,7 @@ export class NodeEventRecorder {
   /** Waits (at most timeoutMs) for the queued Events to be written. */
   async flush(timeoutMs: number): Promise<void> {
     if (!this.draining) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.draining,
-      new Promise<void>((r) => {
-        timer = setTimeout(r, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(this.draining, timeoutMs);
   }
 
   private async drain(): Promise<void> {

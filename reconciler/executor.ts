@@ -10,7 +10,7 @@ import { type AgentKubeApi } from './kube-api.js';
 import { KubeApiError, statusCode } from '../shared/kube-error.js';
 import { podToleratesDrain } from '../shared/drain-contract.js';
 import { type KubeObjectLike } from '../shared/kube-object.js';
-import { mapLimit } from './observer.js';
+import { mapLimit } from '../shared/timeout.js';
 import { drainTolerationPatch } from '../shared/drain-contract.js';
 import {
   nodeMergePatch,

@@ -34,6 +34,7 @@ import type { AgentKubeApi } from './kube-api.js';
 import { GAME_SERVER_POD_SELECTOR, gameServerViews, nodeView } from './kube-objects.js';
 import { atLeastAsNew, objectKey, type KubeObjectLike } from '../shared/kube-object.js';
 import { podToleratesDrain } from '../shared/drain-contract.js';
+import { mapLimit } from '../shared/timeout.js';
 
 /** Where the status and the registration come from, known once the instance id is. */
 export interface ObservationSources {
@@ -406,13 +407,4 @@ export class Observer {
     });
     return ok;
   }
-}
-
-/** Runs fn over items, at most `limit` at once. */
-export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -7,6 +7,7 @@
 // The pass keeps no failure counters of its own.
 import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
+import { settledWithin } from '../shared/timeout.js';
 
 export type PassResult = (
   | /** Something was done: what is observed changed, so pass again at once. */ { outcome: 'acted' }
@@ -87,15 +88,7 @@ export class ReconcileLoop {
     this.stopped = true;
     clearTimeout(this.timer);
     if (!this.active) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      this.active.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return finished;
+    return settledWithin(this.active, graceMs);
   }
 
   private async run(): Promise<void> {
