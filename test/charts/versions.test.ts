@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../manifests/render.js';
+import { VERSION } from '../../shared/version.js';
 import { CHART_DIR, ciValues, renderChart, useHelm } from './helm.js';
 
 useHelm();
@@ -20,6 +21,8 @@ const kustomization = parse(read('manifests/base/kustomization.yaml'));
 
 const VERSION_STATED_BY: Array<[where: string, version: () => string | Promise<string>]> = [
   ['package-lock.json', () => JSON.parse(read('package-lock.json')).version],
+  // What `fleetiq-agones --version` prints (test/shared/cli-layout.test.ts runs the command itself).
+  ['--version of every component', () => VERSION],
   ['Chart.yaml version', () => chart.version],
   ['Chart.yaml appVersion', () => chart.appVersion],
   [
