@@ -31,7 +31,7 @@ import { pino } from 'pino';
 import { startKubeEmulator, type KubeEmulator } from '../sandbox/kube/emulator.js';
 import type { LocalClient } from '../sandbox/kube/types.js';
 import { startFleetIQEmulator, type FleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
-import { DRAIN_PHASE_ANNOTATION } from '../reconciler/node-state.js';
+import { DRAIN_PHASE_ANNOTATION } from '../shared/drain-contract.js';
 import { DRAIN_TAINT, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import { startRedis } from '../test/helpers/redis.js';
 import {

@@ -16,7 +16,7 @@ import {
   DRAIN_PHASE_ANNOTATION,
   DRAIN_STARTED_AT_ANNOTATION,
   readObservedStatus,
-} from '../reconciler/node-state.js';
+} from '../shared/drain-contract.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;

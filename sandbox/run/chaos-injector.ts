@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SEQUENCE_KEY } from '../../pubsub/publisher.js';
-import { ACTED_ON_OBSERVED_AT_ANNOTATION } from '../../reconciler/node-state.js';
+import { ACTED_ON_OBSERVED_AT_ANNOTATION } from '../../shared/drain-contract.js';
 import { latestStatusKey, statusChannel } from '../../shared/status-message.js';
 import type { SimClock } from '../clock.js';
 import {

@@ -5,7 +5,7 @@
 // FleetIQ status change to the drain taint on the node, each node's phases over time (the timeline),
 // and the recent events the live view shows. Pure: every method takes the times it needs.
 import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
-import { DRAIN_PHASE_ANNOTATION } from '../../reconciler/node-state.js';
+import { DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../kube/types.js';
 
 export type NodePhase = 'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Deregistered';
