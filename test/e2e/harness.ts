@@ -42,10 +42,10 @@ import type { AdmissionRecord } from '../../webhook/http-admission.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { ServingCertificate } from '../../webhook/tls-source.js';
 import { componentUser, findObject, NAMESPACE, renderOverlay } from '../manifests/render.js';
-import { until } from '../cluster/sim-helpers.js';
+import { until } from '../sandbox/cluster/sim-helpers.js';
 import { startAllocationApi, type AllocationApi } from './allocation-api.js';
 
-export { until } from '../cluster/sim-helpers.js';
+export { until } from '../sandbox/cluster/sim-helpers.js';
 
 /**
  * The control plane the end-to-end suites run on: the real one unless
