@@ -6,16 +6,13 @@
 // the FleetIQ emulator on the same clock (its instances ARE the cluster's nodes: a terminated instance
 // takes its node away, a launched one registers a node and gets an agent), Redis, the real pubsub
 // publishing FleetIQ's statuses, the real webhook registered with the API server, and one real agent
-// per node (on real time, as in production).
+// per node (on real time, as in production). The parts come from the system builder
+// (sandbox/system/system.ts) through the test control plane (test/helpers/test-kube.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { SimClock } from '../../sandbox/clock.js';
 import { WEBHOOK_CONFIGURATION_NAME, WEBHOOK_SERVICE_NAME } from '../../sandbox/run/manifests.js';
 import { startTestKube } from '../helpers/test-kube.js';
-import {
-  startClusterSimulation,
-  type ClusterSimulation,
-  type FleetOptions,
-} from '../../sandbox/cluster/index.js';
+import type { ClusterSimulation, FleetOptions } from '../../sandbox/cluster/index.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { startPubsub, type PubsubService } from '../../pubsub/service.js';
 import { resolveConfig } from '../../pubsub/config.js';
@@ -98,9 +95,7 @@ export async function startSimWorld(o: {
     // FleetIQ terminating an instance: the node goes (the agent with it); a replacement comes with an agent.
     w.fleetiq.control.configure({ replaceTerminatedInstances: true });
 
-    const sim = await startClusterSimulation(kube.backend.host, {
-      controlPlane: kube.kind,
-      clock,
+    const sim = await kube.system.startCluster({
       seed: 11,
       nodes: { count: 0 },
       podStartDelaySeconds: 1,
