@@ -55,6 +55,11 @@ export interface SystemOptions {
    * its failurePolicy Fail would refuse every allocation: a system without one deletes it.
    */
   webhookConfiguration?: boolean;
+  /**
+   * Start a redis-server first, before the control plane: a machine without one is told so at once
+   * (SetupError), not after the real control plane took its ten seconds. Later: startRedis().
+   */
+  redis?: boolean | { requirePass?: string };
   /** Called with each teardown step that failed or did not finish in its time. */
   onTeardownFailure?: (f: TeardownFailure) => void;
 }
@@ -103,6 +108,12 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     const failures = await teardown.stop();
     if (failures.length > 0) throw new Error(`stopping the system: ${describeFailures(failures)}`);
   };
+  let firstRedis: RedisProcess | undefined;
+  if (o.redis) {
+    const r = await startRedisProcess(o.redis === true ? {} : o.redis);
+    teardown.defer('redis-server', () => r.stop());
+    firstRedis = r;
+  }
   let clock = o.clock;
   if (!clock) {
     const own = new SimClock({ speed: o.speed ?? 1 });
@@ -132,7 +143,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       });
 
     const sharedClock = clock;
-    let redis: RedisProcess | undefined;
+    let redis = firstRedis;
     let fleetiq: FleetIQEmulator | undefined;
     let sim: ClusterSimulation | undefined;
     let components: Components | undefined;

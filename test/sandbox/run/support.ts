@@ -8,6 +8,7 @@ import { parseSandboxFlags, type SandboxFlags } from '../../../sandbox/run/optio
 import { sessionOutcomes, type SessionOutcomes } from '../../../sandbox/run/report.js';
 import { FLEET_NAME, startSandbox, type Sandbox, type SandboxInternals } from '../../../sandbox/run/sandbox.js';
 import type { ComponentTimings } from '../../../sandbox/run/components.js';
+import { testControlPlane } from '../../helpers/test-kube.js';
 import { waitFor as waitFor_ } from '../../helpers/wait.js';
 
 export const silent = createLogger('sandbox-test', 'silent');
@@ -36,7 +37,7 @@ export const TEST_INTERNALS: SandboxInternals = {
  * The control plane the end-to-end suites run on: the real one (kube-apiserver, etcd,
  * controller-manager and scheduler of the pinned release) unless FLEETIQ_TEST_CONTROL_PLANE=emulated.
  */
-export const TEST_CONTROL_PLANE = process.env.FLEETIQ_TEST_CONTROL_PLANE ?? 'real';
+export const TEST_CONTROL_PLANE = testControlPlane();
 
 export async function startTestSandbox(
   flags: SandboxFlags = {},
