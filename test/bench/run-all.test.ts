@@ -1,6 +1,6 @@
 // `npm run bench`: which scripts it runs and the headline figures of its table.
 import { describe, expect, it } from '@jest/globals';
-import { benchScripts, headline } from '../../../bench/run-all.js';
+import { benchScripts, headline } from '../../bench/run-all.js';
 
 describe('bench/run-all', () => {
   it('runs every bench:* script, not itself', () => {
