@@ -4,7 +4,11 @@
 import https from 'node:https';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '../../../certs/issue.js';
+import {
+  createCertificateAuthority,
+  issueServingCertificate,
+  serviceDnsNames,
+} from '../../../certs/issue.js';
 import { startServiceNetwork, type ServiceNetwork } from '../../../sandbox/control-plane/service-network.js';
 import { apiRequest, useControlPlane } from '../../helpers/control-plane.js';
 import { waitFor } from '../../helpers/wait.js';

@@ -8,7 +8,11 @@ import {
   parseSandboxFlags,
   parseSessionSeconds,
 } from '../../../sandbox/run/options.js';
-import { describeInterruptions, parseInterruptions, pickTargets } from '../../../sandbox/run/interruptions.js';
+import {
+  describeInterruptions,
+  parseInterruptions,
+  pickTargets,
+} from '../../../sandbox/run/interruptions.js';
 
 describe('parseSandboxFlags', () => {
   it('gives npm start its defaults', () => {

@@ -6,7 +6,12 @@ import type { SessionRecord } from '../../../sandbox/cluster/sessions.js';
 import type { KubeObject } from '../../../sandbox/kube/types.js';
 import { parseSandboxFlags, type SandboxFlags } from '../../../sandbox/run/options.js';
 import { sessionOutcomes, type SessionOutcomes } from '../../../sandbox/run/report.js';
-import { FLEET_NAME, startSandbox, type Sandbox, type SandboxInternals } from '../../../sandbox/run/sandbox.js';
+import {
+  FLEET_NAME,
+  startSandbox,
+  type Sandbox,
+  type SandboxInternals,
+} from '../../../sandbox/run/sandbox.js';
 import type { ComponentTimings } from '../../../sandbox/run/components.js';
 import { testControlPlane } from '../../helpers/test-kube.js';
 import { waitFor as waitFor_ } from '../../helpers/wait.js';
