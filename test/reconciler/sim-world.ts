@@ -59,17 +59,19 @@ export async function startSimWorld(o: {
   imds?: boolean;
 }): Promise<SimWorld> {
   const clock = new SimClock({ speed: o.speed ?? 20 });
-  const cleanups: (() => Promise<unknown>)[] = [async () => clock.stop()];
   // The installation's webhook configuration stays: the webhook below serves it.
   const kube = await startTestKube({ clock, webhook: true }).catch((err) => {
     clock.stop();
     throw err;
   });
-  cleanups.push(() => kube.stop());
+  // Everything below stops with the control plane's system, last started first, whether the world
+  // started or not.
+  const system = kube.system;
   try {
     return await build();
   } catch (err) {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await kube.stop().catch(() => undefined);
+    clock.stop();
     throw err;
   }
 
@@ -77,7 +79,9 @@ export async function startSimWorld(o: {
     const agentOf = new Map<string, RunningReconciler>();
     const launched: string[] = [];
     const imdsOf = new Map<string, ImdsEmulator>();
-    cleanups.push(async () => Promise.all([...imdsOf.values()].map((i) => i.stop())));
+    system.defer('the instance metadata emulators', () =>
+      Promise.all([...imdsOf.values()].map((i) => i.stop())),
+    );
 
     // The instance ids are FleetIQ's; the group is created with them so that the hooks see everything after.
     const ids = Array.from(
@@ -91,7 +95,7 @@ export async function startSimWorld(o: {
       fleetiqSettings: { drainingTerminationDelaySeconds: 30, healthCheckTimeoutSeconds: 3600 },
     });
     const w = world;
-    cleanups.push(() => w.stop());
+    system.defer('the agents, FleetIQ and Redis', () => w.stop());
     // FleetIQ terminating an instance: the node goes (the agent with it); a replacement comes with an agent.
     w.fleetiq.control.configure({ replaceTerminatedInstances: true });
 
@@ -104,7 +108,6 @@ export async function startSimWorld(o: {
       readyTimeoutMs: kube.kind === 'real' ? 90_000 : 20_000,
       waitForFleets: false,
     });
-    cleanups.push(() => sim.stop());
 
     const startAgentFor = async (instanceId: string) => {
       const node = await sim.addNode({ instanceId, capacity: { pods: o.nodeCapacityPods ?? 8 } });
@@ -150,7 +153,7 @@ export async function startSimWorld(o: {
       ),
       { kubeConfig: adminKc, logger: silent },
     );
-    cleanups.push(() => webhook.stop());
+    system.defer('the webhook', () => webhook.stop());
     await kube.backend.exposeService('fleetiq-system', WEBHOOK_SERVICE_NAME, {
       host: '127.0.0.1',
       port: webhook.port,
@@ -187,7 +190,7 @@ export async function startSimWorld(o: {
       listen: { host: '127.0.0.1', port: 0 },
       logger: silent,
     });
-    cleanups.push(() => pubsub.stop({ release: false }));
+    system.defer('pubsub', () => pubsub.stop({ release: false }));
 
     for (const id of ids) await startAgentFor(id);
     await sim.applyFleet(o.fleet);
@@ -196,6 +199,10 @@ export async function startSimWorld(o: {
     // Follow FleetIQ's instance lifecycle (events are polled: the emulator's hooks are set at start).
     let seen = w.fleetiq.control.events().at(-1)?.seq ?? 0;
     let stopped = false;
+    system.defer('following FleetIQ', () => {
+      stopped = true;
+      clearInterval(follow);
+    });
     const follow = setInterval(() => {
       if (stopped) return;
       for (const e of w.fleetiq.control.events(seen)) {
@@ -241,13 +248,6 @@ export async function startSimWorld(o: {
         return out;
       },
       async stop() {
-        stopped = true;
-        clearInterval(follow);
-        await pubsub.stop({ release: false });
-        await webhook.stop();
-        await sim.stop();
-        await w.stop();
-        await Promise.all([...imdsOf.values()].map((i) => i.stop()));
         await kube.stop();
         clock.stop();
       },
