@@ -6,13 +6,13 @@
 // lost or a node left stranded.
 //
 // Usage: npm run bench:chaos [-- --chaos LIST --speed 10 --seed 1 --control-plane emulated|real]
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSandboxFlags } from '../sandbox/run/options.js';
 import { formatSummary } from '../sandbox/run/report.js';
 import { startSandbox } from '../sandbox/run/sandbox.js';
+import { argString, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -23,11 +23,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_CHAOS =
   'redis-poison-sequence@20s,replay-status@50s,redis-down:40s@1m30s,imds-spot-notice@1m45s,' +
   'webhook-down:30s@2m40s,fleetiq-errors:30s@3m20s,agent-kill@4m10s';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 interface Row {
   fault: string;
@@ -42,16 +37,16 @@ interface Row {
 
 async function main(): Promise<void> {
   const options = parseSandboxFlags({
-    chaos: arg('chaos', DEFAULT_CHAOS),
-    speed: arg('speed', '10'),
-    seed: arg('seed', '1'),
-    controlPlane: arg('control-plane', 'emulated'),
+    chaos: argString('chaos', DEFAULT_CHAOS),
+    speed: argString('speed', '10'),
+    seed: argString('seed', '1'),
+    controlPlane: argString('control-plane', 'emulated'),
     report: join(here, '..', '.sandbox', 'bench-chaos-report.json'),
     logFile: join(here, '..', '.sandbox', 'bench-chaos.log'),
     logLevel: 'info',
     ui: false,
   });
-  console.log(`bench:chaos: the default sandbox with --chaos ${arg('chaos', DEFAULT_CHAOS)}`);
+  console.log(`bench:chaos: the default sandbox with --chaos ${argString('chaos', DEFAULT_CHAOS)}`);
   const t0 = Date.now();
   const sandbox = await startSandbox(options);
   console.log(`ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -127,8 +122,7 @@ async function main(): Promise<void> {
   console.log(formatSummary(report));
   console.log('');
   console.log(JSON.stringify(rows, null, 2));
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'chaos.json'), JSON.stringify(result, null, 2) + '\n');
+  await writeResults('chaos', result);
   console.log('\nwrote bench/results/chaos.json');
   const bad = report.sessions.lost > 0 || end.stranded > 0 || rows.some((r) => r.contained === false);
   process.exit(bad ? 1 : 0);

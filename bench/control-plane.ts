@@ -9,7 +9,6 @@
 //
 // Usage: npm run bench:control-plane [-- --starts 3 --no-sandbox]
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,13 +17,9 @@ import { startControlPlane, type ControlPlane } from '../sandbox/control-plane/c
 import { parseSandboxFlags } from '../sandbox/run/options.js';
 import { startSandbox } from '../sandbox/run/sandbox.js';
 import type { ControlPlaneKind } from '../sandbox/run/kube-backend.js';
+import { argString, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function rssMiB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
@@ -67,7 +62,7 @@ async function sandboxRun(kind: ControlPlaneKind) {
 }
 
 async function main(): Promise<void> {
-  const starts = Number(arg('starts', '3'));
+  const starts = Number(argString('starts', '3'));
   controlPlaneBinaries(); // Built (once) before anything is timed.
   const loadBefore = loadavg();
 
@@ -108,8 +103,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, loadBefore: loadBefore.map(round1) },
   };
   console.log(JSON.stringify(result, null, 2));
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'control-plane.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeResults('control-plane', result);
 }
 
 main().then(

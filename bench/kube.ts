@@ -23,23 +23,17 @@
 //          --only api|cluster]
 import { fork, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import * as k8s from '@kubernetes/client-node';
+import { argNumber, percentile, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
+const arg = (name: string, def: number) => argNumber(name, def, { positive: true });
 
 interface Memory {
   rss: number;
@@ -178,11 +172,6 @@ class ServerHandle {
       this.send(m);
     });
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 const mib = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
@@ -682,8 +671,7 @@ async function main(): Promise<void> {
   ];
   const w = Math.max(...table.map(([k]) => k.length));
   console.log(table.map(([k, v]) => (v === '' ? `\n${k}` : `${k.padEnd(w)}  ${v}`)).join('\n'));
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'kube.json'), JSON.stringify(results, null, 2) + '\n');
+  await writeResults('kube', results);
   console.log(`\nwritten to bench/results/kube.json`);
 }
 

@@ -8,10 +8,7 @@
 // Prints a table and writes bench/results/pubsub.json. Takes about 1.5 minutes.
 //
 // Usage: npm run bench:pubsub [-- --changes 50 --spread-seconds 60]
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GameLiftClient } from '@aws-sdk/client-gamelift';
 import { Redis } from 'ioredis';
 import { SeededRandom } from '../sandbox/clock.js';
@@ -19,46 +16,20 @@ import { startFleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
 import { DEFAULT_RATE_LIMITS } from '../sandbox/fleetiq/throttle.js';
 import { createLogger } from '../shared/logger.js';
 import { parseStatusMessage } from '../shared/status-message.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { startRedisProcess } from '../sandbox/run/redis-process.js';
 import { resolveConfig } from '../pubsub/config.js';
 import { describeInstancesWith, pollGroup, type ObservedInstance } from '../pubsub/poller.js';
 import { StatusPublisher } from '../pubsub/publisher.js';
 import { startPubsub } from '../pubsub/service.js';
+import { argNumber, percentile, round, waitFor, writeResults } from './lib.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const GROUPS = Array.from({ length: 10 }, (_, i) => `bench-group-${i}`);
 const INSTANCES_PER_GROUP = 1000;
 const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'dummy-secret' };
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-async function waitFor<T>(
-  what: string,
-  condition: () => T | Promise<T>,
-  timeoutMs: number,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await condition();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function main(): Promise<void> {
-  const changes = arg('changes', 50);
-  const spreadSeconds = arg('spread-seconds', 60);
+  const changes = argNumber('changes', 50);
+  const spreadSeconds = argNumber('spread-seconds', 60);
   const silent = createLogger('bench', 'silent');
   const loadAtStart = loadavg()[0]!;
   const emulator = await startFleetIQEmulator({
@@ -68,7 +39,7 @@ async function main(): Promise<void> {
     // Keep drained instances around for the whole run (the default terminates them after 60 s).
     drainingTerminationDelaySeconds: 3600,
   });
-  const redisServer = await startRedis();
+  const redisServer = await startRedisProcess();
   const results: Record<string, unknown> = {
     setup: {
       groups: GROUPS.length,
@@ -295,8 +266,7 @@ async function main(): Promise<void> {
   );
   for (const [name, value, verdict] of rows)
     process.stdout.write(`  ${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${verdict}\n`);
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'pubsub.json'), JSON.stringify(results, null, 2) + '\n');
+  await writeResults('pubsub', results);
   process.stdout.write('\nwritten: bench/results/pubsub.json\n');
 }
 

@@ -52,8 +52,9 @@ async function main(): Promise<void> {
         redisUrl: args.redisUrl,
         statusSigningSecret: args.secret,
         overrides: { opsListen: { host: '127.0.0.1', port: 0 } },
-        // Nothing republishes DRAINING here as pubsub does every poll: an empty node deregisters on
-        // the status it has rather than waiting DRAINING_STABLE_FOR for a newer one that never comes.
+        // Each status is published once here (no pubsub republishing it): an empty node is
+        // deregistered without waiting for a newer DRAINING, as in the agent's tests. The reaction
+        // measured (status to taint) comes before that wait.
         decide: { drainingStableMs: 0 },
       }),
       kubeConfig,

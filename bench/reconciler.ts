@@ -21,6 +21,7 @@
 // (--agents 0 skips the many-agents part). AGENT_HOST_EXEC_ARGV passes Node flags to the agent host of
 // the reaction part (e.g. "--cpu-prof"); BENCH_DEBUG=1 prints the request timeline of the burst.
 import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -28,12 +29,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { startKubeEmulator, type KubeEmulator } from '../sandbox/kube/emulator.js';
+import type { KubeEmulator } from '../sandbox/kube/emulator.js';
 import type { LocalClient } from '../sandbox/kube/types.js';
-import { startFleetIQEmulator, type FleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
+import type { FleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
 import { DRAIN_PHASE_ANNOTATION } from '../shared/drain-contract.js';
 import { DRAIN_TAINT, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { startSystem } from '../sandbox/system/system.js';
 import {
   AGENT_USER,
   GROUP,
@@ -43,34 +44,24 @@ import {
   createNode,
   grantAgentRbac,
   setGameServerState,
-} from '../test/reconciler/agent-support.js';
+} from '../sandbox/system/agent-fixtures.js';
+import { argNumber, percentileOf, round, sleep, waitFor, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const AGENTS = arg('agents', 1000);
-const LATENCY_NODES = arg('latency-nodes', 100);
-const CONCURRENT = arg('concurrent', 50);
-const IDLE_SECONDS = arg('idle-seconds', 20);
+const AGENTS = argNumber('agents', 1000);
+const LATENCY_NODES = argNumber('latency-nodes', 100);
+const CONCURRENT = argNumber('concurrent', 50);
+const IDLE_SECONDS = argNumber('idle-seconds', 20);
 
 const silent = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const instanceId = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 
-function percentile(values: number[], p: number): number {
-  if (!values.length) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const stats = (v: number[]) => ({
   n: v.length,
-  p50: round(percentile(v, 50)),
-  p99: round(percentile(v, 99)),
+  p50: round(percentileOf(v, 50)),
+  p99: round(percentileOf(v, 99)),
   max: round(Math.max(...v)),
 });
 
@@ -172,16 +163,8 @@ class TaintWatch {
   }
 }
 
-async function waitUntil(
-  what: string,
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+function waitUntil(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
+  return waitFor(what, probe, timeoutMs, 100);
 }
 
 async function labelledActive(admin: LocalClient, prefix: string): Promise<number> {
@@ -266,7 +249,9 @@ async function drainAndMeasure(
  * imports resolve from the repository's node_modules), and returns the entry point.
  */
 async function compileAgentHost(): Promise<string> {
-  const out = join(root, 'node_modules', '.cache', 'bench-reconciler');
+  // One folder per checkout: node_modules may be shared (a symlink) by checkouts of other revisions.
+  const checkout = createHash('sha256').update(root).digest('hex').slice(0, 12);
+  const out = join(root, 'node_modules', '.cache', `bench-reconciler-${checkout}`);
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -302,13 +287,16 @@ async function main(): Promise<void> {
   const bundle = await compileAgentHost();
 
   const total = 1 + LATENCY_NODES + AGENTS;
-  const emu = await startKubeEmulator({ authorization: 'rbac', logger: silent });
-  const admin = emu.client();
+  // The API server emulator with RBAC and the installation from manifests/, less the webhook
+  // configuration: no webhook runs here to answer it.
+  const system = await startSystem({ controlPlane: 'emulated', webhookConfiguration: false });
+  const emu = system.kube.emulator!;
+  const admin = system.admin;
   await grantAgentRbac(admin);
   const dir = await mkdtemp(join(tmpdir(), 'bench-reconciler-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await emu.writeKubeconfig(kubeconfig, AGENT_USER);
-  const fleetiq: FleetIQEmulator = await startFleetIQEmulator({
+  const fleetiq: FleetIQEmulator = await system.startFleetIQ({
     groups: [{ name: GROUP, instanceIds: Array.from({ length: total }, (_, i) => instanceId(i)) }],
     logger: silent,
     // A whole fleet of agents registering in the same second is a benchmark artefact (a DaemonSet
@@ -316,7 +304,7 @@ async function main(): Promise<void> {
     rateLimits: false,
     healthCheckTimeoutSeconds: 3600,
   });
-  const redis = await startRedis();
+  const redis = await system.startRedis();
   const publisher = await StatusPublisher.connect(redis.port);
   const watch = new TaintWatch(admin);
   const hostArgs = (nodes: string[], ops: boolean) => ({
@@ -534,9 +522,7 @@ async function main(): Promise<void> {
   } finally {
     watch.close();
     publisher.close();
-    await fleetiq.stop();
-    await redis.stop();
-    await emu.stop();
+    await system.stop();
     await rm(dir, { recursive: true, force: true });
   }
 
@@ -578,8 +564,7 @@ async function main(): Promise<void> {
     );
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'reconciler.json'), JSON.stringify(results, null, 2) + '\n');
+  await writeResults('reconciler', results);
   console.log(`\nwritten to bench/results/reconciler.json`);
 }
 

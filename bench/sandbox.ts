@@ -13,32 +13,28 @@
 //
 // Usage: npm run bench:sandbox [-- --nodes 200 --replicas 4000 --speed 2 --duration 10m
 //                                 --allocation-rate 4/s --session-seconds 60-180 --interruptions 1/min]
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSandboxFlags } from '../sandbox/run/options.js';
 import { formatSummary } from '../sandbox/run/report.js';
 import { startSandbox } from '../sandbox/run/sandbox.js';
+import { argString, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
 async function main(): Promise<void> {
   const options = parseSandboxFlags({
-    nodes: arg('nodes', '200'),
-    fleetReplicas: arg('replicas', '4000'),
-    scheduling: arg('scheduling', 'Packed'),
-    speed: arg('speed', '2'),
-    duration: arg('duration', '10m'),
-    allocationRate: arg('allocation-rate', '4/s'),
-    sessionSeconds: arg('session-seconds', '60-180'),
-    interruptions: arg('interruptions', '1/min'),
-    seed: arg('seed', '1'),
+    nodes: argString('nodes', '200'),
+    fleetReplicas: argString('replicas', '4000'),
+    scheduling: argString('scheduling', 'Packed'),
+    speed: argString('speed', '2'),
+    duration: argString('duration', '10m'),
+    allocationRate: argString('allocation-rate', '4/s'),
+    sessionSeconds: argString('session-seconds', '60-180'),
+    interruptions: argString('interruptions', '1/min'),
+    seed: argString('seed', '1'),
     report: join(here, '..', '.sandbox', 'bench-report.json'),
     logFile: join(here, '..', '.sandbox', 'bench.log'),
     logLevel: 'warn',
@@ -155,8 +151,7 @@ async function main(): Promise<void> {
     ['ready after (s)', String(result.readySeconds)],
   ];
   for (const [k, v] of table) console.log(`${k.padEnd(32)} ${v}`);
-  await mkdir(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'sandbox.json'), JSON.stringify(result, null, 2) + '\n');
+  await writeResults('sandbox', result);
   console.log(`\nwrote bench/results/sandbox.json (timeline: .sandbox/bench-timeline.svg)`);
   process.exit(result.sessions.lost > 0 ? 1 : 0);
 }

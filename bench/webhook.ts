@@ -22,7 +22,7 @@
 //                                  --transition-rate 50 --transition-seconds 5 --transition-rounds 5 --skip-transitions
 //                                  --skip-non-transitions]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -41,7 +41,8 @@ import type { PodView } from '../webhook/decide.js';
 import type { AdmissionRecord } from '../webhook/http-admission.js';
 import { startWebhook } from '../webhook/server.js';
 import { servingCertificateFrom, StaticCertificateSource } from '../webhook/tls-source.js';
-import { gameServerReview } from '../test/webhook/fixtures.js';
+import { gameServerReview } from '../sandbox/system/admission-review.js';
+import { argNumber, writeResults } from './lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -309,11 +310,6 @@ const median = (xs: number[]) =>
     0.5,
   );
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 // ---------------- non-transitions ----------------
 
@@ -648,15 +644,15 @@ async function transitions(
 
 async function main(): Promise<void> {
   const o = {
-    seconds: arg('seconds', 2),
-    rounds: arg('rounds', 5),
-    rate: arg('rate', 1000),
-    concurrency: arg('concurrency', 32),
+    seconds: argNumber('seconds', 2),
+    rounds: argNumber('rounds', 5),
+    rate: argNumber('rate', 1000),
+    concurrency: argNumber('concurrency', 32),
   };
   const t = {
-    rate: arg('transition-rate', 50),
-    seconds: arg('transition-seconds', 5),
-    rounds: arg('transition-rounds', 5),
+    rate: argNumber('transition-rate', 50),
+    seconds: argNumber('transition-seconds', 5),
+    rounds: argNumber('transition-rounds', 5),
   };
   const certDir = await mkdtemp(join(tmpdir(), 'bench-webhook-'));
   const now = new Date();
@@ -694,8 +690,7 @@ async function main(): Promise<void> {
       nonTransition: non ?? { measured: false, reason: '--skip-non-transitions' },
       transition: tr,
     };
-    await mkdir(join(here, 'results'), { recursive: true });
-    await writeFile(join(here, 'results', 'webhook.json'), JSON.stringify(result, null, 2) + '\n');
+    await writeResults('webhook', result);
     const pass = (b: boolean) => (b ? 'PASS' : 'FAIL');
     let out = '';
     if (non)

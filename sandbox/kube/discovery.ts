@@ -3,7 +3,7 @@
 // discovery is not served: answering plain application/json makes kubectl fall back to these.
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.js';
 
-// The release the emulator is measured against (test/control-plane/differential.test.ts), as the
+// The release the emulator is measured against (test/sandbox/control-plane/differential.test.ts), as the
 // test bed's build of it answers (a build from source has no commit or date stamped in; the Go
 // version, which depends on the toolchain, is left out).
 export const SERVER_VERSION = {

@@ -24,7 +24,7 @@ import { startAllocations, startInterruptions, type InterruptionRun } from './lo
 import { WEBHOOK_CONFIGURATION_NAME } from './manifests.js';
 import { SandboxRecorder, shortName, type NodePhase } from './metrics.js';
 import type { SandboxOptions } from './options.js';
-import { startRedisProcess, type RedisProcess } from './redis-process.js';
+import type { RedisProcess } from './redis-process.js';
 import {
   gameLiftCalls,
   reactionSummary,
@@ -32,7 +32,9 @@ import {
   type KubeCalls,
   type SandboxReport,
 } from './report.js';
-import { GAME_SERVER_GROUP, startTopology, type Topology } from './topology.js';
+import { GAME_SERVER_GROUP, startTopology, topologyNames, type Topology } from './topology.js';
+import { startSystem, type System } from '../system/system.js';
+import { DEFAULT_STEP_LIMIT_MS } from '../system/teardown.js';
 import { renderTimelineSvg } from './timeline-svg.js';
 import { describeInterruptions } from './interruptions.js';
 import { ChaosInjector } from './chaos-injector.js';
@@ -150,7 +152,8 @@ export interface Sandbox {
   stop(): Promise<SandboxReport>;
 }
 
-const CLEANUP_STEP_MS = 30_000;
+/** How long each part may take to stop (the builder's bound). */
+const CLEANUP_STEP_S = DEFAULT_STEP_LIMIT_MS / 1000;
 
 export async function startSandbox(
   options: SandboxOptions,
@@ -171,60 +174,46 @@ export async function startSandbox(
     ? { logger: internals.logger, flush: () => undefined }
     : fileLogger(options.logPath, options.logLevel);
   const log = (component: string) => logger.child({ component });
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  // Each step is bounded: a part that does not stop (a connection nobody closes) is named in the log
-  // and left behind, so that stopping the sandbox never hangs.
-  const cleanup = async () => {
-    for (const c of cleanups.reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      const stalled = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          const step = c.toString().slice(0, 120);
-          logger.warn({ step }, 'sandbox: a clean-up step did not finish in 30 s');
-          // Also where a test sees it: its logger is usually silent.
-          process.stderr.write(`sandbox: a clean-up step did not finish in 30 s: ${step}\n`);
-          resolve();
-        }, CLEANUP_STEP_MS);
-      });
-      await Promise.race([
-        Promise.resolve()
-          .then(c)
-          .catch(() => undefined),
-        stalled,
-      ]);
-      clearTimeout(timer);
-    }
-    cleanups.length = 0;
-  };
 
+  // FleetIQ deregisters a game server whose health reports stop for this long (simulated); the
+  // agents report on real time, so the timeout must cover several reports at any speed.
+  const healthCheckTimeoutSeconds = Math.max(
+    180,
+    Math.ceil((6 * timings.agentHealthIntervalMs * options.speed) / 1000),
+  );
+  // FleetIQ terminates a DRAINING instance this long (simulated) after it last hosted a UTILIZED
+  // game server. The components learn of DRAINING on real time (pubsub polls), so keep at least
+  // production's proportions (a 60 s delay against a 10 s poll) at any speed: at speed 20 a 10 s
+  // delay is half a real second, less than one poll, and a race no agent can win on a busy machine.
+  const drainingTerminationDelaySeconds = Math.max(
+    internals.drainingTerminationDelaySeconds ?? 60,
+    Math.ceil(6 * timings.pubsubPollSeconds * options.speed),
+  );
+
+  // Each teardown step is bounded: a part that does not stop (a connection nobody closes) is named in
+  // the log and left behind, so that stopping the sandbox never hangs.
+  let system: System | undefined;
   try {
-    let redis: RedisProcess | undefined;
-    let redisUrl = options.redisUrl;
-    if (!redisUrl) {
-      redis = await startRedisProcess();
-      redisUrl = redis.url;
-      const r = redis;
-      cleanups.push(() => r.stop());
-    }
-    const clock = new SimClock({ speed: options.speed });
-    cleanups.push(() => clock.stop());
-
-    // FleetIQ deregisters a game server whose health reports stop for this long (simulated); the
-    // agents report on real time, so the timeout must cover several reports at any speed.
-    const healthCheckTimeoutSeconds = Math.max(
-      180,
-      Math.ceil((6 * timings.agentHealthIntervalMs * options.speed) / 1000),
-    );
-    // FleetIQ terminates a DRAINING instance this long (simulated) after it last hosted a UTILIZED
-    // game server. The components learn of DRAINING on real time (pubsub polls), so keep at least
-    // production's proportions (a 60 s delay against a 10 s poll) at any speed: at speed 20 a 10 s
-    // delay is half a real second, less than one poll, and a race no agent can win on a busy machine.
-    const drainingTerminationDelaySeconds = Math.max(
-      internals.drainingTerminationDelaySeconds ?? 60,
-      Math.ceil(6 * timings.pubsubPollSeconds * options.speed),
-    );
-    const topology = await startTopology({
-      clock,
+    system = await startSystem({
+      controlPlane: options.controlPlane,
+      speed: options.speed,
+      random: topologyNames(options.seed),
+      failurePolicy: options.failurePolicy,
+      // On the real API server the components run under manifests/base's admission policies too.
+      admissionPolicies: true,
+      redis: !options.redisUrl,
+      logger: log,
+      onTeardownFailure: (f) => {
+        if (f.error !== undefined) return;
+        logger.warn({ step: f.step }, `sandbox: a clean-up step did not finish in ${CLEANUP_STEP_S} s`);
+        // Also where a test sees it: its logger is usually silent.
+        process.stderr.write(`sandbox: a clean-up step did not finish in ${CLEANUP_STEP_S} s: ${f.step}\n`);
+      },
+    });
+    const sys = system;
+    const { clock, redis } = sys;
+    const redisUrl = options.redisUrl ? options.redisUrl : redis!.url;
+    const topology = await startTopology(sys, {
       seed: options.seed,
       nodes: options.nodes,
       podsPerNode: options.podsPerNode,
@@ -234,16 +223,12 @@ export async function startSandbox(
         scheduling: options.scheduling,
         terminationGracePeriodSeconds: internals.terminationGracePeriodSeconds ?? 60,
       },
-      failurePolicy: options.failurePolicy,
-      controlPlane: options.controlPlane,
       exitOnSigtermSeconds: internals.exitOnSigtermSeconds ?? 5,
       fleetiq: {
         drainingTerminationDelaySeconds,
         healthCheckTimeoutSeconds,
       },
-      logger: log,
     });
-    cleanups.push(() => topology.stop());
     const { kube, sim, fleetiq } = topology;
 
     // The report needs totals per identity.
@@ -256,23 +241,20 @@ export async function startSandbox(
       if (component === 'pubsub' && operation === 'DescribeGameServerInstances')
         recorder.pollObserved(Date.now());
     });
-    cleanups.push(() => meter.close());
+    sys.defer('the GameLift meter', () => meter.close());
     if (options.kubeconfigPath) {
       mkdirSync(dirname(options.kubeconfigPath), { recursive: true });
       await kube.writeKubeconfig(options.kubeconfigPath);
     }
 
     const signingSecret = options.signing ? randomBytes(24).toString('hex') : undefined;
-    const components = new Components({
-      kube,
+    const components = sys.startComponents({
       meter,
       group: GAME_SERVER_GROUP,
       redisUrl,
       ...(signingSecret ? { signingSecret } : {}),
       timings,
-      logger: log,
     });
-    cleanups.push(() => components.stop());
 
     // ---- observation ------------------------------------------------------------------------------
     const observer = kube.client(OBSERVER);
@@ -281,14 +263,14 @@ export async function startSandbox(
       recorder.nodeObserved(type, node, clock.now(), Date.now()),
     );
     const gsInformer = new Informer(observer, GAMESERVERS, informerBase);
-    cleanups.push(() => {
+    sys.defer('the observer', () => {
       nodeInformer.stop(true);
       gsInformer.stop(true);
     });
     await Promise.all([nodeInformer.start(), gsInformer.start()]);
 
     const agentStops = new Set<Promise<unknown>>();
-    cleanups.push(() => Promise.allSettled([...agentStops]));
+    sys.defer('the agents of terminated nodes', () => Promise.allSettled([...agentStops]));
     topology.hooks.statusChanged = (instanceId, from, to) => {
       recorder.statusChanged(instanceId, from, to, clock.now(), Date.now());
       if (to === 'SPOT_TERMINATING') {
@@ -368,7 +350,7 @@ export async function startSandbox(
       });
     }, 500);
     sampler.unref();
-    cleanups.push(() => clearInterval(sampler));
+    sys.defer('the sampler', () => clearInterval(sampler));
 
     const chaos = new ChaosInjector({
       clock,
@@ -381,7 +363,7 @@ export async function startSandbox(
       redisUrl,
       logger,
     });
-    cleanups.push(() => chaos.finish());
+    sys.defer('the chaos injector', () => chaos.finish());
 
     const startLoad = () =>
       startAllocations(sim, {
@@ -504,7 +486,7 @@ export async function startSandbox(
       maxRss = Math.max(maxRss, process.memoryUsage().rss);
     }, 1000);
     rssSampler.unref();
-    cleanups.push(() => clearInterval(rssSampler));
+    sys.defer('the memory sampler', () => clearInterval(rssSampler));
 
     const report = (): SandboxReport => {
       const kubernetes: Record<string, KubeCalls> = {};
@@ -618,7 +600,7 @@ export async function startSandbox(
           // The real control plane's audit log is read every second: take in its last lines.
           await kube.flushRequests().catch(() => undefined);
           final = report();
-          await cleanup();
+          await sys.stop().catch(() => undefined);
           flush();
           return final;
         })();
@@ -627,7 +609,7 @@ export async function startSandbox(
     };
     return sandbox;
   } catch (err) {
-    await cleanup();
+    await system?.stop().catch(() => undefined);
     flush();
     throw err;
   }

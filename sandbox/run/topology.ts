@@ -1,5 +1,6 @@
-// The world the components run in: the Kubernetes control plane (the API server emulator, or the real
-// one: kube-backend.ts; RBAC on, the installation from manifests/ applied), the simulated cluster on it
+// The world the components run in, on the system builder (sandbox/system/system.ts): the Kubernetes
+// control plane (the API server emulator, or the real one: kube-backend.ts; RBAC on, the
+// installation from manifests/ applied), the simulated cluster on it
 // (EC2 nodes labelled role=game-servers with AWS providerIDs, kubelets, Agones and the players, plus the
 // scheduler and taint manager on the emulator), and the FleetIQ emulator whose one game server group
 // holds exactly the nodes' instances. The simulation and FleetIQ share one SimClock.
@@ -7,31 +8,34 @@
 // FleetIQ owns the instances: when it terminates one (drained, Spot interruption) the node goes with
 // it (NotReady, pods force-deleted, Node removed); when it launches one (a replacement) a node with that
 // instance id registers, and the caller starts its node agent (the DaemonSet's pod on the new node).
-import type { Logger } from 'pino';
 import { SeededRandom, type SimClock } from '../clock.js';
-import { startClusterSimulation, type ClusterSimulation, type FleetOptions } from '../cluster/index.js';
-import { startFleetIQEmulator, type FleetIQEmulator } from '../fleetiq/emulator.js';
+import type { ClusterSimulation, FleetOptions } from '../cluster/index.js';
+import type { FleetIQEmulator } from '../fleetiq/emulator.js';
 import type { InstanceStatus } from '../../shared/contract.js';
+import type { System } from '../system/system.js';
 import type { Installation } from './manifests.js';
-import { startKubeBackend, type ControlPlaneKind, type KubeBackend } from './kube-backend.js';
+import type { KubeBackend } from './kube-backend.js';
 
 export const GAME_SERVER_GROUP = 'agones-game-servers';
 
 export interface TopologyOptions {
-  clock: SimClock;
   seed: number;
   nodes: number;
   podsPerNode: number;
   fleet: FleetOptions;
-  failurePolicy: 'Fail' | 'Ignore';
-  /** The Kubernetes control plane: the emulator (default) or the real one. */
-  controlPlane?: ControlPlaneKind;
   /** Simulated seconds a game server takes to exit after SIGTERM. */
   exitOnSigtermSeconds: number;
   fleetiq: { drainingTerminationDelaySeconds: number; healthCheckTimeoutSeconds: number };
-  logger: (component: string) => Logger;
 }
 
+/**
+ * The emulator's generated names for a sandbox seeded `seed`: Packed allocation breaks ties by name,
+ * so placement follows the seed.
+ */
+export function topologyNames(seed: number): () => number {
+  const names = new SeededRandom((seed ^ 0x6e41) >>> 0);
+  return () => names.next();
+}
 /** What the topology tells its owner; set after start (the hooks only fire once the load runs). */
 export interface TopologyHooks {
   statusChanged?(instanceId: string, from: InstanceStatus, to: InstanceStatus): void;
@@ -55,90 +59,57 @@ export interface Topology {
   hooks: TopologyHooks;
   /** Instance ids of the nodes at start. */
   initialInstances: string[];
-  stop(): Promise<void>;
 }
 
-export async function startTopology(o: TopologyOptions): Promise<Topology> {
-  const { clock } = o;
+/**
+ * The cluster and FleetIQ on `system` (whose control plane was started with topologyNames(seed)
+ * and, on the real one, the admission policies); they stop with the system.
+ */
+export async function startTopology(system: System, o: TopologyOptions): Promise<Topology> {
+  const { clock, kube } = system;
   const hooks: TopologyHooks = {};
-  // Seeded generated names: Packed allocation breaks ties by name, so placement follows the seed.
-  const names = new SeededRandom((o.seed ^ 0x6e41) >>> 0);
-  const kube = await startKubeBackend({
-    kind: o.controlPlane ?? 'emulated',
-    clock,
-    failurePolicy: o.failurePolicy,
-    logger: o.logger('kube-apiserver'),
-    random: () => names.next(),
-    // On the real API server the components run under manifests/base's admission policies too.
-    admissionPolicies: true,
+  const s = await system.startCluster({
+    seed: o.seed,
+    nodes: { count: o.nodes, capacity: { pods: o.podsPerNode } },
+    podStartDelaySeconds: 2,
+    readyDelaySeconds: 1,
+    exitOnSigtermSeconds: o.exitOnSigtermSeconds,
+    waitForFleets: false,
   });
-  let sim: ClusterSimulation | undefined;
-  let fleetiq: FleetIQEmulator | undefined;
-  const failed = async (err: unknown): Promise<never> => {
-    await fleetiq?.stop().catch(() => undefined);
-    await sim?.stop().catch(() => undefined);
-    await kube.stop().catch(() => undefined);
-    throw err;
+  const initialInstances = s.nodes.instances().map((i) => i.instanceId);
+  const fleetiq = await system.startFleetIQ({
+    seed: o.seed,
+    groups: [
+      {
+        name: GAME_SERVER_GROUP,
+        instanceIds: initialInstances,
+        protectionPolicy: 'FULL_PROTECTION',
+        balancingStrategy: 'SPOT_PREFERRED',
+      },
+    ],
+    drainingTerminationDelaySeconds: o.fleetiq.drainingTerminationDelaySeconds,
+    healthCheckTimeoutSeconds: o.fleetiq.healthCheckTimeoutSeconds,
+    replaceTerminatedInstances: true,
+    onInstanceStatusChanged: (_group, instanceId, to, from) => hooks.statusChanged?.(instanceId, from, to),
+    onInstanceTerminated: async (_group, instanceId, reason) => {
+      const nodeName = s.nodes.nodeNameOf(instanceId);
+      await hooks.instanceTerminating?.(instanceId, nodeName, reason);
+      if (nodeName) await s.terminateInstance(instanceId);
+    },
+    onInstanceLaunched: async (_group, instanceId) => {
+      hooks.instanceLaunched?.(instanceId);
+      const node = await s.addNode({ instanceId });
+      await hooks.nodeJoined?.(node.metadata.name!, instanceId);
+    },
+  });
+  await s.applyFleet(o.fleet);
+  return {
+    clock,
+    kube,
+    sim: s,
+    fleetiq,
+    installation: system.installation,
+    hooks,
+    initialInstances,
   };
-  try {
-    const { installation } = kube;
-    sim = await startClusterSimulation(kube.host, {
-      controlPlane: kube.kind,
-      clock,
-      seed: o.seed,
-      logger: o.logger('cluster'),
-      nodes: { count: o.nodes, capacity: { pods: o.podsPerNode } },
-      podStartDelaySeconds: 2,
-      readyDelaySeconds: 1,
-      exitOnSigtermSeconds: o.exitOnSigtermSeconds,
-      waitForFleets: false,
-    });
-    const s = sim;
-    const initialInstances = s.nodes.instances().map((i) => i.instanceId);
-    fleetiq = await startFleetIQEmulator({
-      clock,
-      seed: o.seed,
-      logger: o.logger('fleetiq'),
-      groups: [
-        {
-          name: GAME_SERVER_GROUP,
-          instanceIds: initialInstances,
-          protectionPolicy: 'FULL_PROTECTION',
-          balancingStrategy: 'SPOT_PREFERRED',
-        },
-      ],
-      drainingTerminationDelaySeconds: o.fleetiq.drainingTerminationDelaySeconds,
-      healthCheckTimeoutSeconds: o.fleetiq.healthCheckTimeoutSeconds,
-      replaceTerminatedInstances: true,
-      onInstanceStatusChanged: (_group, instanceId, to, from) => hooks.statusChanged?.(instanceId, from, to),
-      onInstanceTerminated: async (_group, instanceId, reason) => {
-        const nodeName = s.nodes.nodeNameOf(instanceId);
-        await hooks.instanceTerminating?.(instanceId, nodeName, reason);
-        if (nodeName) await s.terminateInstance(instanceId);
-      },
-      onInstanceLaunched: async (_group, instanceId) => {
-        hooks.instanceLaunched?.(instanceId);
-        const node = await s.addNode({ instanceId });
-        await hooks.nodeJoined?.(node.metadata.name!, instanceId);
-      },
-    });
-    await s.applyFleet(o.fleet);
-    const f = fleetiq;
-    return {
-      clock,
-      kube,
-      sim: s,
-      fleetiq: f,
-      installation,
-      hooks,
-      initialInstances,
-      async stop() {
-        await f.stop();
-        await s.stop();
-        await kube.stop();
-      },
-    };
-  } catch (err) {
-    return failed(err);
-  }
 }

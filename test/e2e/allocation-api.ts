@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '../../certs/issue.js';
 import type { KubeBackend } from '../../sandbox/run/kube-backend.js';
-import { until } from '../cluster/sim-helpers.js';
+import { until } from '../sandbox/cluster/sim-helpers.js';
 
 export const ALLOCATION_API = {
   namespace: 'agones-system',

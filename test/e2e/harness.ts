@@ -1,8 +1,9 @@
 // End-to-end setup for the webhook, on the Kubernetes control plane the tests run on
 // (FLEETIQ_TEST_CONTROL_PLANE: `real`, the default, is kube-apiserver, etcd, kube-controller-manager
-// and kube-scheduler of the pinned release; `emulated` is the API server emulator), both through
-// sandbox/run/kube-backend.ts with RBAC on and manifests/base installed (Namespace, ServiceAccounts
-// and RBAC, the webhook's Service and its MutatingWebhookConfiguration, matchConditions and all).
+// and kube-scheduler of the pinned release; `emulated` is the API server emulator), both started by
+// the system builder (sandbox/system/system.ts) with RBAC on and manifests/base installed (Namespace,
+// ServiceAccounts and RBAC, the webhook's Service and its MutatingWebhookConfiguration,
+// matchConditions and all).
 // On it: the simulated cluster (kubelets and Agones; on the emulator also the scheduler and taint
 // manager, on the real one the real ones) and the real webhook in built-in certificate mode, its
 // settings taken from the Deployment's environment. The API server reaches the webhook's replicas
@@ -21,44 +22,33 @@ import { open } from 'node:fs/promises';
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { SeededRandom, SimClock } from '../../sandbox/clock.js';
+import { SeededRandom, type SimClock } from '../../sandbox/clock.js';
 import type { KubeObject, LocalClient, UserInfo } from '../../sandbox/kube/types.js';
 import type { WebhookCallStats, WebhookOutcome } from '../../sandbox/kube/admission/mutating.js';
-import {
-  startClusterSimulation,
-  type ClusterSimulation,
-  type ClusterSimulationOptions,
-  type FleetOptions,
+import type {
+  ClusterSimulation,
+  ClusterSimulationOptions,
+  FleetOptions,
 } from '../../sandbox/cluster/index.js';
-import {
-  CONTROL_PLANE_KINDS,
-  startKubeBackend,
-  type ControlPlaneKind,
-  type KubeBackend,
-} from '../../sandbox/run/kube-backend.js';
+import type { ControlPlaneKind, KubeBackend } from '../../sandbox/run/kube-backend.js';
+import { startSystem } from '../../sandbox/system/system.js';
 import { registerWebhookCommand, webhookConfigFromOptions } from '../../webhook/cli.js';
 import type { WebhookConfig } from '../../webhook/config.js';
 import type { AdmissionRecord } from '../../webhook/http-admission.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { ServingCertificate } from '../../webhook/tls-source.js';
 import { componentUser, findObject, NAMESPACE, renderOverlay } from '../manifests/render.js';
-import { until } from '../cluster/sim-helpers.js';
-import { startAllocationApi, type AllocationApi } from './allocation-api.js';
+import { until } from '../sandbox/cluster/sim-helpers.js';
+import { testControlPlane } from '../helpers/test-kube.js';
+import { startAllocationApi } from './allocation-api.js';
 
-export { until } from '../cluster/sim-helpers.js';
+export { until } from '../sandbox/cluster/sim-helpers.js';
 
 /**
  * The control plane the end-to-end suites run on: the real one unless
  * FLEETIQ_TEST_CONTROL_PLANE=emulated.
  */
-export const E2E_CONTROL_PLANE: ControlPlaneKind = (() => {
-  const v = process.env.FLEETIQ_TEST_CONTROL_PLANE ?? 'real';
-  if (!(CONTROL_PLANE_KINDS as readonly string[]).includes(v))
-    throw new Error(
-      `FLEETIQ_TEST_CONTROL_PLANE must be one of ${CONTROL_PLANE_KINDS.join(', ')}, not "${v}"`,
-    );
-  return v as ControlPlaneKind;
-})();
+export const E2E_CONTROL_PLANE: ControlPlaneKind = testControlPlane();
 
 /** Starting a real control plane on a loaded two-core machine: beforeAll gets this long. */
 export const E2E_START_MS = 240_000;
@@ -376,61 +366,21 @@ function samples(text: string, name: string): { labels: Record<string, string>; 
 }
 
 export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
-  const clock = new SimClock({ speed: options.speed ?? 30 });
   const kind = E2E_CONTROL_PLANE;
   const names = new SeededRandom(((options.seed ?? 11) ^ 0x6e41) >>> 0);
-  let backend: KubeBackend | undefined;
-  let allocationApi: AllocationApi | undefined;
-  let sim: ClusterSimulation | undefined;
-  let service: ServiceProxy | undefined;
-  const replicas: RunningWebhook[] = [];
-  // The cluster first, then the API server's connections to the webhooks (it is going away), so the
-  // replicas have nothing left to drain; then the rest.
-  // Every step runs even when one before it failed or hung (nothing may outlive the file, and the
-  // control plane is stopped last); the failures are then reported, naming their steps.
-  const stopAll = async () => {
-    const failures: string[] = [];
-    const step = async (what: string, fn: () => unknown, limitMs: number) => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          fn(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`not done after ${limitMs} ms`)), limitMs);
-          }),
-        ]);
-      } catch (err) {
-        failures.push(`${what}: ${String(err)}`);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    await step('the simulation', () => sim?.stop(), 15_000);
-    // The real control plane goes first: connections through the test bed's network namespace then
-    // end from the API server's side while everything they lead to still reads. Ended from our side
-    // first, one has been seen to keep the namespace's relay (service-network.ts) from closing, and
-    // the control plane's stop with it. The emulator instead closes its connections to the webhooks.
-    if (backend?.kind === 'real') await step('the control plane', () => backend?.stop(), 20_000);
-    backend?.emulator?.webhooks?.close();
-    service?.setBackends([], { cut: true });
-    // A replica may take its whole shutdown grace (the Deployment's 25 s) for a request in flight.
-    await step('the webhook replicas', () => Promise.all(replicas.map((w) => w.stop())), 30_000);
-    await step('the Service stand-in', () => service?.stop(), 5_000);
-    await step('the allocation API', () => allocationApi?.stop(), 5_000);
-    if (backend?.kind !== 'real') await step('the control plane', () => backend?.stop(), 20_000);
-    clock.stop();
-    if (failures.length > 0) throw new Error(`stopping the end-to-end setup: ${failures.join('; ')}`);
-  };
+  const system = await startSystem({
+    controlPlane: kind,
+    speed: options.speed ?? 30,
+    random: () => names.next(),
+    failurePolicy: 'Fail',
+    logger: (component) => (component === 'kube-apiserver' ? (options.apiServerLogger ?? silent) : silent),
+    auditPolicy: AUDIT_POLICY,
+  });
+  // Stopped in the reverse order of what follows: the allocation API, the cluster, then the API
+  // server's connections to the webhooks (it is going away), so the replicas have nothing left to
+  // drain; then the replicas, the Service stand-in and the control plane.
   try {
-    backend = await startKubeBackend({
-      kind,
-      clock,
-      failurePolicy: 'Fail',
-      logger: options.apiServerLogger ?? silent,
-      random: () => names.next(),
-      auditPolicy: AUDIT_POLICY,
-    });
-    const kube = backend;
+    const kube = system.kube;
     const audit = kube.auditLogPath ? new AuditLog(kube.auditLogPath, kube.client()) : undefined;
     const admin = kube.client();
     const adminKubeConfig = new KubeConfig();
@@ -439,7 +389,8 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
     const hookName = findObject(manifests, 'MutatingWebhookConfiguration', WEBHOOK_NAME).webhooks[0]
       .name as string;
 
-    service = new ServiceProxy();
+    const service = new ServiceProxy();
+    system.defer('the Service stand-in', () => service.stop(), 5_000);
     await service.start();
     await kube.exposeService(WEBHOOK_NAMESPACE, WEBHOOK_NAME, { host: '127.0.0.1', port: service.port });
 
@@ -447,6 +398,9 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
     const webhookKubeConfig = new KubeConfig();
     webhookKubeConfig.loadFromString(await kube.kubeconfig(webhookUser));
     const admissions: (AdmissionRecord & { replica: number })[] = [];
+    const replicas: RunningWebhook[] = [];
+    // A replica may take its whole shutdown grace (the Deployment's 25 s) for a request in flight.
+    system.defer('the webhook replicas', () => Promise.all(replicas.map((w) => w.stop())), 30_000);
     let replicaCount = 0;
     const startReplica = async (extra: Record<string, string> = {}) => {
       const config: WebhookConfig = webhookConfigFromOptions(
@@ -482,16 +436,31 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       );
     route(started);
 
-    sim = await startClusterSimulation(kube.host, {
-      controlPlane: kind,
-      clock,
+    // The real control plane goes before the replicas: connections through the test bed's network
+    // namespace then end from the API server's side while everything they lead to still reads. Ended
+    // from our side first, one has been seen to keep the namespace's relay (service-network.ts) from
+    // closing, and the control plane's stop with it. The emulator instead closes its connections to
+    // the webhooks.
+    system.defer(
+      "the API server's connections to the webhooks",
+      async () => {
+        if (kube.kind === 'real') await kube.stop();
+        kube.emulator?.webhooks?.close();
+        service.setBackends([], { cut: true });
+      },
+      20_000,
+    );
+    const sim = await system.startCluster({
       seed: options.seed ?? 11,
       readyTimeoutMs: kind === 'real' ? 90_000 : 20_000,
       nodes: options.nodes,
       fleets: options.fleets,
       ...options.simulation,
     });
-    if (kind === 'real') allocationApi = await startAllocationApi(kube);
+    if (kind === 'real') {
+      const allocationApi = await startAllocationApi(kube);
+      system.defer('the allocation API', () => allocationApi.stop(), 5_000);
+    }
 
     const server = new URL(adminKubeConfig.getCurrentCluster()!.server);
     const ca = Buffer.from(adminKubeConfig.getCurrentCluster()!.caData ?? '', 'base64').toString('utf8');
@@ -633,7 +602,7 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       kind,
       backend: kube,
       sim,
-      clock,
+      clock: system.clock,
       admin,
       adminKubeConfig,
       webhookUser,
@@ -653,11 +622,11 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       requests,
       failedWebhookCalls,
       api,
-      stop: stopAll,
+      stop: () => system.stop(),
     };
   } catch (err) {
     // Why it did not start matters more than what stopping the rest then ran into.
-    await stopAll().catch(() => undefined);
+    await system.stop().catch(() => undefined);
     throw err;
   }
 }

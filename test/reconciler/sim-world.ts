@@ -6,16 +6,13 @@
 // the FleetIQ emulator on the same clock (its instances ARE the cluster's nodes: a terminated instance
 // takes its node away, a launched one registers a node and gets an agent), Redis, the real pubsub
 // publishing FleetIQ's statuses, the real webhook registered with the API server, and one real agent
-// per node (on real time, as in production).
+// per node (on real time, as in production). The parts come from the system builder
+// (sandbox/system/system.ts) through the test control plane (test/helpers/test-kube.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { SimClock } from '../../sandbox/clock.js';
 import { WEBHOOK_CONFIGURATION_NAME, WEBHOOK_SERVICE_NAME } from '../../sandbox/run/manifests.js';
 import { startTestKube } from '../helpers/test-kube.js';
-import {
-  startClusterSimulation,
-  type ClusterSimulation,
-  type FleetOptions,
-} from '../../sandbox/cluster/index.js';
+import type { ClusterSimulation, FleetOptions } from '../../sandbox/cluster/index.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { startPubsub, type PubsubService } from '../../pubsub/service.js';
 import { resolveConfig } from '../../pubsub/config.js';
@@ -62,17 +59,19 @@ export async function startSimWorld(o: {
   imds?: boolean;
 }): Promise<SimWorld> {
   const clock = new SimClock({ speed: o.speed ?? 20 });
-  const cleanups: (() => Promise<unknown>)[] = [async () => clock.stop()];
   // The installation's webhook configuration stays: the webhook below serves it.
   const kube = await startTestKube({ clock, webhook: true }).catch((err) => {
     clock.stop();
     throw err;
   });
-  cleanups.push(() => kube.stop());
+  // Everything below stops with the control plane's system, last started first, whether the world
+  // started or not.
+  const system = kube.system;
   try {
     return await build();
   } catch (err) {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await kube.stop().catch(() => undefined);
+    clock.stop();
     throw err;
   }
 
@@ -80,7 +79,9 @@ export async function startSimWorld(o: {
     const agentOf = new Map<string, RunningReconciler>();
     const launched: string[] = [];
     const imdsOf = new Map<string, ImdsEmulator>();
-    cleanups.push(async () => Promise.all([...imdsOf.values()].map((i) => i.stop())));
+    system.defer('the instance metadata emulators', () =>
+      Promise.all([...imdsOf.values()].map((i) => i.stop())),
+    );
 
     // The instance ids are FleetIQ's; the group is created with them so that the hooks see everything after.
     const ids = Array.from(
@@ -94,13 +95,11 @@ export async function startSimWorld(o: {
       fleetiqSettings: { drainingTerminationDelaySeconds: 30, healthCheckTimeoutSeconds: 3600 },
     });
     const w = world;
-    cleanups.push(() => w.stop());
+    system.defer('the agents, FleetIQ and Redis', () => w.stop());
     // FleetIQ terminating an instance: the node goes (the agent with it); a replacement comes with an agent.
     w.fleetiq.control.configure({ replaceTerminatedInstances: true });
 
-    const sim = await startClusterSimulation(kube.backend.host, {
-      controlPlane: kube.kind,
-      clock,
+    const sim = await kube.system.startCluster({
       seed: 11,
       nodes: { count: 0 },
       podStartDelaySeconds: 1,
@@ -109,7 +108,6 @@ export async function startSimWorld(o: {
       readyTimeoutMs: kube.kind === 'real' ? 90_000 : 20_000,
       waitForFleets: false,
     });
-    cleanups.push(() => sim.stop());
 
     const startAgentFor = async (instanceId: string) => {
       const node = await sim.addNode({ instanceId, capacity: { pods: o.nodeCapacityPods ?? 8 } });
@@ -155,7 +153,7 @@ export async function startSimWorld(o: {
       ),
       { kubeConfig: adminKc, logger: silent },
     );
-    cleanups.push(() => webhook.stop());
+    system.defer('the webhook', () => webhook.stop());
     await kube.backend.exposeService('fleetiq-system', WEBHOOK_SERVICE_NAME, {
       host: '127.0.0.1',
       port: webhook.port,
@@ -192,7 +190,7 @@ export async function startSimWorld(o: {
       listen: { host: '127.0.0.1', port: 0 },
       logger: silent,
     });
-    cleanups.push(() => pubsub.stop({ release: false }));
+    system.defer('pubsub', () => pubsub.stop({ release: false }));
 
     for (const id of ids) await startAgentFor(id);
     await sim.applyFleet(o.fleet);
@@ -201,6 +199,10 @@ export async function startSimWorld(o: {
     // Follow FleetIQ's instance lifecycle (events are polled: the emulator's hooks are set at start).
     let seen = w.fleetiq.control.events().at(-1)?.seq ?? 0;
     let stopped = false;
+    system.defer('following FleetIQ', () => {
+      stopped = true;
+      clearInterval(follow);
+    });
     const follow = setInterval(() => {
       if (stopped) return;
       for (const e of w.fleetiq.control.events(seen)) {
@@ -246,13 +248,6 @@ export async function startSimWorld(o: {
         return out;
       },
       async stop() {
-        stopped = true;
-        clearInterval(follow);
-        await pubsub.stop({ release: false });
-        await webhook.stop();
-        await sim.stop();
-        await w.stop();
-        await Promise.all([...imdsOf.values()].map((i) => i.stop()));
         await kube.stop();
         clock.stop();
       },

@@ -1,0 +1,218 @@
+// The whole system on one machine, assembled in one place for everything that runs it: `npm start` (the
+// sandbox), the end-to-end tests, the node agent's tests and the benchmarks. Each caller takes the
+// parts it needs, in the order it needs them:
+//
+//   startSystem()      the Kubernetes control plane (the API server emulator or the real one, see
+//                      sandbox/run/kube-backend.ts) with the installation from manifests/, on a SimClock
+//   .startRedis()      a real redis-server on a free loopback port
+//   .startFleetIQ()    the FleetIQ emulator, on the same clock
+//   .startCluster()    the simulated cluster (kubelets, Agones, players; on the emulator also the
+//                      scheduler and taint manager) as a client of that control plane
+//   .startComponents() the project's components (webhook, pubsub, node agents) under their
+//                      ServiceAccounts
+//   .kubeConfig(user)  a kubeconfig for any identity (a ServiceAccount's token on the real one)
+//   .defer()           anything else the caller started, to be stopped with the rest
+//
+// stop() stops everything in the reverse order it started, each step bounded (teardown.ts).
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { SimClock } from '../clock.js';
+import {
+  startClusterSimulation,
+  type ClusterSimulation,
+  type ClusterSimulationOptions,
+} from '../cluster/index.js';
+import {
+  startFleetIQEmulator,
+  type FleetIQEmulator,
+  type FleetIQEmulatorOptions,
+} from '../fleetiq/emulator.js';
+import type { LocalClient, UserInfo } from '../kube/types.js';
+import { Components, type ComponentsOptions } from '../run/components.js';
+import { startKubeBackend, type ControlPlaneKind, type KubeBackend } from '../run/kube-backend.js';
+import { WEBHOOK_CONFIGURATION_NAME, type Installation } from '../run/manifests.js';
+import { startRedisProcess, type RedisProcess } from '../run/redis-process.js';
+import { DEFAULT_STEP_LIMIT_MS, Teardown, describeFailures, type TeardownFailure } from './teardown.js';
+
+export interface SystemOptions {
+  /** The emulator (starts in a second) or kube-apiserver, etcd and the controllers of the pinned release. */
+  controlPlane: ControlPlaneKind;
+  /** The simulated clock every part shares; default a new one at `speed` (1), stopped with the system. */
+  clock?: SimClock;
+  speed?: number;
+  /** Random numbers for the emulator's generated names (default: a fixed sequence). */
+  random?: () => number;
+  /** Each part's logger (default: silent). */
+  logger?: (component: string) => Logger;
+  /** The webhook configuration's failurePolicy (default Fail, as manifests/ has it). */
+  failurePolicy?: 'Fail' | 'Ignore';
+  /** The real API server's audit policy (see KubeBackendOptions). */
+  auditPolicy?: Record<string, unknown>;
+  /** Also install manifests/base's ValidatingAdmissionPolicies (real control plane only). */
+  admissionPolicies?: boolean;
+  /**
+   * Keep the installation's MutatingWebhookConfiguration (default true). Without a webhook running,
+   * its failurePolicy Fail would refuse every allocation: a system without one deletes it.
+   */
+  webhookConfiguration?: boolean;
+  /**
+   * Start a redis-server first, before the control plane: a machine without one is told so at once
+   * (SetupError), not after the real control plane took its ten seconds. Later: startRedis().
+   */
+  redis?: boolean | { requirePass?: string };
+  /** Called with each teardown step that failed or did not finish in its time. */
+  onTeardownFailure?: (f: TeardownFailure) => void;
+}
+
+export interface System {
+  readonly kind: ControlPlaneKind;
+  readonly clock: SimClock;
+  readonly kube: KubeBackend;
+  /** The admin's client (in-process on the emulator, HTTPS on the real one). */
+  readonly admin: LocalClient;
+  readonly installation: Installation;
+  logger(component: string): Logger;
+  /** The parts started so far (undefined until started). */
+  readonly redis: RedisProcess | undefined;
+  readonly fleetiq: FleetIQEmulator | undefined;
+  readonly sim: ClusterSimulation | undefined;
+  readonly components: Components | undefined;
+  /** A client-node KubeConfig for `user`; with `nodeName`, bound to that node (see KubeBackend.kubeconfig). */
+  kubeConfig(user: UserInfo, options?: { nodeName?: string }): Promise<KubeConfig>;
+  startRedis(options?: { requirePass?: string }): Promise<RedisProcess>;
+  /** The FleetIQ emulator on the system's clock and logger unless `options` says otherwise. */
+  startFleetIQ(options: FleetIQEmulatorOptions): Promise<FleetIQEmulator>;
+  startCluster(options: Omit<ClusterSimulationOptions, 'clock' | 'controlPlane'>): Promise<ClusterSimulation>;
+  startComponents(options: Omit<ComponentsOptions, 'kube' | 'logger'>): Components;
+  /** Stops `run` with the system, before everything started so far. */
+  defer(name: string, run: () => unknown, limitMs?: number): void;
+  /** Stops every part, last started first; once. Rejects naming each step that failed or hung. */
+  stop(): Promise<void>;
+}
+
+const silentLogger = pino({ level: 'silent' });
+
+/** A fixed sequence of numbers in [0, 1): generated names are the same from run to run. */
+export function fixedRandom(seed = 0x2545f491): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+export async function startSystem(o: SystemOptions): Promise<System> {
+  const logger = o.logger ?? (() => silentLogger);
+  const teardown = new Teardown(o.onTeardownFailure);
+  const stop = async () => {
+    const failures = await teardown.stop();
+    if (failures.length > 0) throw new Error(`stopping the system: ${describeFailures(failures)}`);
+  };
+  let firstRedis: RedisProcess | undefined;
+  if (o.redis) {
+    const r = await startRedisProcess(o.redis === true ? {} : o.redis);
+    teardown.defer('redis-server', () => r.stop());
+    firstRedis = r;
+  }
+  let clock = o.clock;
+  if (!clock) {
+    const own = new SimClock({ speed: o.speed ?? 1 });
+    teardown.defer('the clock', () => own.stop());
+    clock = own;
+  }
+  try {
+    const backend = await startKubeBackend({
+      kind: o.controlPlane,
+      clock,
+      failurePolicy: o.failurePolicy ?? 'Fail',
+      logger: logger('kube-apiserver'),
+      random: o.random ?? fixedRandom(),
+      ...(o.auditPolicy ? { auditPolicy: o.auditPolicy } : {}),
+      ...(o.admissionPolicies !== undefined ? { admissionPolicies: o.admissionPolicies } : {}),
+    });
+    // Its owner may stop it early (the real one before the servers it calls: test/e2e/harness.ts).
+    const kube: KubeBackend = { ...backend, stop: once(() => backend.stop()) };
+    teardown.defer('the control plane', () => kube.stop());
+    const admin = kube.client();
+    if (o.webhookConfiguration === false)
+      await admin.delete({
+        group: 'admissionregistration.k8s.io',
+        version: 'v1',
+        resource: 'mutatingwebhookconfigurations',
+        name: WEBHOOK_CONFIGURATION_NAME,
+      });
+
+    const sharedClock = clock;
+    let redis = firstRedis;
+    let fleetiq: FleetIQEmulator | undefined;
+    let sim: ClusterSimulation | undefined;
+    let components: Components | undefined;
+    const system: System = {
+      kind: kube.kind,
+      clock: sharedClock,
+      kube,
+      admin,
+      installation: kube.installation,
+      logger,
+      get redis() {
+        return redis;
+      },
+      get fleetiq() {
+        return fleetiq;
+      },
+      get sim() {
+        return sim;
+      },
+      get components() {
+        return components;
+      },
+      async kubeConfig(user, options = {}) {
+        const kc = new KubeConfig();
+        kc.loadFromString(await kube.kubeconfig(user, options));
+        return kc;
+      },
+      async startRedis(options = {}) {
+        const r = await startRedisProcess(options);
+        teardown.defer('redis-server', () => r.stop());
+        redis ??= r;
+        return r;
+      },
+      async startFleetIQ(options) {
+        const f = await startFleetIQEmulator({ clock: sharedClock, logger: logger('fleetiq'), ...options });
+        teardown.defer('the FleetIQ emulator', () => f.stop());
+        fleetiq ??= f;
+        return f;
+      },
+      async startCluster(options) {
+        const s = await startClusterSimulation(kube.host, {
+          logger: logger('cluster'),
+          ...options,
+          clock: sharedClock,
+          controlPlane: kube.kind,
+        });
+        teardown.defer('the simulated cluster', () => s.stop());
+        sim ??= s;
+        return s;
+      },
+      startComponents(options) {
+        const c = new Components({ ...options, kube, logger });
+        teardown.defer('the components', () => c.stop());
+        components ??= c;
+        return c;
+      },
+      defer: (name, run, limitMs = DEFAULT_STEP_LIMIT_MS) => teardown.defer(name, run, limitMs),
+      stop,
+    };
+    return system;
+  } catch (err) {
+    // Why it did not start matters more than what stopping the rest then ran into.
+    await teardown.stop();
+    throw err;
+  }
+}
+
+/** `fn` called once; later calls get the first call's promise (a part may be stopped early by its owner). */
+export function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}
