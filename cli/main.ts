@@ -1,16 +1,13 @@
 #!/usr/bin/env node
-// The one CLI of the project: each component and emulator registers its subcommand here.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// The product's CLI, what the image runs: each component registers its subcommand here. The sandbox and
+// the emulators have their own entry point (sandbox/cli.ts, `fleetiq-sandbox`): nothing here may import
+// sandbox/, test/ or bench/ (eslint.config.js enforces it), so none of it is bundled into the image.
 import { Command } from 'commander';
+import { isEntryPoint } from './entry-point.js';
 import { registerPubsubCommand } from '../pubsub/cli.js';
 import { registerReconcilerCommand } from '../reconciler/cli.js';
 import { registerCertsCommand } from '../certs/cli.js';
 import { registerWebhookCommand } from '../webhook/cli.js';
-import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
-import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
-import { clusterSimulationExtension } from '../sandbox/cluster/cli-extension.js';
-import { registerSandboxCommand } from '../sandbox/run/cli.js';
 
 export function buildCli(): Command {
   const program = new Command('fleetiq-agones')
@@ -19,16 +16,10 @@ export function buildCli(): Command {
     )
     .showHelpAfterError()
     .exitOverride();
-  const emulator = program
-    .command('emulator')
-    .description('Emulators the project is tested on (no cluster or AWS needed)');
-  registerFleetIQEmulatorCommand(emulator);
-  registerKubeEmulatorCommand(emulator, [clusterSimulationExtension()]);
   registerWebhookCommand(program);
   registerCertsCommand(program);
   registerPubsubCommand(program);
   registerReconcilerCommand(program);
-  registerSandboxCommand(program);
   return program;
 }
 
@@ -44,15 +35,4 @@ async function main(): Promise<void> {
   }
 }
 
-/** Run when executed (directly, through tsx, or through the package bin's symlink), not when imported. */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) void main();
+if (isEntryPoint(import.meta.url)) void main();
