@@ -9,7 +9,8 @@
 // start-up, idle, and one drain). The drain: two game servers are allocated on the agent's node (the
 // webhook adds the drain toleration to their pods), FleetIQ marks the instance DRAINING, pubsub
 // publishes it, the agent cordons, fences and taints the node, allocations go on elsewhere through the
-// webhook, the sessions end and the agent deregisters the instance.
+// webhook, the sessions end and the agent deregisters the instance. Between idle and drain, the webhook's
+// latency on non-transition reviews (200/s for 10 s, open loop): what the flags cost its CPU path.
 //
 // Prints JSON on stdout (progress on stderr) and writes it to bench/results/memory.json. Usage:
 //   npm run bench:memory [-- --idle 30 --flags "--max-semi-space-size=1" --flags "" --no-build]
@@ -20,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -269,6 +271,92 @@ async function createNode(admin: LocalClient, name: string, instanceId: string):
   });
 }
 
+/** A GameServer update that is not an allocation: what most reviews are, answered without an API call. */
+function nonTransitionReview(i: number): string {
+  const gs = (state: string) => ({
+    apiVersion: 'agones.dev/v1',
+    kind: 'GameServer',
+    metadata: { name: `${OTHER_NODE}-gs-3`, namespace: 'default', labels: { 'agones.dev/fleet': 'game' } },
+    spec: { container: 'game', ports: [] },
+    status: { state, nodeName: OTHER_NODE },
+  });
+  const kind = { group: 'agones.dev', version: 'v1', kind: 'GameServer' };
+  const resource = { group: 'agones.dev', version: 'v1', resource: 'gameservers' };
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: `00000000-0000-4000-8000-${String(Math.abs(i)).padStart(12, '0')}`,
+      kind,
+      resource,
+      requestKind: kind,
+      requestResource: resource,
+      name: `${OTHER_NODE}-gs-3`,
+      namespace: 'default',
+      operation: 'UPDATE',
+      userInfo: { username: 'system:serviceaccount:agones-system:agones-controller', groups: [] },
+      object: gs('Ready'),
+      oldObject: gs('Scheduled'),
+      dryRun: false,
+    },
+  });
+}
+
+/**
+ * The webhook's latency with these flags: non-transition reviews at `rate`/s for `seconds`, timed from
+ * their intended send time (open loop, so a stalled process cannot hide its queue), p50 and p99 in ms.
+ */
+async function webhookLatency(
+  port: number,
+  rate: number,
+  seconds: number,
+): Promise<{ n: number; p50: number; p99: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
+  const latencies: number[] = [];
+  const one = (i: number, due: number) =>
+    new Promise<void>((resolve) => {
+      const body = nonTransitionReview(i);
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mutate',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - due);
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => resolve());
+      req.end(body);
+    });
+  // Connections opened and code warmed first: the TLS handshakes are not what is compared.
+  await Promise.all(Array.from({ length: 50 }, (_, i) => one(-1 - i, performance.now())));
+  latencies.length = 0;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < rate * seconds; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(one(i, due));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) =>
+    Math.round(
+      (latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)] ?? NaN) * 100,
+    ) / 100;
+  return { n: latencies.length, p50: q(0.5), p99: q(0.99) };
+}
+
 interface RunResult {
   nodeFlags: string[];
   components: Record<
@@ -282,6 +370,8 @@ interface RunResult {
     }
   >;
   drain: { allocatedBefore: number; refusedOnDrainingNode: number; allocatedElsewhere: number; ms: number };
+  /** Non-transition reviews at 200/s for 10 s after the idle period (what the flags cost the webhook). */
+  webhookLatencyMs: { n: number; p50: number; p99: number };
 }
 
 async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult> {
@@ -389,6 +479,8 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
     const idleHeap = Object.fromEntries(
       await Promise.all(processes.map(async (p) => [p.name, await heapOf(p.opsPort)])),
     ) as Record<ComponentName, Record<string, number>>;
+    const latency = await webhookLatency(webhookPort, 200, 10);
+    log(`  webhook: ${latency.n} non-transition reviews, p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
 
     log('  one drain');
     const t0 = performance.now();
@@ -429,6 +521,7 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
       nodeFlags,
       components,
       drain: { allocatedBefore, refusedOnDrainingNode: refused, allocatedElsewhere: elsewhere, ms: drainMs },
+      webhookLatencyMs: latency,
     };
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
