@@ -437,7 +437,7 @@ async function transitions(
   const kubeconfig = join(work, 'kubeconfig');
   const emulator = await startProcess(
     [
-      'cli/main.ts',
+      'sandbox/cli.ts',
       'emulator',
       'kube',
       '--listen',

@@ -1,20 +1,35 @@
 #!/usr/bin/env node
-// The one CLI of the project: each component and emulator registers its subcommand here.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// The product's CLI, what the image runs: each component registers its subcommand here. The sandbox and
+// the emulators have their own entry point (sandbox/cli.ts, `fleetiq-sandbox`): nothing here may import
+// sandbox/, test/ or bench/ (eslint.config.js enforces it), so none of it is bundled into the image.
 import { Command, CommanderError } from 'commander';
-import { registerPubsubCommand } from '../pubsub/cli.js';
-import { registerReconcilerCommand } from '../reconciler/cli.js';
-import { registerCertsCommand } from '../certs/cli.js';
-import { registerWebhookCommand } from '../webhook/cli.js';
-import { registerFleetIQEmulatorCommand } from '../sandbox/fleetiq/cli.js';
-import { registerKubeEmulatorCommand } from '../sandbox/kube/cli.js';
-import { clusterSimulationExtension } from '../sandbox/cluster/cli-extension.js';
-import { registerSandboxCommand } from '../sandbox/run/cli.js';
+import { isEntryPoint } from './entry-point.js';
 import { exitCodeForError } from '../shared/component.js';
 import { VERSION } from '../shared/version.js';
 
-export function buildCli(): Command {
+type Register = (program: Command) => unknown;
+
+// Each component's command is loaded only when asked for: the production bundle is split at these
+// imports, so a node agent never loads the webhook's HTTPS stack or certificate code (and the reverse),
+// which is memory every replica would otherwise pay for. In the order `--help` lists them.
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  webhook: async () => (await import('../webhook/cli.js')).registerWebhookCommand,
+  certs: async () => (await import('../certs/cli.js')).registerCertsCommand,
+  pubsub: async () => (await import('../pubsub/cli.js')).registerPubsubCommand,
+  reconciler: async () => (await import('../reconciler/cli.js')).registerReconcilerCommand,
+};
+
+/** The commands `args` (the arguments after the program) need: the one it names, or all (help, errors). */
+export async function loadCommands(args: string[] = process.argv.slice(2)): Promise<Register[]> {
+  const named = args[0] !== undefined && Object.hasOwn(COMMANDS, args[0]) ? [args[0]] : Object.keys(COMMANDS);
+  // One at a time: the order is --help's, and Jest's ES module linker fails on concurrent imports of
+  // one module graph.
+  const registers: Register[] = [];
+  for (const name of named) registers.push(await COMMANDS[name]!());
+  return registers;
+}
+
+export function buildCli(registers: Register[]): Command {
   const program = new Command('fleetiq-agones')
     .description(
       'Agones game servers on EC2 Spot, steered by GameLift FleetIQ, without cutting a session short.',
@@ -22,21 +37,12 @@ export function buildCli(): Command {
     .version(VERSION, '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .exitOverride();
-  const emulator = program
-    .command('emulator')
-    .description('Emulators the project is tested on (no cluster or AWS needed)');
-  registerFleetIQEmulatorCommand(emulator);
-  registerKubeEmulatorCommand(emulator, [clusterSimulationExtension()]);
-  registerWebhookCommand(program);
-  registerCertsCommand(program);
-  registerPubsubCommand(program);
-  registerReconcilerCommand(program);
-  registerSandboxCommand(program);
+  for (const register of registers) register(program);
   return program;
 }
 
 async function main(): Promise<void> {
-  const program = buildCli();
+  const program = buildCli(await loadCommands());
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
@@ -47,15 +53,4 @@ async function main(): Promise<void> {
   }
 }
 
-/** Run when executed (directly, through tsx, or through the package bin's symlink), not when imported. */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) void main();
+if (isEntryPoint(import.meta.url)) void main();

@@ -1,6 +1,5 @@
 // The product's version, in one place: package.json's `version`, read at start. The file is found by
-// walking up from this module, so the same code works from the sources, from dist/ and from a bundle
-// whose image keeps package.json beside it.
+// walking up from this module when running from the sources; the production bundle has it built in.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,4 +24,7 @@ function readVersion(): string {
   }
 }
 
-export const VERSION: string = readVersion();
+/** Set by the production build (scripts/build.ts), whose image holds no package.json. */
+declare const __FLEETIQ_VERSION__: string | undefined;
+
+export const VERSION: string = typeof __FLEETIQ_VERSION__ === 'string' ? __FLEETIQ_VERSION__ : readVersion();

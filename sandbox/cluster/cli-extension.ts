@@ -1,4 +1,4 @@
-// The simulated cluster as flags of `fleetiq-agones emulator kube`: --nodes, --node-labels, --fleet
+// The simulated cluster as flags of `fleetiq-sandbox emulator kube`: --nodes, --node-labels, --fleet
 // (repeatable) and --seed (the clock speed is the command's own --speed). With them, a fresh
 // emulator has nodes with kubelets, a scheduler, Agones and the fleets asked for, so that
 // `kubectl get gs` shows the fleets' GameServers Ready on the nodes. Without --nodes it stays a
@@ -149,7 +149,7 @@ export function clusterSimulationExtension(): KubeEmulatorExtension {
             'The simulated cluster runs on the clock set by --speed (e.g. --speed 20: twenty simulated',
             'seconds per second). "ready" is printed once the API server serves and the simulation runs;',
             'fleets then come up within a few simulated seconds. Example:',
-            '  fleetiq-agones emulator kube --kubeconfig /tmp/kc --nodes 3 --fleet simple=6:Packed --speed 20',
+            '  fleetiq-sandbox emulator kube --kubeconfig /tmp/kc --nodes 3 --fleet simple=6:Packed --speed 20',
             '  kubectl --kubeconfig /tmp/kc get gs',
           ].join('\n'),
         );

@@ -1,5 +1,5 @@
 /**
- * `fleetiq-agones emulator fleetiq`: runs the FleetIQ emulator as a process. Prints exactly one
+ * `fleetiq-sandbox emulator fleetiq`: runs the FleetIQ emulator as a process. Prints exactly one
  * line, `ready <url>`, on stdout once serving; JSON logs go to stderr; SIGINT/SIGTERM stop it
  * (exit 0). Every flag is checked and a bad one is named in the error.
  */

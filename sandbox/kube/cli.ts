@@ -1,5 +1,5 @@
 /**
- * `fleetiq-agones emulator kube`: runs the Kubernetes API server emulator as a process. Writes a
+ * `fleetiq-sandbox emulator kube`: runs the Kubernetes API server emulator as a process. Writes a
  * kubeconfig for the admin identity (--kubeconfig), prints exactly one line `ready <url>` on stdout
  * once serving, logs JSON to stderr, and stops on SIGINT/SIGTERM (exit 0). Other parts (the cluster
  * simulation) extend the command with their own flags through `KubeEmulatorExtension`.

@@ -1,4 +1,4 @@
-// `fleetiq-agones sandbox` (and `npm start`): the whole system on one machine, a live view while it
+// `fleetiq-sandbox` (and `npm start`): the whole system on one machine, a live view while it
 // runs, a report at the end, exit code 1 when a session was lost.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { startSandbox, type SandboxInternals } from './sandbox.js';
 import { startLiveView } from './ui.js';
 
 /**
- * Exit codes of `fleetiq-agones sandbox`. 1 is kept for the one outcome scripts test for: a session
+ * Exit codes of `fleetiq-sandbox`. 1 is kept for the one outcome scripts test for: a session
  * was lost. Anything that kept the run from happening as asked has a code of its own.
  */
 export const SANDBOX_EXIT = {
@@ -32,10 +32,10 @@ export const SANDBOX_EXIT = {
  * directly and relayed by npm/tsx. Only a second, deliberate one quits without the report. */
 const SIGNAL_DEBOUNCE_MS = 1500;
 
-export function registerSandboxCommand(program: Command): Command {
+export function registerSandboxCommand(program: Command, options: { isDefault?: boolean } = {}): Command {
   const d = DEFAULT_OPTIONS;
   return program
-    .command('sandbox')
+    .command('sandbox', { isDefault: options.isDefault ?? false })
     .description(
       'Run the whole system on an embedded cluster: the Kubernetes and FleetIQ emulators, a simulated cluster ' +
         'with Agones and players, Redis, and the real pubsub, webhook and node agents. Reports sessions lost. ' +

@@ -1,4 +1,4 @@
-// The sandbox's settings: what `fleetiq-agones sandbox` accepts, the defaults `npm start` runs with, and
+// The sandbox's settings: what `fleetiq-sandbox` accepts, the defaults `npm start` runs with, and
 // the parsing of each flag into them, every error naming the flag. Pure: no I/O.
 //
 // Time: everything the simulated world does (allocations, session lengths, interruptions, the run's

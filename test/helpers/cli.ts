@@ -10,19 +10,30 @@ export interface CliProcess {
   exit: Promise<number | null>;
 }
 
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  cleanEnv?: boolean;
+}
+
 /**
  * Runs `fleetiq-agones <args>` from the sources on this test's Node (24), as an operator would run the
  * CLI. `env` is added to the inherited environment, or with `cleanEnv` to PATH and HOME only, so a
  * test of configuration errors is not influenced by the caller's AWS_* or REDIS_URL.
  */
-export function runCli(
-  args: string[],
-  options: { env?: Record<string, string | undefined>; cleanEnv?: boolean } = {},
-): CliProcess {
+export function runCli(args: string[], options: CliOptions = {}): CliProcess {
+  return runEntry('cli/main.ts', args, options);
+}
+
+/** Runs `fleetiq-sandbox <args>` (the sandbox and the emulators) from the sources, as runCli does. */
+export function runSandboxCli(args: string[], options: CliOptions = {}): CliProcess {
+  return runEntry('sandbox/cli.ts', args, options);
+}
+
+function runEntry(entry: string, args: string[], options: CliOptions): CliProcess {
   const base = options.cleanEnv
     ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }
     : { ...process.env };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: process.cwd(),
     env: { LOG_LEVEL: 'info', ...base, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { buildCli } from '../../cli/main.js';
+import { buildCli, loadCommands } from '../../cli/main.js';
 import { VERSION } from '../../shared/version.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -12,8 +12,10 @@ const PACKAGE_VERSION = JSON.parse(
 ).version;
 const COMPONENTS = [['pubsub'], ['webhook'], ['reconciler'], ['certs', 'ensure'], ['certs', 'generate']];
 
+const ALL_COMMANDS = await loadCommands([]);
+
 function find(path: string[]): Command {
-  let cmd = buildCli();
+  let cmd = buildCli(ALL_COMMANDS);
   for (const name of path) {
     const next = cmd.commands.find((c) => c.name() === name);
     if (!next) throw new Error(`no command ${path.join(' ')}`);

@@ -16,8 +16,8 @@ import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import { gameServerReview, httpsRequest } from './fixtures.js';
 import { waitFor } from '../helpers/wait.js';
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { BUNDLES, buildAll, PRODUCTION_ENV, PRODUCTION_NODE_FLAGS } from '../../scripts/build.js';
 import { freePort } from '../helpers/redis.js';
 import { parseAllDocuments } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -253,34 +253,27 @@ function manifestContainer(): { memoryLimitBytes: number; nodeOptions: string } 
 }
 
 /**
- * The CLI compiled as the image runs it (`node dist/cli/main.js`): under tsx, the compiler alone would
- * take a third of the memory limit. Built into node_modules/.cache, where node_modules resolves.
+ * The CLI bundled as the image holds it and started with the image's Node flags (`node <flags>
+ * main.mjs`): under tsx, the compiler alone would take a third of the memory limit.
  */
 let built: string | undefined;
 async function buildCli(): Promise<string> {
   const cache = join(process.cwd(), 'node_modules', '.cache');
   await mkdir(cache, { recursive: true });
   const out = await mkdtemp(join(cache, 'webhook-limits-'));
-  await promisify(execFile)(process.execPath, [
-    'node_modules/typescript/bin/tsc',
-    '-p',
-    'tsconfig.build.json',
-    '--outDir',
-    out,
-    '--sourceMap',
-    'false',
-    '--declaration',
-    'false',
-  ]);
-  await writeFile(join(out, 'package.json'), '{"type":"module"}\n');
+  await buildAll(out, ['image']);
   return out;
 }
 
 function runBuilt(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(built!, 'cli', 'main.js'), ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...PRODUCTION_NODE_FLAGS, join(built!, BUNDLES.image.out), ...args],
+    {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...PRODUCTION_ENV, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));

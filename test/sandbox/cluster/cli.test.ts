@@ -1,4 +1,4 @@
-// `fleetiq-agones emulator kube` with the simulated cluster's flags, as a child process: a fresh
+// `fleetiq-sandbox emulator kube` with the simulated cluster's flags, as a child process: a fresh
 // emulator with --nodes and --fleet shows the fleet's GameServers Ready on its nodes to the real
 // kubectl; bad flags fail before anything serves, naming the flag.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,7 +15,7 @@ import {
   parseSeed,
 } from '../../../sandbox/cluster/cli-extension.js';
 import { ConfigError } from '../../../shared/ops-server.js';
-import { runCli } from '../../helpers/cli.js';
+import { runSandboxCli } from '../../helpers/cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const KUBECTL = '/usr/bin/kubectl';
@@ -23,7 +23,7 @@ const KUBECTL = '/usr/bin/kubectl';
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, LOG_LEVEL: 'warn' };
 let dir: string;
 
-const run = (args: string[]) => runCli(['emulator', 'kube', ...args], { env });
+const run = (args: string[]) => runSandboxCli(['emulator', 'kube', ...args], { env });
 
 function kubectl(
   kubeconfig: string,

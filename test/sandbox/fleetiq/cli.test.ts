@@ -1,4 +1,4 @@
-// `fleetiq-agones emulator fleetiq` as a child process: one ready line, JSON logs on stderr,
+// `fleetiq-sandbox emulator fleetiq` as a child process: one ready line, JSON logs on stderr,
 // served until SIGTERM, flags checked by name.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,7 @@ const children: ChildProcess[] = [];
 function run(args: string[]) {
   const child = spawn(
     path.join(root, 'node_modules/.bin/tsx'),
-    ['cli/main.ts', 'emulator', 'fleetiq', ...args],
+    ['sandbox/cli.ts', 'emulator', 'fleetiq', ...args],
     {
       cwd: root,
       env: {
@@ -40,7 +40,7 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-describe('fleetiq-agones emulator fleetiq', () => {
+describe('fleetiq-sandbox emulator fleetiq', () => {
   it('prints one ready line, serves the SDK, logs JSON on stderr and exits 0 on SIGTERM', async () => {
     const { child, out, exited } = run([
       '--listen',

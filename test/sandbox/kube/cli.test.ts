@@ -1,17 +1,17 @@
-// `fleetiq-agones emulator kube` as a child process: ready line, kubeconfig, JSON logs, signals, flags.
+// `fleetiq-sandbox emulator kube` as a child process: ready line, kubeconfig, JSON logs, signals, flags.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { eventually } from './support.js';
-import { runCli } from '../../helpers/cli.js';
+import { runSandboxCli } from '../../helpers/cli.js';
 
 // tsx's shebang runs the first `node` on PATH: make it this (Node 24) one.
 const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}`, LOG_LEVEL: 'info' };
 let dir: string;
 
-const run = (args: string[]) => runCli(['emulator', 'kube', ...args], { env });
+const run = (args: string[]) => runSandboxCli(['emulator', 'kube', ...args], { env });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kube-cli-'));

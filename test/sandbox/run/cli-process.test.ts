@@ -1,4 +1,4 @@
-// `fleetiq-agones sandbox` as a process, the way people run it: through npm, piped into head, stopped
+// `fleetiq-sandbox` as a process, the way people run it: through npm, piped into head, stopped
 // with Ctrl-C or SIGTERM. Whatever ends it, the report is written and nothing it started (redis-server
 // above all) outlives it; an unknown flag is a usage error (2), never "a session was lost" (1).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -102,7 +102,7 @@ describe('the sandbox process', () => {
 
   it('started with npx, stops and writes its report when npx is sent SIGTERM (its sh does not pass it on)', async () => {
     const npm = process.env.npm_execpath;
-    const args = ['exec', '--', 'tsx', 'cli/main.ts', 'sandbox', ...SMALL];
+    const args = ['exec', '--', 'tsx', 'sandbox/cli.ts', 'sandbox', ...SMALL];
     const p = npm ? start(process.execPath, [npm, ...args]) : start('npx', args.slice(2));
     const redis = await running(p);
     kill(p.child.pid!, 'SIGTERM');
@@ -112,7 +112,7 @@ describe('the sandbox process', () => {
   }, 150_000);
 
   it('takes a Ctrl-C that reaches it twice at once (from the terminal and relayed) as one', async () => {
-    const p = start(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sandbox', ...SMALL]);
+    const p = start(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'sandbox', ...SMALL]);
     const redis = await running(p);
     // What a terminal does on Ctrl-C: SIGINT to the whole foreground group, twice when relayed.
     kill(-p.child.pid!, 'SIGINT');
@@ -123,7 +123,7 @@ describe('the sandbox process', () => {
   }, 150_000);
 
   it('piped into a reader that goes away (npm start | head), stops early without EPIPE', async () => {
-    const p = start(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sandbox', ...SMALL]);
+    const p = start(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'sandbox', ...SMALL]);
     const redis = await running(p);
     p.child.stdout!.destroy();
     expect(await p.exit).toBe(0);
@@ -133,7 +133,7 @@ describe('the sandbox process', () => {
   }, 150_000);
 
   it('exits 2, not 1, on an unknown flag', async () => {
-    const p = start(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'sandbox', '--chaos-monkey']);
+    const p = start(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'sandbox', '--chaos-monkey']);
     const code = await p.exit;
     expect({ code, err: p.err().slice(0, 300) }).toEqual({ code: 2, err: expect.any(String) });
     expect(p.err()).toContain("unknown option '--chaos-monkey'");

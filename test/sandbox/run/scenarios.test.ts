@@ -597,7 +597,7 @@ describe('fleetiq-agones sandbox (the CLI)', () => {
         [
           '--import',
           'tsx',
-          join(REPO, 'cli/main.ts'),
+          join(REPO, 'sandbox/cli.ts'),
           'sandbox',
           '--no-ui',
           '--log-file',
