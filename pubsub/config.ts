@@ -4,10 +4,10 @@ import { dirname } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigError } from '../shared/ops-server.js';
 
-/** Where the seed's ConfigMap is mounted (`fleetiqconfig`, key `fleetiq.conf`). */
+/** Where the old adapter's ConfigMap is mounted (`fleetiqconfig`, key `fleetiq.conf`). */
 export const DEFAULT_CONFIG_PATH = '/etc/fleetiq/fleetiq.conf';
 
-/** The file as operators write it: the seed's one field plus optional tuning fields. */
+/** The file as operators write it: the old adapter's one field plus optional tuning fields. */
 export interface PubsubConfigFile {
   GameServerGroups: string[];
   PollIntervalSeconds?: number;
@@ -22,7 +22,7 @@ export interface PubsubConfig {
   pollIntervalMs: number;
   /** Client-side cap on GameLift calls (every attempt, retries included) across all groups. */
   maxCallsPerSecond: number;
-  /** An unchanged status is published again this often, for pure subscribers (the seed's daemon). */
+  /** An unchanged status is published again this often, for pure subscribers (the old adapter's daemon). */
   republishMs: number;
   /** Expiry of the latest-status key; refreshed on every poll. */
   statusTtlMs: number;

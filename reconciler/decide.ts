@@ -79,7 +79,7 @@ export type UtilizationMode = 'always' | 'allocated';
 
 export interface DecideConfig {
   /**
-   * `always`: claim and mark UTILIZED from the start, as the first seed did (FleetIQ never scales the
+   * `always`: claim and mark UTILIZED from the start, as the old Python adapter did (FleetIQ never scales the
    * instance in). `allocated`: UTILIZED while the node hosts a session, AVAILABLE again after an idle period.
    */
   utilizationMode: UtilizationMode;
@@ -151,7 +151,7 @@ export type DrainAction =
 export type MembershipAction =
   /** RegisterGameServer (ConflictException: already registered, learn its utilization). */
   | { kind: 'register' }
-  /** UpdateGameServer UTILIZED, after ClaimGameServer when `claim` (the seed's `always` behaviour). */
+  /** UpdateGameServer UTILIZED, after ClaimGameServer when `claim` (the old adapter's `always` behaviour). */
   | { kind: 'markUtilized'; claim: boolean }
   /** Deregister and register again: FleetIQ forbids UTILIZED → AVAILABLE. */
   | { kind: 'reregisterAvailable' };

@@ -1,7 +1,7 @@
 // Who the agent is: its node (NODE_NAME from the downward API) and its EC2 instance, whose id is also
 // the FleetIQ game server id. The instance id comes from the Node's spec.providerID, which the kubelet
 // sets on EKS (`aws:///<availability-zone>/<instance-id>`); reading it needs no access to instance
-// metadata, which from a pod only works with hostNetwork or an IMDSv2 hop limit of 2 (the first seed's
+// metadata, which from a pod only works with hostNetwork or an IMDSv2 hop limit of 2 (the old Python adapter's
 // weakness). IMDSv2 is the fallback for clusters whose nodes carry no AWS providerID.
 import { backoffDelay, type BackoffPolicy } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';

@@ -2,7 +2,7 @@
 // key first, and its own DescribeGameServerInstances call as a slow fallback when Redis is unreachable
 // or what it says has gone stale.
 //
-// Unlike the first seed's pure subscriber, the agent reads the latest-status key every time its
+// Unlike the old Python adapter's pure subscriber, the agent reads the latest-status key every time its
 // subscription (re)starts, so a (re)starting or reconnecting agent knows the status at once instead of
 // waiting for the next publication. Everything read from Redis is untrusted: parsed and (with a secret)
 // verified by parseStatusMessage, checked to be about this instance and group, and ordered by Sequence.

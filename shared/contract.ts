@@ -23,7 +23,7 @@ export const DRAIN_TOLERATION = {
 export const INSTANCE_STATUS_LABEL = 'gamelift.status/instance-status';
 /** GameServer annotation set by the webhook once the pod tolerates the drain taint. */
 export const DRAIN_TOLERATION_ANNOTATION = 'gamelift.status/drain-toleration';
-/** Label carried by game server nodes (the first seed's convention). */
+/** Label carried by game server nodes (the old Python adapter's convention). */
 export const GAME_SERVER_NODE_LABEL = { key: 'role', value: 'game-servers' } as const;
 
 export const FLEETIQ_STATUSES = ['ACTIVE', 'DRAINING', 'SPOT_TERMINATING'] as const;
