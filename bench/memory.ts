@@ -33,6 +33,7 @@ import { startImdsEmulator } from '../sandbox/imds/emulator.js';
 import { serviceAccountUser } from '../sandbox/kube/authn.js';
 import { startKubeEmulator, type KubeEmulator } from '../sandbox/kube/emulator.js';
 import type { LocalClient } from '../sandbox/kube/types.js';
+import { createGameServer, GAMESERVERS, NODES } from '../sandbox/system/agent-fixtures.js';
 import { applyInstallation, INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME } from '../sandbox/run/manifests.js';
 import { freePort, startRedisProcess } from '../sandbox/run/redis-process.js';
 
@@ -55,9 +56,6 @@ export const TARGETS_MB = {
 } as const;
 
 type ComponentName = keyof typeof TARGETS_MB;
-const NODES = { group: '', version: 'v1', resource: 'nodes' } as const;
-const PODS = { group: '', version: 'v1', resource: 'pods' } as const;
-const GAMESERVERS = { group: 'agones.dev', version: 'v1', resource: 'gameservers' } as const;
 
 function args(): { idleSeconds: number; flagSets: string[][]; build: boolean } {
   const argv = process.argv.slice(2);
@@ -219,36 +217,6 @@ class Measured {
   }
 }
 
-async function createGameServer(admin: LocalClient, name: string, nodeName: string): Promise<void> {
-  const namespace = 'default';
-  const gs = await admin.create(
-    { ...GAMESERVERS, namespace },
-    {
-      apiVersion: 'agones.dev/v1',
-      kind: 'GameServer',
-      metadata: { name, namespace, labels: { 'agones.dev/fleet': 'game' } },
-      spec: { container: 'game', ports: [] },
-      status: { state: 'Ready', nodeName },
-    },
-  );
-  await admin.create(
-    { ...PODS, namespace },
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name,
-        namespace,
-        labels: { 'agones.dev/role': 'gameserver', 'agones.dev/gameserver': name },
-        ownerReferences: [
-          { apiVersion: 'agones.dev/v1', kind: 'GameServer', name, uid: gs.metadata.uid!, controller: true },
-        ],
-      },
-      spec: { nodeName, containers: [{ name: 'game', image: 'game:1' }] },
-    },
-  );
-}
-
 /** Ready → Allocated, as Agones' allocator writes it; the API server calls the webhook. */
 async function allocate(admin: LocalClient, name: string): Promise<boolean> {
   try {
@@ -394,7 +362,7 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
     await createNode(admin, NODE, INSTANCE);
     await createNode(admin, OTHER_NODE, OTHER_INSTANCE);
     for (const node of [NODE, OTHER_NODE])
-      for (let i = 0; i < 4; i++) await createGameServer(admin, `${node}-gs-${i}`, node);
+      for (let i = 0; i < 4; i++) await createGameServer(admin, `${node}-gs-${i}`, node, 'Ready');
 
     const kubeconfigOf = async (serviceAccount: string) => {
       const path = join(work, `${serviceAccount}.kubeconfig`);

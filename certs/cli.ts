@@ -14,6 +14,7 @@ import {
 } from '../shared/settings.js';
 import { VERSION } from '../shared/version.js';
 import {
+  CERTIFICATE_SETTINGS,
   addCertificateOptions,
   certificateSettingsFromOptions,
   ensureOptionsFor,
@@ -56,27 +57,10 @@ export const GENERATE_SETTINGS: SettingsTable = [
     value: '<name...>',
     help: 'extra DNS names for the serving certificate (e.g. localhost; the variable: comma-separated)',
   },
-  {
-    flag: '--ca-validity',
-    env: 'CERT_CA_VALIDITY',
-    default: '10y',
-    value: '<duration>',
-    help: 'CA lifetime',
-  },
-  {
-    flag: '--serving-validity',
-    env: 'CERT_SERVING_VALIDITY',
-    default: '365d',
-    value: '<duration>',
-    help: 'serving certificate lifetime',
-  },
-  {
-    flag: '--key-size',
-    env: 'CERT_KEY_SIZE',
-    default: '2048',
-    value: '<bits>',
-    help: 'RSA key size: 2048, 3072 or 4096',
-  },
+  // The certificates' own settings, as `certs ensure` and the webhook take them.
+  ...CERTIFICATE_SETTINGS.filter((s) =>
+    ['--ca-validity', '--serving-validity', '--key-size'].includes(s.flag),
+  ),
 ];
 
 export function registerCertsCommand(program: Command): Command {
