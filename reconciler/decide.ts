@@ -65,6 +65,12 @@ export interface GameServerView {
    * while the GameServer still read as not in a session: the allocation may not be stored yet.
    */
   allocationPending?: boolean;
+  /**
+   * The GameServer's status.nodeName does not name this node yet: Agones records it after the pod
+   * is scheduled. The agent may not write such a GameServer (the admission policy refuses a node
+   * agent's write to a GameServer of another node), so it fences it by deleting its pod instead.
+   */
+  notYetOnNode?: boolean;
 }
 
 /** What the agent knows about its game server's registration in FleetIQ. */
@@ -509,6 +515,15 @@ function fenceActions(ctx: Ctx, backfill: boolean): DrainAction[] {
     if (isSessionState(gs.state, ctx.config)) {
       if (backfill && !gs.podTolerates && !gs.podTerminating)
         out.push({ kind: 'addToleration', namespace: gs.namespace, pod: gs.name });
+    } else if (gs.notYetOnNode) {
+      // Still starting (no session can be on it): its pod goes, and the fleet starts another elsewhere.
+      if (!gs.podTerminating)
+        out.push({
+          kind: 'deletePod',
+          namespace: gs.namespace,
+          name: gs.name,
+          graceSeconds: ctx.config.forceGraceSeconds,
+        });
     } else {
       out.push({
         kind: 'shutdownGameServer',
@@ -527,8 +542,10 @@ function fencingEvent(work: DrainAction[]): DrainAction {
     a.kind === 'shutdownGameServer' ? [`${a.namespace}/${a.name} (${a.state})`] : [],
   );
   const tol = work.flatMap((a) => (a.kind === 'addToleration' ? [`${a.namespace}/${a.pod}`] : []));
+  const starting = work.flatMap((a) => (a.kind === 'deletePod' ? [`${a.namespace}/${a.name}`] : []));
   const parts: string[] = [];
   if (shut.length) parts.push(`shutting down unallocated game servers ${shut.join(', ')}`);
+  if (starting.length) parts.push(`deleting the pods of starting game servers ${starting.join(', ')}`);
   if (tol.length) parts.push(`adding the drain toleration to ${tol.join(', ')}`);
   return event('Normal', 'Fencing', parts.join('; '));
 }
@@ -686,8 +703,11 @@ function spotTerminating(ctx: Ctx): DrainStep {
 function spotEvictionActions(ctx: Ctx, record: DrainRecord): DrainAction[] {
   const graceSeconds = spotGraceSeconds(ctx, record);
   const fence = fenceActions(ctx, false);
+  const fencedByDeletion = new Set(
+    fence.flatMap((a) => (a.kind === 'deletePod' ? [`${a.namespace}/${a.name}`] : [])),
+  );
   const deletions: DrainAction[] = ctx.obs.gameServers
-    .filter((gs) => !gs.podTerminating)
+    .filter((gs) => !gs.podTerminating && !fencedByDeletion.has(`${gs.namespace}/${gs.name}`))
     .map((gs) => ({ kind: 'deletePod', namespace: gs.namespace, name: gs.name, graceSeconds }));
   if (!fence.length && !deletions.length) return [];
   const actions = [...fence, ...deletions];

@@ -45,6 +45,7 @@ export function gameServerViews(
       state: typeof gs.status?.state === 'string' ? gs.status.state : '',
       podTolerates: podToleratesDrain(pod),
       podTerminating: Boolean(pod.metadata.deletionTimestamp),
+      ...(gs.status?.nodeName !== pod.spec?.nodeName ? { notYetOnNode: true } : {}),
     });
   }
   return out.sort((a, b) =>

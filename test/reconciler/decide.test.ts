@@ -138,6 +138,58 @@ describe('decide: fencing before tainting', () => {
     expect(kinds(d)).not.toContain('taint');
   });
 
+  it('deletes the pod of a starting game server Agones has not yet recorded on this node (no write to it)', () => {
+    // The admission policy refuses a node agent's write to a GameServer whose status.nodeName is not
+    // its node, and Agones records the node only after the pod is scheduled.
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Cordoned'),
+        gameServers: [
+          gs('creating', 'Creating', { notYetOnNode: true }),
+          gs('going', 'Scheduled', { notYetOnNode: true, podTerminating: true }),
+        ],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Cordoned');
+    expect(nodeActions(d)).toEqual([
+      { kind: 'deletePod', namespace: 'default', name: 'creating', graceSeconds: CONFIG.forceGraceSeconds },
+    ]);
+    const fencing = d.actions.find((a) => a.kind === 'emitEvent' && a.reason === 'Fencing');
+    expect(fencing).toMatchObject({
+      message: expect.stringContaining('starting game servers default/creating'),
+    });
+  });
+
+  it('counts a starting game server whose pod is already going as fenced', () => {
+    const d = decide(
+      observation({
+        status: fresh('DRAINING'),
+        node: drainingNode('Cordoned'),
+        gameServers: [gs('going', 'Scheduled', { notYetOnNode: true, podTerminating: true })],
+      }),
+      CONFIG,
+    );
+    expect(d.phase).toBe('Fenced');
+    expect(kinds(d)).not.toContain('deletePod');
+    expect(kinds(d)).not.toContain('shutdownGameServer');
+  });
+
+  it("on a Spot notice deletes a starting game server's pod once, not as fence and eviction both", () => {
+    const d = decide(
+      observation({
+        status: fresh('SPOT_TERMINATING'),
+        node: drainingNode('SpotEvicting'),
+        gameServers: [gs('creating', 'Creating', { notYetOnNode: true }), gs('ready', 'Ready')],
+      }),
+      CONFIG,
+    );
+    const deletes = nodeActions(d).filter((a) => a.kind === 'deletePod');
+    expect(deletes.map((a) => (a.kind === 'deletePod' ? a.name : '')).sort()).toEqual(['creating', 'ready']);
+    expect(nodeActions(d).filter((a) => a.kind === 'shutdownGameServer')).toHaveLength(1);
+  });
+
   it('shuts down Reserved game servers too when Reserved is not protected', () => {
     const reserved = gs('reserved', 'Reserved');
     const d = decide(

@@ -264,6 +264,25 @@ describe('views of Kubernetes objects', () => {
     ]);
   });
 
+  it("marks a game server Agones has not yet recorded on the pod's node", () => {
+    const pod = (name: string) => ({ metadata: { name, namespace: 'default' }, spec: { nodeName: 'n1' } });
+    const servers: Record<string, KubeObjectLike> = {
+      'default/starting': {
+        metadata: { name: 'starting', resourceVersion: '1' },
+        status: { state: 'Creating' },
+      },
+      'default/placed': {
+        metadata: { name: 'placed', resourceVersion: '2' },
+        status: { state: 'Ready', nodeName: 'n1' },
+      },
+    };
+    const views = gameServerViews([pod('starting'), pod('placed')], (k) => servers[k]);
+    expect(views.map((v) => [v.name, v.notYetOnNode])).toEqual([
+      ['placed', undefined],
+      ['starting', true],
+    ]);
+  });
+
   it('compares resourceVersions only when both are integers', () => {
     expect(compareResourceVersions('10', '9')).toBe(1);
     expect(compareResourceVersions('9', '10')).toBe(-1);

@@ -22,7 +22,7 @@ describe('fleetiq-sandbox and fleetiq-agones', () => {
   it('fleetiq-agones has no sandbox or emulator command', async () => {
     for (const command of ['sandbox', 'emulator']) {
       const p = runCli([command], { cleanEnv: true });
-      expect(await p.exit).toBe(1);
+      expect(await p.exit).toBe(2);
       expect(p.err()).toContain(`unknown command '${command}'`);
     }
   }, 60_000);

@@ -54,6 +54,8 @@ beforeEach(() => {
   mkdirSync(join(root, 'scripts'));
   mkdirSync(join(root, 'testbed'));
   copyFileSync('scripts/build-testbed.sh', join(root, 'scripts', 'build-testbed.sh'));
+  mkdirSync(join(root, 'scripts', 'lib'));
+  copyFileSync('scripts/lib/cached-go-build.sh', join(root, 'scripts', 'lib', 'cached-go-build.sh'));
   copyFileSync('testbed/go.mod', join(root, 'testbed', 'go.mod'));
   copyFileSync('testbed/go.sum', join(root, 'testbed', 'go.sum'));
   fakeBin = join(root, 'fake-bin');
@@ -97,7 +99,7 @@ describe('scripts/build-testbed.sh', () => {
     expect(b.code).toBe(0);
     expect(a.out.trim().split('\n').pop()).toBe(b.out.trim().split('\n').pop());
     expect(calls()).toHaveLength(5);
-    expect(`${a.err}${b.err}`).toContain('Another build of the control plane is running');
+    expect(`${a.err}${b.err}`).toContain('Another build is running');
   });
 
   it('uses KUBEBUILDER_ASSETS when it holds all five binaries, and builds when it lacks one', async () => {
