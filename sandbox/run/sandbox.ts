@@ -579,7 +579,7 @@ export async function startSandbox(
         const r = final ?? report();
         const s = r.sessions;
         return renderTimelineSvg({
-          title: `fleetiq-agones sandbox: ${s.lost} session${s.lost === 1 ? '' : 's'} lost of ${s.started}, ${s.endedGracefullyBySpotNotice} ended early by Spot notices`,
+          title: `fleetiq-sandbox: ${s.lost} session${s.lost === 1 ? '' : 's'} lost of ${s.started}, ${s.endedGracefullyBySpotNotice} ended early by Spot notices`,
           subtitle: [
             `${options.nodes} nodes, ${options.fleetReplicas} game servers (${options.scheduling}), ` +
               `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, interruptions ${describeInterruptions(options.interruptions)}; simulated time`,

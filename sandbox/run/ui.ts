@@ -83,7 +83,7 @@ export function renderFrame(v: SandboxView, o: FrameOptions): string {
           : 'ready';
   const fraction = v.phase === 'load' ? v.simElapsedMs / v.durationMs : v.phase === 'ready' ? 0 : 1;
   lines.push(
-    `${p('bold', 'fleetiq-agones sandbox')}  ${progressBar(fraction, 20)}  ${phaseText}  ${p('dim', `(speed ${v.speed}×, ${formatClock(v.realElapsedMs)} real)`)}`,
+    `${p('bold', 'fleetiq-sandbox')}  ${progressBar(fraction, 20)}  ${phaseText}  ${p('dim', `(speed ${v.speed}×, ${formatClock(v.realElapsedMs)} real)`)}`,
   );
   const c = v.components;
   lines.push(

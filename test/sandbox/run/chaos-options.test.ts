@@ -71,7 +71,7 @@ describe('--chaos among the sandbox flags', () => {
   });
 });
 
-describe('fleetiq-agones sandbox --chaos', () => {
+describe('fleetiq-sandbox --chaos', () => {
   it('exits 2 on an invalid list, naming the flag, before starting anything', async () => {
     const err: string[] = [];
     const stream = { write: (t: string) => err.push(t) } as unknown as NodeJS.WriteStream;

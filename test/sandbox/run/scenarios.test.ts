@@ -528,7 +528,7 @@ describe('Distributed, failurePolicy Ignore', () => {
   }, 120_000);
 });
 
-describe('fleetiq-agones sandbox (the CLI)', () => {
+describe('fleetiq-sandbox (the CLI)', () => {
   it('runs, writes the report and the timeline, and exits 0 when no session was lost', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sandbox-cli-'));
     const out: string[] = [];
