@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { PUBSUB_SETTINGS } from '../../pubsub/cli.js';
 import { SETTINGS } from '../../reconciler/config.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { registerWebhookCommand } from '../../webhook/cli.js';
@@ -74,6 +75,25 @@ describe('every setting of every component is reachable', () => {
       (k) => k !== 'NODE_OPTIONS' && !SDK_SETTINGS.includes(k),
     );
     expect(reachable.sort()).toEqual([...read].sort());
+  });
+
+  it('pubsub: each of its settings is set by the chart, from a value or fixed with a reason', () => {
+    // pubsub's settings are flags the chart writes (from values) or environment it sets; a setting
+    // added to pubsub fails here until the chart decides how it is reached.
+    const reachedAs: Record<string, string> = {
+      '--config': 'the mounted fleetiqconfig ConfigMap (values: fleetiq.*)',
+      '--redis-url': 'redis.url or redis.existingSecret (REDIS_URL)',
+      '--ops-listen': 'the ops port of the probes and PodMonitors',
+      '--signing-secret-file': 'statusSigning (STATUS_SIGNING_SECRET from the Secret)',
+      '--leader-elect': 'pubsub.leaderElection.enabled',
+      '--lease-duration': 'pubsub.leaderElection.leaseDuration',
+      '--renew-deadline': 'pubsub.leaderElection.renewDeadline',
+      '--retry-period': 'pubsub.leaderElection.retryPeriod',
+      '--lease-name': 'fixed: the Lease its Role names',
+      '--lease-namespace': 'the release namespace (POD_NAMESPACE, downward API)',
+      '--identity': 'the pod name (POD_NAME, downward API)',
+    };
+    expect(PUBSUB_SETTINGS.map((setting) => setting.flag).sort()).toEqual(Object.keys(reachedAs).sort());
   });
 
   it('values.yaml names every setting each component’s env takes', () => {
