@@ -702,12 +702,11 @@ function spotTerminating(ctx: Ctx): DrainStep {
 /** Fences what still needs it and deletes every game server pod not yet terminating, within the notice. */
 function spotEvictionActions(ctx: Ctx, record: DrainRecord): DrainAction[] {
   const graceSeconds = spotGraceSeconds(ctx, record);
-  const fence = fenceActions(ctx, false);
-  const fencedByDeletion = new Set(
-    fence.flatMap((a) => (a.kind === 'deletePod' ? [`${a.namespace}/${a.name}`] : [])),
-  );
+  // Every pod not yet terminating is deleted below with the notice's grace, so the fence need not
+  // delete the pods of starting game servers itself.
+  const fence = fenceActions(ctx, false).filter((a) => a.kind !== 'deletePod');
   const deletions: DrainAction[] = ctx.obs.gameServers
-    .filter((gs) => !gs.podTerminating && !fencedByDeletion.has(`${gs.namespace}/${gs.name}`))
+    .filter((gs) => !gs.podTerminating)
     .map((gs) => ({ kind: 'deletePod', namespace: gs.namespace, name: gs.name, graceSeconds }));
   if (!fence.length && !deletions.length) return [];
   const actions = [...fence, ...deletions];
