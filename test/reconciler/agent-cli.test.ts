@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { SETTINGS } from '../../reconciler/config.js';
 import { INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import { freePort } from '../helpers/redis.js';
+import { getNode, instanceIds, startWorld, waitFor, type World } from './agent-support.js';
 import {
   AGENT_CLUSTER_ROLE_RULES,
   AGENT_EVENTS_ROLE_RULES,
@@ -16,12 +17,7 @@ import {
   GROUP,
   SECRET,
   createNode,
-  getNode,
-  instanceIds,
-  startWorld,
-  waitFor,
-  type World,
-} from './agent-support.js';
+} from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { runCli } from '../helpers/cli.js';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';

@@ -12,6 +12,16 @@ import {
 } from '../../shared/drain-contract.js';
 import { interceptAdmission } from './admission-hook.js';
 import {
+  getGameServer,
+  getNode,
+  getPod,
+  instanceIds,
+  nodeEventReasons,
+  startWorld,
+  waitFor,
+  type World,
+} from './agent-support.js';
+import {
   AGENT_CLUSTER_ROLE_RULES,
   AGENT_USER,
   GAMESERVERS,
@@ -19,16 +29,8 @@ import {
   NODES,
   createGameServer,
   createNode,
-  getGameServer,
-  getNode,
-  getPod,
-  instanceIds,
-  nodeEventReasons,
   setGameServerState,
-  startWorld,
-  waitFor,
-  type World,
-} from './agent-support.js';
+} from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('d', 9);

@@ -8,8 +8,6 @@ import { latestStatusKey, statusChannel } from '../../shared/status-message.js';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
 import { ACTED_ON_OBSERVED_AT_ANNOTATION, DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
 import {
-  createGameServer,
-  createNode,
   getNode,
   getPod,
   instanceIds,
@@ -18,6 +16,7 @@ import {
   waitFor,
   type World,
 } from './agent-support.js';
+import { createGameServer, createNode } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('h', 6);

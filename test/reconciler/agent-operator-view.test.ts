@@ -9,18 +9,8 @@ import {
   drainRecordAnnotations,
 } from '../../shared/drain-contract.js';
 import { decide } from '../../reconciler/decide.js';
-import {
-  EVENTS,
-  NODES,
-  createGameServer,
-  createNode,
-  getNode,
-  instanceIds,
-  nodeEventReasons,
-  startWorld,
-  waitFor,
-  type World,
-} from './agent-support.js';
+import { getNode, instanceIds, nodeEventReasons, startWorld, waitFor, type World } from './agent-support.js';
+import { EVENTS, NODES, createGameServer, createNode } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 import { CONFIG, T0, fresh, gs, makeNode, observation } from './world.js';
 

@@ -3,7 +3,8 @@
 // rollout would otherwise look healthy).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fleetiqRefusal } from '../../reconciler/agent.js';
-import { createNode, instanceIds, startWorld, waitFor, type World } from './agent-support.js';
+import { instanceIds, startWorld, waitFor, type World } from './agent-support.js';
+import { createNode } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('r', 2);

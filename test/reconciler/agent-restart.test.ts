@@ -15,18 +15,16 @@ import {
   type DrainRecord,
 } from '../../shared/drain-contract.js';
 import {
-  createGameServer,
-  createNode,
   getGameServer,
   getNode,
   getPod,
   instanceIds,
   nodeEventReasons,
-  setGameServerState,
   startWorld,
   waitFor,
   type World,
 } from './agent-support.js';
+import { createGameServer, createNode, setGameServerState } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
 
 const IDS = instanceIds('r', 12);

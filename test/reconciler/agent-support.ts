@@ -36,9 +36,6 @@ import type { RedisServer } from '../helpers/redis.js';
 import { startTestKube, type TestKube } from '../helpers/test-kube.js';
 import { gameLiftClient, silent, waitFor } from './helpers.js';
 
-// The agent's identity and RBAC, the objects and the status publisher, shared with bench/reconciler.ts.
-export * from '../../sandbox/system/agent-fixtures.js';
-
 /** `n` instance ids FleetIQ accepts, distinct per test file (prefix). */
 export function instanceIds(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `i-${prefix}${String(i).padStart(17 - prefix.length, '0')}`);

@@ -1,23 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError } from '../../shared/ops-server.js';
 import { SETTINGS, parseReconcilerConfig } from '../../reconciler/config.js';
 import { parseDuration } from '../../shared/duration.js';
+import { configError } from '../helpers/config-error.js';
 
 const BASE = {
   NODE_NAME: 'ip-10-0-1-23.ec2.internal',
   GAME_SERVER_GROUP: 'agones-game-servers',
   REDIS_URL: 'redis:6379',
 };
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('reconciler configuration', () => {
   it('applies the defaults', () => {

@@ -23,7 +23,8 @@ import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { RunningReconciler } from '../../reconciler/agent.js';
 import type { DecideConfig } from '../../reconciler/decide.js';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
-import { GROUP, SECRET, startWorld, type World } from './agent-support.js';
+import { startWorld, type World } from './agent-support.js';
+import { GROUP, SECRET } from '../../sandbox/system/agent-fixtures.js';
 import { silent, waitFor } from './helpers.js';
 
 const DAY = 86_400_000;

@@ -3,7 +3,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
-import { ConfigError } from '../../shared/ops-server.js';
 import {
   addSettings,
   attributeName,
@@ -14,6 +13,7 @@ import {
   settingHelp,
   type SettingsTable,
 } from '../../shared/settings.js';
+import { configError } from '../helpers/config-error.js';
 
 const TABLE: SettingsTable = [
   { flag: '--drain-max-wait', env: 'DRAIN_MAX_WAIT', default: '1h', help: 'warn after this' },
@@ -23,16 +23,6 @@ const TABLE: SettingsTable = [
   { flag: '--ops-listen', env: 'OPS_LISTEN', default: ':8080', help: 'ops' },
   { flag: '--config-name', env: 'CONFIG_NAME', default: 'x', emptyIsValue: true, help: 'name' },
 ];
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 describe('durations', () => {
   it('reads Go-style units, days and years, and a bare number as seconds', () => {

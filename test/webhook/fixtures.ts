@@ -1,14 +1,7 @@
-// Realistic AdmissionReviews for GameServer updates, as an API server sends them (shared with
-// bench/webhook.ts from sandbox/system/admission-review.ts), and an HTTPS client for the webhook.
+// An HTTPS client for the webhook's tests (the AdmissionReviews they send are
+// sandbox/system/admission-review.ts, shared with bench/webhook.ts).
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
-
-export {
-  gameServerObject,
-  gameServerReview,
-  type GameServerOptions,
-  type ReviewOptions,
-} from '../../sandbox/system/admission-review.js';
 
 export interface HttpsAnswer {
   status: number;

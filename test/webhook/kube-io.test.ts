@@ -27,7 +27,8 @@ import { drainTolerationPatch } from '../../shared/drain-contract.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
 import { withConnectionReuse } from '../../shared/kube-connection.js';
-import { gameServerReview, httpsRequest } from './fixtures.js';
+import { httpsRequest } from './fixtures.js';
+import { gameServerReview } from '../../sandbox/system/admission-review.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NS = 'games';

@@ -14,7 +14,8 @@ import { createCertificateAuthority, issueServingCertificate, type KeyPairPem } 
 import { createLogger } from '../../shared/logger.js';
 import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
-import { gameServerReview, httpsRequest } from './fixtures.js';
+import { httpsRequest } from './fixtures.js';
+import { gameServerReview } from '../../sandbox/system/admission-review.js';
 import { waitFor } from '../helpers/wait.js';
 import { spawn } from 'node:child_process';
 import { BUNDLES, buildAll, PRODUCTION_ENV, PRODUCTION_NODE_FLAGS } from '../../scripts/build.js';

@@ -26,7 +26,8 @@ import { webhookConfigFromOptions } from '../../webhook/cli.js';
 import { webhookConfig, DEFAULT_MAX_REQUEST_BYTES, type WebhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import type { AdmissionRecord } from '../../webhook/http-admission.js';
-import { gameServerObject, gameServerReview, httpsRequest } from './fixtures.js';
+import { httpsRequest } from './fixtures.js';
+import { gameServerObject, gameServerReview } from '../../sandbox/system/admission-review.js';
 import { waitFor } from '../helpers/wait.js';
 
 const DAY = 86_400_000;

@@ -10,7 +10,8 @@ import { createLogger } from '../../shared/logger.js';
 import { webhookConfig } from '../../webhook/config.js';
 import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
 import { StaticCertificateSource, servingCertificateFrom } from '../../webhook/tls-source.js';
-import { gameServerReview, httpsRequest } from './fixtures.js';
+import { httpsRequest } from './fixtures.js';
+import { gameServerReview } from '../../sandbox/system/admission-review.js';
 
 const DAY = 86_400_000;
 const silent = createLogger('webhook-test', 'silent');
