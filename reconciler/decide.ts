@@ -563,7 +563,10 @@ function draining(ctx: Ctx): DrainStep {
     const cordonedByAgent = !node.unschedulable;
     const actions: DrainAction[] = [
       // Recorded before the cordon, so the agent never forgets a cordon it made.
-      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: obs.now, cordonedByAgent } },
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: obs.now, cordonedByAgent },
+      },
     ];
     if (labelledStatus(node) !== 'DRAINING') actions.push({ kind: 'label', status: 'DRAINING' });
     if (cordonedByAgent) actions.push({ kind: 'cordon' });
@@ -580,7 +583,8 @@ function draining(ctx: Ctx): DrainStep {
 
   // Re-establish label and cordon first (a Spot drain becoming a plain drain starts over at Cordoned).
   const actions: DrainAction[] = [];
-  let next: DrainRecord = record.phase === 'SpotEvicting' ? { ...record, phase: 'Cordoned' } : record;
+  let next: DrainRecord =
+    record.phase === 'SpotEvicting' ? { ...record, phase: 'Cordoned', reason: 'fleetiq' } : record;
   const cordon = !node.unschedulable;
   if (cordon) next = { ...next, cordonedByAgent: true };
   if (next !== record) actions.push({ kind: 'recordDrainState', record: next });
@@ -660,6 +664,7 @@ function spotTerminating(ctx: Ctx): DrainStep {
     const next: DrainRecord = {
       ...(record ?? {}),
       phase: 'SpotEvicting',
+      reason: 'spot',
       startedAt: record?.startedAt ?? obs.now,
       cordonedByAgent: cordon || (record?.cordonedByAgent ?? false),
       spotNoticeAt: record?.spotNoticeAt ?? obs.now,
@@ -881,6 +886,7 @@ function sameRecord(a: DrainRecord | null, b: DrainRecord | null): boolean {
   if (a === null || b === null) return a === b;
   return (
     a.phase === b.phase &&
+    a.reason === b.reason &&
     a.startedAt === b.startedAt &&
     a.cordonedByAgent === b.cordonedByAgent &&
     a.spotNoticeAt === b.spotNoticeAt &&

@@ -51,6 +51,11 @@ export const DRAIN_STARTED_AT_ANNOTATION = 'gamelift.status/drain-started-at';
 export const CORDONED_BY_AGENT_ANNOTATION = 'gamelift.status/cordoned-by-agent';
 /** RFC 3339 time the agent first saw SPOT_TERMINATING: the 2-minute notice is counted from here. */
 export const SPOT_NOTICE_AT_ANNOTATION = 'gamelift.status/spot-notice-at';
+/**
+ * Why the node drains (see DrainReason). Absent on a drain recorded by an older agent: read as
+ * `spot` in phase SpotEvicting and `fleetiq` otherwise, which is what those agents drained for.
+ */
+export const DRAIN_REASON_ANNOTATION = 'gamelift.status/drain-reason';
 /** RFC 3339 time the "drain exceeded its maximum wait" warning was raised (raised once per drain). */
 export const DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION = 'gamelift.status/drain-max-wait-warned-at';
 
@@ -94,6 +99,7 @@ export const ACTED_ON_OBSERVED_AT_ANNOTATION = 'gamelift.status/acted-on-observe
 /** Every annotation the agent owns; a revert removes them all. */
 export const DRAIN_ANNOTATIONS = [
   DRAIN_PHASE_ANNOTATION,
+  DRAIN_REASON_ANNOTATION,
   DRAIN_STARTED_AT_ANNOTATION,
   CORDONED_BY_AGENT_ANNOTATION,
   SPOT_NOTICE_AT_ANNOTATION,
@@ -132,13 +138,48 @@ export const DRAIN_PHASES = [
   'Fenced',
   'Tainted',
   'SpotEvicting',
+  'Drained',
   'Deregistered',
 ] as const;
 export type DrainPhase = (typeof DRAIN_PHASES)[number];
 
+/**
+ * Why a node drains: what the current phase was entered for, most compelling first. A more compelling
+ * reason that appears during a drain takes it over (a request drain becomes a FleetIQ one when FleetIQ
+ * says DRAINING, anything becomes a Spot drain on a notice).
+ *
+ * - `spot`: the instance's Spot interruption notice (instance metadata, or FleetIQ's SPOT_TERMINATING).
+ * - `fleetiq`: FleetIQ reports the instance DRAINING. Ends in `Deregistered`, so FleetIQ replaces it.
+ * - `request`: an operator (or automation: `kubectl fleetiq drain`, a rolling upgrade) asked for it with
+ *   the drain-request annotation. Ends in `Drained` (or `Deregistered` when the request says so).
+ * - `rebalance`: EC2 published a rebalance recommendation for the instance. Ends in `Drained` and waits
+ *   there for FleetIQ or a Spot notice, or is reverted when neither comes in time.
+ */
+export const DRAIN_REASONS = ['spot', 'fleetiq', 'request', 'rebalance'] as const;
+export type DrainReason = (typeof DRAIN_REASONS)[number];
+
+/**
+ * An operator's drain request: present (any value but those below reads as `drain`) while the node
+ * should drain; removing it undoes a drain made for it (`kubectl fleetiq undrain`).
+ * - `drain`: empty the node of sessions and stop at phase `Drained`; the instance stays registered.
+ * - `deregister`: the same, then deregister the instance from FleetIQ (phase `Deregistered`).
+ */
+export const DRAIN_REQUEST_ANNOTATION = 'gamelift.status/drain-request';
+export const DRAIN_REQUEST_MODES = ['drain', 'deregister'] as const;
+export type DrainRequestMode = (typeof DRAIN_REQUEST_MODES)[number];
+
+/** The operator's drain request on the node, if any (a value that is not a known mode reads as `drain`). */
+export function readDrainRequest(annotations: Record<string, string>): DrainRequestMode | undefined {
+  const v = annotations[DRAIN_REQUEST_ANNOTATION];
+  if (v === undefined) return undefined;
+  return v.trim() === 'deregister' ? 'deregister' : 'drain';
+}
+
 /** What the agent recorded about the drain in progress (null: none, i.e. phase Active). */
 export interface DrainRecord {
   phase: Exclude<DrainPhase, 'Active'>;
+  /** Why the node drains (see DrainReason). */
+  reason: DrainReason;
   /** Epoch ms. */
   startedAt: number;
   cordonedByAgent: boolean;
@@ -177,8 +218,15 @@ export function readDrainRecord(
   const phase = (DRAIN_PHASES as readonly string[]).includes(rawPhase)
     ? (rawPhase as DrainRecord['phase'])
     : 'Cordoned';
+  const rawReason = annotations[DRAIN_REASON_ANNOTATION];
+  const reason: DrainReason = (DRAIN_REASONS as readonly string[]).includes(rawReason ?? '')
+    ? (rawReason as DrainReason)
+    : phase === 'SpotEvicting'
+      ? 'spot'
+      : 'fleetiq';
   const record: DrainRecord = {
     phase,
+    reason,
     startedAt: parseTime(annotations[DRAIN_STARTED_AT_ANNOTATION]) ?? fallbackNow,
     cordonedByAgent: annotations[CORDONED_BY_AGENT_ANNOTATION] === 'true',
   };
@@ -201,6 +249,7 @@ export function drainRecordAnnotations(record: DrainRecord | null): Record<strin
   const out: Record<string, string | null> = Object.fromEntries(DRAIN_ANNOTATIONS.map((a) => [a, null]));
   if (record === null) return out;
   out[DRAIN_PHASE_ANNOTATION] = record.phase;
+  out[DRAIN_REASON_ANNOTATION] = record.reason;
   out[DRAIN_STARTED_AT_ANNOTATION] = new Date(record.startedAt).toISOString();
   out[CORDONED_BY_AGENT_ANNOTATION] = String(record.cordonedByAgent);
   if (record.spotNoticeAt !== undefined)

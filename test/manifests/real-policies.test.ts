@@ -750,7 +750,7 @@ describe('the drain the product makes, last', () => {
         nodeMergePatch(await api.getNode(NODE), [
           {
             kind: 'recordDrainState',
-            record: { phase: 'Tainted', startedAt: Date.now(), cordonedByAgent: true },
+            record: { phase: 'Tainted', reason: 'fleetiq', startedAt: Date.now(), cordonedByAgent: true },
           },
           { kind: 'recordActedOn', observedAt: Date.now() },
           { kind: 'label', status: 'DRAINING' },

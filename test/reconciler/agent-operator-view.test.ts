@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   DRAIN_PHASE_ANNOTATION,
   DRAIN_PHASE_LABEL,
+  DRAIN_REASON_ANNOTATION,
   FLEETIQ_STATUS_ANNOTATION,
   FLEETIQ_STATUS_OBSERVED_AT_ANNOTATION,
   drainRecordAnnotations,
@@ -98,9 +99,17 @@ describe('the drain phase label', () => {
   it('is added to a node whose drain an older agent recorded without it', async () => {
     const id = IDS[2];
     const node = 'node-upgraded';
-    const record = { phase: 'Tainted' as const, startedAt: Date.now() - 60_000, cordonedByAgent: true };
+    const record = {
+      phase: 'Tainted' as const,
+      reason: 'fleetiq' as const,
+      startedAt: Date.now() - 60_000,
+      cordonedByAgent: true,
+    };
+    // Older agents wrote neither the phase label nor the drain reason.
     const annotations = Object.fromEntries(
-      Object.entries(drainRecordAnnotations(record)).filter((e): e is [string, string] => e[1] !== null),
+      Object.entries(drainRecordAnnotations(record)).filter(
+        (e): e is [string, string] => e[1] !== null && e[0] !== DRAIN_REASON_ANNOTATION,
+      ),
     );
     await createNode(w.admin, node, id, {
       annotations,
@@ -115,7 +124,12 @@ describe('the drain phase label', () => {
   });
 
   it('is restored by decide() whatever the status, and removed when there is no drain', () => {
-    const tainted = { phase: 'Tainted' as const, startedAt: T0 - 1000, cordonedByAgent: true };
+    const tainted = {
+      phase: 'Tainted' as const,
+      reason: 'fleetiq' as const,
+      startedAt: T0 - 1000,
+      cordonedByAgent: true,
+    };
     const bare = makeNode({ label: 'DRAINING', unschedulable: true, tainted: true, record: tainted });
     delete bare.labels[DRAIN_PHASE_LABEL];
     for (const status of [undefined, fresh('DRAINING')]) {

@@ -117,7 +117,12 @@ describe('a new agent on a node left in each phase', () => {
   it('Cordoned: fences, taints, waits', async () => {
     const id = IDS[2];
     const node = 'node-left-cordoned';
-    await nodeLeftIn(node, id, { phase: 'Cordoned', startedAt, cordonedByAgent: true }, 'DRAINING');
+    await nodeLeftIn(
+      node,
+      id,
+      { phase: 'Cordoned', reason: 'fleetiq', startedAt, cordonedByAgent: true },
+      'DRAINING',
+    );
     await createGameServer(w.admin, 'left-cordoned-ready', node, 'Ready');
     await createGameServer(w.admin, 'left-cordoned-alloc', node, 'Allocated');
     await w.publisher.publish(id, 'DRAINING');
@@ -135,7 +140,12 @@ describe('a new agent on a node left in each phase', () => {
   it('Fenced: taints', async () => {
     const id = IDS[3];
     const node = 'node-left-fenced';
-    await nodeLeftIn(node, id, { phase: 'Fenced', startedAt, cordonedByAgent: true }, 'DRAINING');
+    await nodeLeftIn(
+      node,
+      id,
+      { phase: 'Fenced', reason: 'fleetiq', startedAt, cordonedByAgent: true },
+      'DRAINING',
+    );
     await createGameServer(w.admin, 'left-fenced-alloc', node, 'Allocated', { tolerates: true });
     await w.publisher.publish(id, 'DRAINING');
     await w.startAgent(node);
@@ -148,7 +158,12 @@ describe('a new agent on a node left in each phase', () => {
   it('Tainted with no session left: deregisters', async () => {
     const id = IDS[4];
     const node = 'node-left-tainted';
-    await nodeLeftIn(node, id, { phase: 'Tainted', startedAt, cordonedByAgent: true }, 'DRAINING');
+    await nodeLeftIn(
+      node,
+      id,
+      { phase: 'Tainted', reason: 'fleetiq', startedAt, cordonedByAgent: true },
+      'DRAINING',
+    );
     await w.publisher.publish(id, 'DRAINING');
     await w.startAgent(node);
     await waitFor('Deregistered', async () => (await phaseOf(node)) === 'Deregistered');
@@ -161,7 +176,7 @@ describe('a new agent on a node left in each phase', () => {
     await nodeLeftIn(
       node,
       id,
-      { phase: 'SpotEvicting', startedAt, cordonedByAgent: true, spotNoticeAt: startedAt },
+      { phase: 'SpotEvicting', reason: 'spot', startedAt, cordonedByAgent: true, spotNoticeAt: startedAt },
       'SPOT_TERMINATING',
     );
     await createGameServer(w.admin, 'left-spot-alloc', node, 'Allocated', { tolerates: true });
@@ -178,7 +193,12 @@ describe('a new agent on a node left in each phase', () => {
   it('Deregistered: starts no FleetIQ membership while DRAINING, and comes back on a later ACTIVE', async () => {
     const id = IDS[6];
     const node = 'node-left-deregistered';
-    await nodeLeftIn(node, id, { phase: 'Deregistered', startedAt, cordonedByAgent: true }, 'DRAINING');
+    await nodeLeftIn(
+      node,
+      id,
+      { phase: 'Deregistered', reason: 'fleetiq', startedAt, cordonedByAgent: true },
+      'DRAINING',
+    );
     await w.publisher.publish(id, 'DRAINING');
     const agent = await w.startAgent(node);
     await waitFor('a decision', () => agent.lastDecision() !== undefined);

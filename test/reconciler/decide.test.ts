@@ -32,6 +32,7 @@ const reasons = (d: Decision) => d.actions.flatMap((a) => (a.kind === 'emitEvent
 const nodeActions = (d: Decision) => drainActions(d).filter((a) => a.kind !== 'emitEvent');
 const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
   phase,
+  reason: phase === 'SpotEvicting' ? 'spot' : 'fleetiq',
   startedAt: T0 - 60_000,
   cordonedByAgent: true,
   ...extra,
@@ -64,7 +65,10 @@ describe('decide: DRAINING from scratch', () => {
     );
     expect(d.phase).toBe('Cordoned');
     expect(nodeActions(d)).toEqual([
-      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: T0, cordonedByAgent: true },
+      },
       { kind: 'label', status: 'DRAINING' },
       { kind: 'cordon' },
     ]);
@@ -77,7 +81,10 @@ describe('decide: DRAINING from scratch', () => {
       CONFIG,
     );
     expect(nodeActions(d)).toEqual([
-      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: false } },
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: T0, cordonedByAgent: false },
+      },
       { kind: 'label', status: 'DRAINING' },
     ]);
   });
@@ -500,7 +507,13 @@ describe('decide: SPOT_TERMINATING', () => {
     expect(nodeActions(d)).toEqual([
       {
         kind: 'recordDrainState',
-        record: { phase: 'SpotEvicting', startedAt: T0, cordonedByAgent: true, spotNoticeAt: T0 },
+        record: {
+          phase: 'SpotEvicting',
+          reason: 'spot',
+          startedAt: T0,
+          cordonedByAgent: true,
+          spotNoticeAt: T0,
+        },
       },
       { kind: 'label', status: 'SPOT_TERMINATING' },
       { kind: 'cordon' },
@@ -578,7 +591,13 @@ describe('decide: SPOT_TERMINATING', () => {
     expect(nodeActions(d)).toEqual([
       {
         kind: 'recordDrainState',
-        record: { phase: 'SpotEvicting', startedAt: T0 - 60_000, cordonedByAgent: false, spotNoticeAt: T0 },
+        record: {
+          phase: 'SpotEvicting',
+          reason: 'spot',
+          startedAt: T0 - 60_000,
+          cordonedByAgent: false,
+          spotNoticeAt: T0,
+        },
       },
       { kind: 'label', status: 'SPOT_TERMINATING' },
     ]);
@@ -1436,7 +1455,7 @@ describe('decide: whole drains in a modelled world', () => {
 });
 
 describe('decide: timing (rechecks, retries, when membership starts)', () => {
-  type Phase = DrainRecord['phase'] | 'Active';
+  type Phase = Exclude<DrainRecord['phase'], 'Drained'> | 'Active';
   const allocated = (opts: Partial<Parameters<typeof gs>[2]> = {}) => [gs('s', 'Allocated', opts)];
   /**
    * A node in `phase` where there is nothing to do now (decide() returns no drain action), with

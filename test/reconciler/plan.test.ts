@@ -66,7 +66,10 @@ describe('stepsBeforeReobserving', () => {
 describe('planSteps', () => {
   it('merges node actions around events into one patch; events follow the step they describe', () => {
     const steps = planSteps([
-      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: T0, cordonedByAgent: true },
+      },
       { kind: 'label', status: 'DRAINING' },
       ev('FleetIQDraining'),
       { kind: 'cordon' },
@@ -143,7 +146,10 @@ describe('nodeMergePatch', () => {
 
   it('carries the resourceVersion as a precondition, labels, annotations and the cordon', () => {
     const p = nodeMergePatch(node, [
-      { kind: 'recordDrainState', record: { phase: 'Cordoned', startedAt: T0, cordonedByAgent: true } },
+      {
+        kind: 'recordDrainState',
+        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: T0, cordonedByAgent: true },
+      },
       { kind: 'label', status: 'DRAINING' },
       { kind: 'cordon' },
     ]);

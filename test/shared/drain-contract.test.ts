@@ -7,6 +7,7 @@ import {
   DRAIN_ANNOTATIONS,
   DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION,
   DRAIN_PHASE_ANNOTATION,
+  DRAIN_REASON_ANNOTATION,
   DRAIN_PHASE_LABEL,
   DRAIN_PHASES,
   DRAIN_STARTED_AT_ANNOTATION,
@@ -21,6 +22,9 @@ import {
   hasDrainTaint,
   observedStatusAnnotations,
   readDrainRecord,
+  readDrainRequest,
+  DRAIN_REASONS,
+  DRAIN_REQUEST_ANNOTATION,
   readObservedStatus,
   withDrainPhaseLabel,
   withDrainRecord,
@@ -48,6 +52,7 @@ describe('node drain record', () => {
   it('round-trips a full record through annotations', () => {
     const record: DrainRecord = {
       phase: 'SpotEvicting',
+      reason: 'spot',
       startedAt: NOW - 5000,
       cordonedByAgent: true,
       spotNoticeAt: NOW - 1000,
@@ -57,6 +62,7 @@ describe('node drain record', () => {
     expect(annotations).toEqual({
       other: 'kept',
       [DRAIN_PHASE_ANNOTATION]: 'SpotEvicting',
+      [DRAIN_REASON_ANNOTATION]: 'spot',
       [DRAIN_STARTED_AT_ANNOTATION]: '2026-11-21T09:59:55.000Z',
       [CORDONED_BY_AGENT_ANNOTATION]: 'true',
       [SPOT_NOTICE_AT_ANNOTATION]: '2026-11-21T09:59:59.000Z',
@@ -68,9 +74,14 @@ describe('node drain record', () => {
   it('removes optional annotations a new record no longer has, and all of them for null', () => {
     const full = withDrainRecord(
       {},
-      { phase: 'Tainted', startedAt: NOW, cordonedByAgent: false, maxWaitWarnedAt: NOW },
+      { phase: 'Tainted', reason: 'fleetiq', startedAt: NOW, cordonedByAgent: false, maxWaitWarnedAt: NOW },
     );
-    const patch = drainRecordAnnotations({ phase: 'Tainted', startedAt: NOW, cordonedByAgent: false });
+    const patch = drainRecordAnnotations({
+      phase: 'Tainted',
+      reason: 'fleetiq',
+      startedAt: NOW,
+      cordonedByAgent: false,
+    });
     expect(patch[DRAIN_MAX_WAIT_WARNED_AT_ANNOTATION]).toBeNull();
     expect(withDrainRecord(full, null)).toEqual({});
   });
@@ -91,7 +102,32 @@ describe('node drain record', () => {
         },
         NOW,
       ),
-    ).toEqual({ phase: 'Cordoned', startedAt: NOW, cordonedByAgent: false });
+    ).toEqual({ phase: 'Cordoned', reason: 'fleetiq', startedAt: NOW, cordonedByAgent: false });
+  });
+
+  it('reads the reason an older agent did not record from the phase, and a garbled one the same way', () => {
+    const at = (phase: string, reason?: string) =>
+      readDrainRecord(
+        {
+          [DRAIN_PHASE_ANNOTATION]: phase,
+          ...(reason === undefined ? {} : { [DRAIN_REASON_ANNOTATION]: reason }),
+        },
+        NOW,
+      )?.reason;
+    expect(at('Tainted')).toBe('fleetiq');
+    expect(at('SpotEvicting')).toBe('spot');
+    expect(at('Tainted', 'nonsense')).toBe('fleetiq');
+    expect(at('SpotEvicting', '')).toBe('spot');
+    for (const reason of DRAIN_REASONS) expect(at('Tainted', reason)).toBe(reason);
+  });
+
+  it('reads an operator drain request: deregister only when it says so exactly', () => {
+    expect(readDrainRequest({})).toBeUndefined();
+    expect(readDrainRequest({ [DRAIN_REQUEST_ANNOTATION]: '' })).toBe('drain');
+    expect(readDrainRequest({ [DRAIN_REQUEST_ANNOTATION]: 'drain' })).toBe('drain');
+    expect(readDrainRequest({ [DRAIN_REQUEST_ANNOTATION]: 'deregister' })).toBe('deregister');
+    expect(readDrainRequest({ [DRAIN_REQUEST_ANNOTATION]: ' deregister\n' })).toBe('deregister');
+    expect(readDrainRequest({ [DRAIN_REQUEST_ANNOTATION]: 'DEREGISTER-please' })).toBe('drain');
   });
 
   it('tells the exact drain taint from a malformed one with the same key', () => {
@@ -115,7 +151,7 @@ describe('drain phase label', () => {
     // Kubernetes label values: at most 63 characters, alphanumerics with -_. inside.
     const labelValue = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
     for (const phase of DRAIN_PHASES.filter((p) => p !== 'Active')) {
-      const v = drainPhaseLabel({ phase, startedAt: NOW, cordonedByAgent: true });
+      const v = drainPhaseLabel({ phase, reason: 'fleetiq', startedAt: NOW, cordonedByAgent: true });
       expect(v).toBe(phase);
       expect(v).toMatch(labelValue);
     }
@@ -125,7 +161,7 @@ describe('drain phase label', () => {
   it('says Active without a record, other labels kept', () => {
     const labels = withDrainPhaseLabel(
       { role: 'game-servers' },
-      { phase: 'Tainted', startedAt: NOW, cordonedByAgent: true },
+      { phase: 'Tainted', reason: 'fleetiq', startedAt: NOW, cordonedByAgent: true },
     );
     expect(labels).toEqual({ role: 'game-servers', [DRAIN_PHASE_LABEL]: 'Tainted' });
     expect(withDrainPhaseLabel(labels, null)).toEqual({
