@@ -8,13 +8,16 @@
 import { type InstanceStatus } from '../shared/contract.js';
 import {
   DRAIN_PHASE_LABEL,
+  DRAIN_REQUEST_ANNOTATION,
   drainPhaseLabel,
   hasAnyDrainKeyTaint,
   hasDrainTaint,
   labelledStatus,
   readActedOnObservedAt,
   readDrainRecord,
+  readDrainRequest,
   type DrainPhase,
+  type DrainReason,
   type DrainRecord,
   type NodeView,
 } from '../shared/drain-contract.js';
@@ -167,6 +170,9 @@ export type Action = DrainAction | MembershipAction;
 /** Kubernetes Event reasons the agent raises on its Node (the agent adds `...Failed` ones for failures). */
 export type EventReason =
   | 'FleetIQDraining'
+  | 'DrainRequested'
+  | 'Drained'
+  | 'DrainRequestWithdrawn'
   | 'SpotTerminating'
   | 'Cordoned'
   | 'Fencing'
@@ -368,13 +374,25 @@ export function decide(
   const statusFresh = !replayed && isStatusFresh(obs.status, obs.now, config.statusStaleAfterMs);
   const fresh = statusFresh ? obs.status!.status : undefined;
   const sessions = obs.gameServers.filter((gs) => isSessionState(gs.state, config));
-  const ctx: Ctx = { obs, config, record, sessions };
+  const ctx: Ctx = { obs, config, record, sessions, fresh };
 
+  // What the node drains for, most compelling first (DRAIN_REASONS). FleetIQ's statuses count only when
+  // fresh; an operator's request holds whatever FleetIQ says, since it is no observation that can age.
+  const request = readDrainRequest(obs.node.annotations);
   let drain: DrainStep;
-  if (record?.phase === 'Deregistered') drain = deregistered(ctx, record, fresh);
-  else if (fresh === 'ACTIVE') drain = active(ctx);
-  else if (fresh === 'DRAINING') drain = draining(ctx);
+  if (record?.phase === 'Deregistered') drain = deregistered(ctx, record, fresh, request);
   else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
+  else if (fresh === 'DRAINING') drain = draining(ctx, FLEETIQ_DRAIN);
+  else if (
+    request !== undefined &&
+    // A FleetIQ or Spot drain on a status gone stale is held, not taken over by the weaker reason.
+    (record === null || !drainsOnFleetIQ(record.reason) || fresh === 'ACTIVE')
+  )
+    drain = draining(ctx, requestDrain(request));
+  else if (record !== null && !drainsOnFleetIQ(record.reason))
+    // The trigger of a drain FleetIQ never asked for is gone: undone without waiting for a status.
+    drain = revert(ctx, record, withdrawnMessage(record));
+  else if (fresh === 'ACTIVE') drain = active(ctx);
   else drain = record === null ? { phase: 'Active', actions: [] } : holdPhase(ctx, record);
   // The phase label follows the record (`Active` without one); a node without it (new, drained by an
   // older agent, or an operator removed it) gets it now rather than at the drain's next step.
@@ -422,7 +440,56 @@ export function decide(
   };
 }
 
-const DRAINING_PHASES: readonly DrainPhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting'];
+const DRAINING_PHASES: readonly DrainPhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Drained'];
+
+/**
+ * What a drain is for and how it ends: `deregister` hands the instance back to FleetIQ (which replaces it);
+ * `drained` stops at phase Drained, the instance still registered, until the trigger goes or a more
+ * compelling reason takes the drain over.
+ */
+interface DrainGoal {
+  reason: DrainReason;
+  ending: 'deregister' | 'drained';
+  /** Sets the instance-status label to DRAINING (FleetIQ's drain only: the label says what FleetIQ said). */
+  labelDraining: boolean;
+  /** The Event that opens the drain. */
+  opening: (sessions: number) => { reason: EventReason; message: string };
+}
+
+const FLEETIQ_DRAIN: DrainGoal = {
+  reason: 'fleetiq',
+  ending: 'deregister',
+  labelDraining: true,
+  opening: (n) => ({
+    reason: 'FleetIQDraining',
+    message: `FleetIQ reports the instance DRAINING: draining the node, ${n} session(s) on it`,
+  }),
+};
+
+function requestDrain(mode: 'drain' | 'deregister'): DrainGoal {
+  return {
+    reason: 'request',
+    ending: mode === 'deregister' ? 'deregister' : 'drained',
+    labelDraining: false,
+    opening: (n) => ({
+      reason: 'DrainRequested',
+      message: `Drain requested (${DRAIN_REQUEST_ANNOTATION}=${mode}): draining the node, ${n} session(s) on it; ${
+        mode === 'deregister'
+          ? 'the instance is deregistered from FleetIQ once they end'
+          : 'it stays registered and drained until the request is removed'
+      }`,
+    }),
+  };
+}
+
+/** Reasons whose drain FleetIQ (or EC2 through it) decided: only a fresh FleetIQ status undoes them. */
+function drainsOnFleetIQ(reason: DrainReason): boolean {
+  return reason === 'fleetiq' || reason === 'spot';
+}
+
+function withdrawnMessage(record: DrainRecord): string {
+  return `The drain request was removed (phase ${record.phase})`;
+}
 
 function timing(
   phase: DrainPhase,
@@ -448,6 +515,8 @@ interface Ctx {
   config: DecideConfig;
   record: DrainRecord | null;
   sessions: GameServerView[];
+  /** The FleetIQ status, when fresh enough to act on. */
+  fresh: InstanceStatus | undefined;
 }
 
 interface DrainStep {
@@ -466,8 +535,29 @@ const event = (type: 'Normal' | 'Warning', reason: EventReason, message: string)
 });
 
 /** ACTIVE: undo whatever a drain left (before deregistration) and keep the label current. */
-function active({ obs, record }: Ctx): DrainStep {
-  const node = obs.node;
+function active(ctx: Ctx): DrainStep {
+  const { record } = ctx;
+  return revert(
+    ctx,
+    record,
+    record === null
+      ? undefined
+      : `FleetIQ reports the instance ACTIVE again during the drain (phase ${record.phase})`,
+    true,
+  );
+}
+
+/**
+ * Undoes a drain: the drain-key taints, the agent's own cordon, the drain record; the instance-status label
+ * becomes ACTIVE only on FleetIQ's word (`labelActive`). `why` opens the DrainReverted Event.
+ */
+function revert(
+  ctx: Ctx,
+  record: DrainRecord | null,
+  why: string | undefined,
+  labelActive = false,
+): DrainStep {
+  const node = ctx.obs.node;
   const actions: DrainAction[] = [];
   const undone: string[] = [];
   if (hasAnyDrainKeyTaint(node)) {
@@ -482,7 +572,7 @@ function active({ obs, record }: Ctx): DrainStep {
       undone.push('left the node cordoned (it was cordoned before the drain)');
     }
   }
-  if (labelledStatus(node) !== 'ACTIVE') actions.push({ kind: 'label', status: 'ACTIVE' });
+  if (labelActive && labelledStatus(node) !== 'ACTIVE') actions.push({ kind: 'label', status: 'ACTIVE' });
   if (record !== null) {
     // Last, so that a partial revert still finds on the node what it has to undo.
     actions.push({ kind: 'recordDrainState', record: null });
@@ -490,9 +580,7 @@ function active({ obs, record }: Ctx): DrainStep {
       event(
         'Normal',
         'DrainReverted',
-        `FleetIQ reports the instance ACTIVE again during the drain (phase ${record.phase}): ${
-          undone.length ? undone.join(', ') : 'nothing left to undo'
-        }`,
+        `${why ?? 'Drain reverted'}: ${undone.length ? undone.join(', ') : 'nothing left to undo'}`,
       ),
     );
   } else if (undone.length) {
@@ -555,8 +643,11 @@ function names(gameServers: GameServerView[]): string {
   return shown.join(', ') + (gameServers.length > 10 ? `, and ${gameServers.length - 10} more` : '');
 }
 
-/** DRAINING: cordon → fence → taint → wait for the sessions → deregister, one verified step at a time. */
-function draining(ctx: Ctx): DrainStep {
+/**
+ * The drain machine, whatever the reason: cordon → fence → taint → wait for the sessions → deregister (or
+ * stop at Drained), one verified step at a time.
+ */
+function draining(ctx: Ctx, goal: DrainGoal): DrainStep {
   const { obs, record } = ctx;
   const node = obs.node;
   if (record === null) {
@@ -565,31 +656,26 @@ function draining(ctx: Ctx): DrainStep {
       // Recorded before the cordon, so the agent never forgets a cordon it made.
       {
         kind: 'recordDrainState',
-        record: { phase: 'Cordoned', reason: 'fleetiq', startedAt: obs.now, cordonedByAgent },
+        record: { phase: 'Cordoned', reason: goal.reason, startedAt: obs.now, cordonedByAgent },
       },
     ];
-    if (labelledStatus(node) !== 'DRAINING') actions.push({ kind: 'label', status: 'DRAINING' });
+    actions.push(...statusLabel(ctx, goal));
     if (cordonedByAgent) actions.push({ kind: 'cordon' });
-    actions.push(
-      event(
-        'Normal',
-        'FleetIQDraining',
-        `FleetIQ reports the instance DRAINING: draining the node, ${ctx.sessions.length} session(s) on it`,
-      ),
-      cordonEvent(cordonedByAgent),
-    );
+    actions.push(openingEvent(ctx, goal), cordonEvent(cordonedByAgent));
     return { phase: 'Cordoned', actions };
   }
 
-  // Re-establish label and cordon first (a Spot drain becoming a plain drain starts over at Cordoned).
+  // Re-establish reason, label and cordon first (a Spot drain becoming a plain drain starts over at
+  // Cordoned). A drain taken over for another reason keeps its progress, start and cordon.
   const actions: DrainAction[] = [];
-  let next: DrainRecord =
-    record.phase === 'SpotEvicting' ? { ...record, phase: 'Cordoned', reason: 'fleetiq' } : record;
+  let next: DrainRecord = record.phase === 'SpotEvicting' ? { ...record, phase: 'Cordoned' } : record;
+  if (next.reason !== goal.reason) next = { ...next, reason: goal.reason };
   const cordon = !node.unschedulable;
   if (cordon) next = { ...next, cordonedByAgent: true };
   if (next !== record) actions.push({ kind: 'recordDrainState', record: next });
-  if (labelledStatus(node) !== 'DRAINING') actions.push({ kind: 'label', status: 'DRAINING' });
+  actions.push(...statusLabel(ctx, goal));
   if (cordon) actions.push({ kind: 'cordon' }, cordonEvent(true));
+  if (record.reason !== goal.reason) actions.push(openingEvent(ctx, goal));
   if (actions.length) return { phase: next.phase, actions };
 
   const fence = fenceActions(ctx, true);
@@ -626,7 +712,7 @@ function draining(ctx: Ctx): DrainStep {
       return { phase: 'Tainted', actions };
     }
     default: {
-      // Tainted: keep the phase's invariants, wait for the sessions, then deregister.
+      // Tainted (or Drained): keep the phase's invariants, wait for the sessions, then end the drain.
       const actions: DrainAction[] = [];
       if (!hasDrainTaint(node))
         actions.push(
@@ -634,22 +720,70 @@ function draining(ctx: Ctx): DrainStep {
           event('Normal', 'Tainted', 'Tainted the node again gamelift.status/draining=true:NoExecute'),
         );
       if (fence.length) actions.push(...fence, fencingEvent(fence));
-      if (actions.length) return { phase: 'Tainted', actions };
-      if (ctx.sessions.length) return { phase: 'Tainted', ...waitForSessions(ctx, record) };
-      // Empty: deregister only on evidence that DRAINING held, i.e. an observation made at least
-      // drainingStableMs after the drain began (a newer observation wakes the agent when it arrives).
-      const stableFrom = record.startedAt + ctx.config.drainingStableMs;
-      if (ctx.config.drainingStableMs > 0 && obs.status!.observedAt < stableFrom)
+      if (actions.length) return { phase: record.phase, actions };
+      if (ctx.sessions.length) {
+        // A drained node is empty by definition: a session found there (one the fence lost a race to)
+        // is waited for like any other.
+        if (record.phase === 'Drained')
+          return {
+            phase: 'Tainted',
+            actions: [{ kind: 'recordDrainState', record: { ...record, phase: 'Tainted' } }],
+          };
+        return { phase: 'Tainted', ...waitForSessions(ctx, record) };
+      }
+      if (goal.ending === 'drained') {
+        if (record.phase === 'Drained') return { phase: 'Drained', actions: [] };
         return {
-          phase: 'Tainted',
-          actions: [],
-          ...(stableFrom > obs.now
-            ? { wait: { reason: 'DrainingNotStableYet', requeueAfterMs: stableFrom - obs.now } }
-            : {}),
+          phase: 'Drained',
+          actions: [
+            { kind: 'recordDrainState', record: { ...record, phase: 'Drained' } },
+            event(
+              'Normal',
+              'Drained',
+              'All sessions on the node have ended: the node is drained and stays cordoned and tainted, the instance registered',
+            ),
+          ],
         };
-      return deregistration(ctx, record, 'All sessions on the node have ended');
+      }
+      if (goal.reason === 'fleetiq') {
+        // Empty: deregister only on evidence that DRAINING held, i.e. an observation made at least
+        // drainingStableMs after the drain began (a newer observation wakes the agent when it arrives).
+        const stableFrom = record.startedAt + ctx.config.drainingStableMs;
+        if (ctx.config.drainingStableMs > 0 && obs.status!.observedAt < stableFrom)
+          return {
+            phase: record.phase,
+            actions: [],
+            ...(stableFrom > obs.now
+              ? { wait: { reason: 'DrainingNotStableYet', requeueAfterMs: stableFrom - obs.now } }
+              : {}),
+          };
+        return deregistration(ctx, record, 'All sessions on the node have ended');
+      }
+      return deregistration(
+        ctx,
+        record,
+        'All sessions on the node have ended and the drain request asks for deregistration',
+      );
     }
   }
+}
+
+/**
+ * The instance-status label a drain keeps: DRAINING for FleetIQ's; for any other, what FleetIQ says when
+ * it says ACTIVE (a drain FleetIQ gave up and an operator's request took over), else left as it is.
+ */
+function statusLabel(ctx: Ctx, goal: DrainGoal): DrainAction[] {
+  const want: InstanceStatus | undefined = goal.labelDraining
+    ? 'DRAINING'
+    : ctx.fresh === 'ACTIVE'
+      ? 'ACTIVE'
+      : undefined;
+  return want !== undefined && labelledStatus(ctx.obs.node) !== want ? [{ kind: 'label', status: want }] : [];
+}
+
+function openingEvent(ctx: Ctx, goal: DrainGoal): DrainAction {
+  const { reason, message } = goal.opening(ctx.sessions.length);
+  return event('Normal', reason, message);
 }
 
 /** SPOT_TERMINATING: label, cordon, fence and taint at once, delete the game server pods, deregister. */
@@ -808,12 +942,20 @@ function waitForSessions(ctx: Ctx, record: DrainRecord): Omit<DrainStep, 'phase'
  * guarantees) brings the node back: the drain is undone and, the phase being Active again, the
  * instance is registered anew. A node still here long after its deregistration is reported once.
  */
-function deregistered(ctx: Ctx, record: DrainRecord, fresh: InstanceStatus | undefined): DrainStep {
+function deregistered(
+  ctx: Ctx,
+  record: DrainRecord,
+  fresh: InstanceStatus | undefined,
+  request: 'drain' | 'deregister' | undefined,
+): DrainStep {
   const { obs, config } = ctx;
   const authentic = obs.status?.authenticated !== false;
+  // FleetIQ said ACTIVE all along for an instance deregistered on an operator's request: that ACTIVE
+  // brings it back only once the request is removed.
+  const requested = record.reason === 'request' && request !== undefined;
   const since = record.deregisteredAt ?? record.startedAt;
   // Newer than the deregistration too (the high-water mark may be missing on a node an older agent drained).
-  if (fresh === 'ACTIVE' && authentic && obs.status!.observedAt > since) {
+  if (fresh === 'ACTIVE' && authentic && !requested && obs.status!.observedAt > since) {
     const step = active(ctx);
     step.actions = step.actions.map((a) =>
       a.kind === 'emitEvent' && a.reason === 'DrainReverted'
@@ -836,8 +978,9 @@ function deregistered(ctx: Ctx, record: DrainRecord, fresh: InstanceStatus | und
   const actions: DrainAction[] = [];
   if (record.strandedWarnedAt === undefined) {
     const s = obs.status;
-    const why =
-      fresh === 'ACTIVE'
+    const why = requested
+      ? `it was deregistered on request (${DRAIN_REQUEST_ANNOTATION}) and nobody has terminated it; removing the request registers it again`
+      : fresh === 'ACTIVE'
         ? 'FleetIQ says ACTIVE, but through an unsigned status that cannot bring a node back'
         : fresh !== undefined
           ? `FleetIQ still says ${fresh} but has not terminated the instance`
@@ -866,7 +1009,9 @@ function deregistration(ctx: Ctx, record: DrainRecord, why: string): DrainStep {
       event(
         'Normal',
         'Deregistered',
-        `${why}: deregistered the instance from FleetIQ, which will terminate it`,
+        record.reason === 'request'
+          ? `${why}: deregistered the instance from FleetIQ; it is left to be terminated (remove the request to register it again)`
+          : `${why}: deregistered the instance from FleetIQ, which will terminate it`,
       ),
     ],
   };
