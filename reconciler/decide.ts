@@ -180,7 +180,6 @@ export type EventReason =
   | 'FleetIQDraining'
   | 'DrainRequested'
   | 'Drained'
-  | 'DrainRequestWithdrawn'
   | 'SpotTerminating'
   | 'Cordoned'
   | 'Fencing'
