@@ -1,8 +1,9 @@
 // What the webhook decides, as pure functions: which admission requests need any work at all (most
 // do not, and must be answered without an API call), what to do with the backing pod once read, and
 // the JSON Patches it sends. The I/O around them lives in pod-toleration.ts and admission.ts. What
-// the webhook shares with the node agent (the toleration, "tolerates", the guarded patch that adds it,
-// the fenced node statuses, the protected states) is the drain contract, ../shared/drain-contract.ts.
+// the webhook shares with the node agent (the toleration, "tolerates", the guarded patch that adds it
+// with Karpenter's mark, which nodes take no new session, the protected states) is the drain contract,
+// ../shared/drain-contract.ts.
 import {
   DRAIN_TOLERATION_ANNOTATION,
   escapePointerSegment,
