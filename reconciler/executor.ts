@@ -11,7 +11,7 @@ import { KubeApiError, statusCode } from '../shared/kube-error.js';
 import { podToleratesDrain } from '../shared/drain-contract.js';
 import { type KubeObjectLike } from '../shared/kube-object.js';
 import { mapLimit } from '../shared/timeout.js';
-import { drainTolerationPatch } from '../shared/drain-contract.js';
+import { sessionPodPatch } from '../shared/drain-contract.js';
 import {
   nodeMergePatch,
   shutdownPatch,
@@ -159,7 +159,7 @@ export class Executor {
       return { result: 'ok' };
     }
     try {
-      this.o.cache.notePodWrite(await this.o.api.patchPod(a.namespace, a.pod, drainTolerationPatch(pod)));
+      this.o.cache.notePodWrite(await this.o.api.patchPod(a.namespace, a.pod, sessionPodPatch(pod)));
       this.o.onAction(a.kind, 'ok');
       return { result: 'ok' };
     } catch (err) {

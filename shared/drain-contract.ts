@@ -357,6 +357,38 @@ export const FENCED_NODE_STATUSES: ReadonlySet<string> = new Set<InstanceStatus>
   'SPOT_TERMINATING',
 ]);
 
+/** The node labels that say whether a node takes new sessions (see nodeRefusesSessions). */
+export const NODE_DRAIN_LABELS = [INSTANCE_STATUS_LABEL, DRAIN_PHASE_LABEL] as const;
+
+/**
+ * Why no new session may start on a node with these labels, or undefined when one may. A node drains
+ * when FleetIQ says so (`instance-status` DRAINING or SPOT_TERMINATING) but also for reasons under
+ * which that label stays ACTIVE (an operator's request, a rebalance recommendation, Karpenter): the
+ * agent then records the drain in the `drain-phase` label. Any phase but `Active` (absent: a node the
+ * agent does not run on, or has not labelled yet) refuses; that includes a value this version does not
+ * know, which is read as a drain of unknown progress, as readDrainRecord does. The answer is the
+ * text after "the node is" in the webhook's refusal.
+ */
+export function nodeRefusesSessions(labels: Readonly<Record<string, string>>): string | undefined {
+  const status = labels[INSTANCE_STATUS_LABEL];
+  if (status !== undefined && FENCED_NODE_STATUSES.has(status)) return `${status} (${INSTANCE_STATUS_LABEL})`;
+  const phase = labels[DRAIN_PHASE_LABEL];
+  if (phase !== undefined && phase !== 'Active') return `draining (${DRAIN_PHASE_LABEL}=${phase})`;
+  return undefined;
+}
+
+/**
+ * Label selectors that together select exactly the nodes nodeRefusesSessions refuses: a node refuses
+ * iff it matches at least one (Kubernetes selectors cannot say "or", so a cache of those nodes keeps
+ * one list and watch per selector). Each is authoritative for its own label only.
+ * test/shared/drain-contract.test.ts checks the two agree on every combination of values.
+ */
+export const NO_SESSION_NODE_SELECTORS = {
+  [INSTANCE_STATUS_LABEL]: `${INSTANCE_STATUS_LABEL} in (${[...FENCED_NODE_STATUSES].sort().join(',')})`,
+  // `notin` alone also matches nodes without the label: the key must exist too.
+  [DRAIN_PHASE_LABEL]: `${DRAIN_PHASE_LABEL},${DRAIN_PHASE_LABEL} notin (Active)`,
+} as const satisfies Record<(typeof NODE_DRAIN_LABELS)[number], string>;
+
 /** The Agones states whose game servers hold a session that a drain must let finish. */
 export type ProtectedState = 'Allocated' | 'Reserved';
 
@@ -390,9 +422,9 @@ export function toleratesDrainTaint(t: Toleration): boolean {
   return operator === 'Exists' || (operator === 'Equal' && (t.value ?? '') === DRAIN_TAINT_VALUE);
 }
 
-/** The parts of a Pod the toleration check and patch read. */
+/** The parts of a Pod the toleration check and patch read (annotations: for Karpenter's mark). */
 export interface PodTolerations {
-  metadata: { uid?: string; resourceVersion?: string };
+  metadata: { uid?: string; resourceVersion?: string; annotations?: Readonly<Record<string, string>> | null };
   spec?: { tolerations?: readonly Toleration[] | null } | null;
 }
 
@@ -425,6 +457,105 @@ export function drainTolerationPatch(pod: PodTolerations): JsonPatchOp[] {
     ops.push({ op: 'add', path: '/spec/tolerations', value: [{ ...DRAIN_TOLERATION }] });
   }
   return ops;
+}
+
+// ---- Karpenter's mark on session pods ----
+
+/**
+ * Pod annotation Karpenter reads before it disrupts a node voluntarily (consolidation, drift): a node
+ * running a pod marked `"true"` is left alone. It does not stop an expiry, an interruption, a deletion of
+ * the node, or a forced end once the NodePool's `terminationGracePeriod` has passed since the drain
+ * began. A cluster without Karpenter ignores it. docs/drain-contract.md says how it combines with
+ * Agones' eviction settings.
+ */
+export const KARPENTER_DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt';
+export const KARPENTER_DO_NOT_DISRUPT_VALUE = 'true';
+
+/**
+ * Whether the pod carries the mark with exactly `"true"`. Anything else does not count, whoever wrote
+ * it (the game server's own pod template among others): Karpenter reads a duration there as
+ * protection that ends that long after the pod started, and any other value as none.
+ */
+export function podMarkedDoNotDisrupt(pod: Pick<PodTolerations, 'metadata'>): boolean {
+  const annotations = pod.metadata.annotations;
+  return (
+    isStringMap(annotations) &&
+    annotations[KARPENTER_DO_NOT_DISRUPT_ANNOTATION] === KARPENTER_DO_NOT_DISRUPT_VALUE
+  );
+}
+
+/** What a session pod is given, besides the drain toleration it always gets. */
+export interface SessionPodProtection {
+  /** Also mark it `karpenter.sh/do-not-disrupt: "true"` (the webhook's --karpenter-do-not-disrupt). */
+  karpenterDoNotDisrupt: boolean;
+}
+
+/** The node agent's backfill marks the pods it protects, as the webhook does by default. */
+export const DEFAULT_SESSION_POD_PROTECTION: SessionPodProtection = { karpenterDoNotDisrupt: true };
+
+/** What the pod lacks of its protection. */
+export function sessionPodNeeds(
+  pod: PodTolerations,
+  options: SessionPodProtection = DEFAULT_SESSION_POD_PROTECTION,
+): { toleration: boolean; doNotDisrupt: boolean } {
+  return {
+    toleration: !podToleratesDrain(pod),
+    doNotDisrupt: options.karpenterDoNotDisrupt && !podMarkedDoNotDisrupt(pod),
+  };
+}
+
+/**
+ * The one guarded JSON Patch that gives a session pod what it lacks: the drain toleration (as
+ * drainTolerationPatch adds it) and, unless turned off, Karpenter's mark. Empty when it lacks nothing.
+ * One request, so the pod never ends up with half of it from this call, and the same `test`
+ * operations (uid always; the toleration list as read, or the resourceVersion where a whole list or
+ * map is created) make it apply to exactly the pod that was read. The mark is one `add` of one key: it
+ * overwrites any other value there and leaves every other annotation as it is; only when the pod had
+ * no annotations at all is the map created, which the resourceVersion then guards (a map added
+ * meanwhile would be replaced). For the webhook on an allocation and the node agent's backfill alike;
+ * the installation's admission policies let their accounts make exactly this change.
+ */
+export function sessionPodPatch(
+  pod: PodTolerations,
+  options: SessionPodProtection = DEFAULT_SESSION_POD_PROTECTION,
+): JsonPatchOp[] {
+  const needs = sessionPodNeeds(pod, options);
+  if (!needs.toleration && !needs.doNotDisrupt) return [];
+  const tests: JsonPatchOp[] = [{ op: 'test', path: '/metadata/uid', value: pod.metadata.uid }];
+  const adds: JsonPatchOp[] = [];
+  const guardVersion = () => {
+    if (!tests.some((t) => t.path === '/metadata/resourceVersion'))
+      tests.push({ op: 'test', path: '/metadata/resourceVersion', value: pod.metadata.resourceVersion });
+  };
+  if (needs.toleration) {
+    for (const op of drainTolerationPatch(pod).slice(1)) (op.op === 'test' ? tests : adds).push(op);
+  }
+  if (needs.doNotDisrupt) {
+    if (isStringMap(pod.metadata.annotations)) {
+      adds.push({
+        op: 'add',
+        path: `/metadata/annotations/${escapePointerSegment(KARPENTER_DO_NOT_DISRUPT_ANNOTATION)}`,
+        value: KARPENTER_DO_NOT_DISRUPT_VALUE,
+      });
+    } else {
+      guardVersion();
+      adds.push({
+        op: 'add',
+        path: '/metadata/annotations',
+        value: { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: KARPENTER_DO_NOT_DISRUPT_VALUE },
+      });
+    }
+  }
+  return [...tests, ...adds];
+}
+
+/** RFC 6901 escaping of one JSON Pointer segment ('~' → '~0', '/' → '~1'). */
+export function escapePointerSegment(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** True when the node carries exactly the drain taint (key, value and effect). */

@@ -1,9 +1,13 @@
 // From a checked AdmissionReview to the AdmissionReview answer: classify (no I/O), and for a
-// transition into a protected state make the pod tolerate the drain taint, then annotate the
-// GameServer, fence, or apply the failure policy.
+// transition into a protected state make the pod tolerate the drain taint (and carry Karpenter's
+// do-not-disrupt mark), then annotate the GameServer, fence, or apply the failure policy.
 import type { Logger } from '../shared/logger.js';
 import { classifyRequest, type GameServerRef, type ProtectedState, type SkipReason } from './decide.js';
-import { EVENT_REASON_DRAIN_TOLERATION_FAILED, type EventRecorder } from './events.js';
+import {
+  EVENT_REASON_DO_NOT_DISRUPT_MARK_FAILED,
+  EVENT_REASON_DRAIN_TOLERATION_FAILED,
+  type EventRecorder,
+} from './events.js';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.js';
 import type { PodTolerator } from './pod-toleration.js';
 import type { AdmissionReview } from './review-schema.js';
@@ -85,7 +89,10 @@ export async function answerReview(
         response.patch = Buffer.from(JSON.stringify(classification.annotationPatch)).toString('base64');
         response.patchType = 'JSONPatch';
       }
-      deps.logger.info({ ...who, result: result.kind }, 'game server pod tolerates the drain taint');
+      deps.logger.info(
+        { ...who, result: result.kind, marked: result.marked },
+        'game server pod tolerates the drain taint',
+      );
       return {
         response,
         outcome: result.kind === 'tolerated' ? 'tolerated' : 'already_tolerating',
@@ -106,8 +113,16 @@ export async function answerReview(
       return { response: deny(uid, result.message), outcome: 'fenced', reason: 'fenced', apiMs };
     case 'failed': {
       deps.metrics.podPatchErrors.inc({ reason: result.reason });
-      const message = `could not make the pod of GameServer ${gs.namespace}/${gs.name} tolerate the FleetIQ drain taint: ${result.message}`;
-      deps.events.warning(gs, EVENT_REASON_DRAIN_TOLERATION_FAILED, message);
+      // The pod may have lacked only Karpenter's mark: then the session is safe from the drain taint,
+      // not from Karpenter, and the failure policy applies all the same (one pod update, one outcome).
+      const message = result.podTolerates
+        ? `could not mark the pod of GameServer ${gs.namespace}/${gs.name} karpenter.sh/do-not-disrupt: ${result.message}`
+        : `could not make the pod of GameServer ${gs.namespace}/${gs.name} tolerate the FleetIQ drain taint: ${result.message}`;
+      deps.events.warning(
+        gs,
+        result.podTolerates ? EVENT_REASON_DO_NOT_DISRUPT_MARK_FAILED : EVENT_REASON_DRAIN_TOLERATION_FAILED,
+        message,
+      );
       if (policy.onPodPatchFailure === 'deny') {
         deps.logger.warn(
           { ...who, why: result.reason, message: result.message },
@@ -124,16 +139,24 @@ export async function answerReview(
         { ...who, why: result.reason, message: result.message },
         'pod update failed: allowing with a warning',
       );
-      // No annotation: it would claim a toleration the pod does not have.
+      // The GameServer is annotated only when the pod does tolerate: otherwise the annotation would claim
+      // a toleration the pod does not have.
+      const response: AdmissionResponse = {
+        uid,
+        allowed: true,
+        // Kept short: API servers truncate long warnings (kubectl prints them as they come).
+        warnings: [
+          result.podTolerates
+            ? `pod of GameServer ${gs.namespace}/${gs.name} lacks karpenter.sh/do-not-disrupt (${result.reason}): Karpenter may disrupt its node`
+            : `pod of GameServer ${gs.namespace}/${gs.name} lacks the drain toleration (${result.reason}): a drain may cut its session short`,
+        ],
+      };
+      if (result.podTolerates && classification.annotationPatch.length > 0) {
+        response.patch = Buffer.from(JSON.stringify(classification.annotationPatch)).toString('base64');
+        response.patchType = 'JSONPatch';
+      }
       return {
-        response: {
-          uid,
-          allowed: true,
-          // Kept short: API servers truncate long warnings (kubectl prints them as they come).
-          warnings: [
-            `pod of GameServer ${gs.namespace}/${gs.name} lacks the drain toleration (${result.reason}): a drain may cut its session short`,
-          ],
-        },
+        response,
         outcome: 'failed_allowed',
         reason: `failed-${result.reason}`,
         apiMs,

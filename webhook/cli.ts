@@ -49,6 +49,7 @@ export function webhookConfigFromOptions(
     path: r.string('--path')!,
     protectedStates,
     fence: r.boolean('--fence'),
+    karpenterDoNotDisrupt: r.boolean('--karpenter-do-not-disrupt'),
     nodeStatusSource: r.string('--node-status-source') as WebhookConfig['nodeStatusSource'],
     podPatchTimeoutMs: r.duration('--pod-patch-timeout'),
     onPodPatchFailure: r.string('--on-pod-patch-failure') as WebhookConfig['onPodPatchFailure'],

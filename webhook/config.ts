@@ -25,6 +25,8 @@ export interface WebhookConfig {
   protectedStates: ProtectedState[];
   /** Deny allocations of game servers whose pod is terminating or whose node is draining. */
   fence: boolean;
+  /** Also mark the pod `karpenter.sh/do-not-disrupt: "true"` when it is protected. */
+  karpenterDoNotDisrupt: boolean;
   nodeStatusSource: 'watch' | 'get';
   /** Budget for reading and patching the pod (retry included); must fit in the webhook's timeoutSeconds. */
   podPatchTimeoutMs: number;
@@ -90,7 +92,15 @@ export const WEBHOOK_SETTINGS: SettingsTable = [
     default: 'true',
     boolean: true,
     negatable: true,
-    help: 'refuse allocations whose pod is terminating or whose node is DRAINING/SPOT_TERMINATING',
+    help: 'refuse allocations whose pod is terminating or whose node drains (DRAINING/SPOT_TERMINATING, or a drain phase)',
+  },
+  {
+    flag: '--karpenter-do-not-disrupt',
+    env: 'WEBHOOK_KARPENTER_DO_NOT_DISRUPT',
+    default: 'true',
+    boolean: true,
+    negatable: true,
+    help: 'also annotate protected pods karpenter.sh/do-not-disrupt: "true" (ignored where Karpenter is not installed)',
   },
   {
     flag: '--node-status-source',
@@ -177,6 +187,7 @@ export const WEBHOOK_DEFAULTS: Omit<WebhookConfig, 'tls'> = {
   // The same default as the reconciler's PROTECT_RESERVED, in process as on the command line.
   protectedStates: protectedStatesFor(DEFAULT_PROTECT_RESERVED),
   fence: true,
+  karpenterDoNotDisrupt: true,
   nodeStatusSource: 'watch',
   podPatchTimeoutMs: 2000,
   onPodPatchFailure: 'allow',

@@ -1,21 +1,24 @@
 // What the webhook decides, as pure functions: which admission requests need any work at all (most
 // do not, and must be answered without an API call), what to do with the backing pod once read, and
 // the JSON Patches it sends. The I/O around them lives in pod-toleration.ts and admission.ts. What
-// the webhook shares with the node agent (the toleration, "tolerates", the guarded patch that adds it,
-// the fenced node statuses, the protected states) is the drain contract, ../shared/drain-contract.ts.
+// the webhook shares with the node agent (the toleration, "tolerates", the guarded patch that adds it
+// with Karpenter's mark, which nodes take no new session, the protected states) is the drain contract,
+// ../shared/drain-contract.ts.
 import {
   DRAIN_TOLERATION_ANNOTATION,
-  FENCED_NODE_STATUSES,
-  INSTANCE_STATUS_LABEL,
-  drainTolerationPatch,
-  podToleratesDrain,
+  escapePointerSegment,
+  nodeRefusesSessions,
+  sessionPodNeeds,
+  sessionPodPatch,
   type JsonPatchOp,
   type ProtectedState,
+  type SessionPodProtection,
   type Toleration,
 } from '../shared/drain-contract.js';
 
 // Kept here for the importers of the webhook's types.
 export type { JsonPatchOp, ProtectedState };
+export { escapePointerSegment };
 
 /** The parts of an admission.k8s.io/v1 AdmissionRequest the webhook reads (schema-checked in review-schema.ts). */
 export interface AdmissionRequest {
@@ -180,11 +183,6 @@ export function checkStoredGameServer(stored: KubeLike | undefined, gs: GameServ
   return true;
 }
 
-/** RFC 6901 escaping of one JSON Pointer segment ('~' → '~0', '/' → '~1'). */
-export function escapePointerSegment(segment: string): string {
-  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
-}
-
 /** Sets `gamelift.status/drain-toleration: "true"` on the GameServer, creating the annotations map if absent. */
 export function drainAnnotationPatch(gameServer: KubeLike): JsonPatchOp[] {
   const annotations = gameServer.metadata?.annotations;
@@ -210,6 +208,7 @@ export interface PodView {
     uid?: string;
     resourceVersion?: string;
     deletionTimestamp?: string | Date | null;
+    annotations?: Record<string, string> | null;
     ownerReferences?: {
       apiVersion?: string;
       kind?: string;
@@ -229,24 +228,32 @@ export function podOwnedBy(pod: PodView, gs: GameServerRef): boolean {
 }
 
 export type PodDecision =
-  | { kind: 'add-toleration'; patch: JsonPatchOp[] }
+  | {
+      kind: 'patch-pod';
+      patch: JsonPatchOp[];
+      /** The patch adds the drain toleration (else the pod had it, and only the mark is added). */
+      addsToleration: boolean;
+      /** The patch marks the pod `karpenter.sh/do-not-disrupt: "true"`. */
+      marks: boolean;
+    }
+  /** The pod tolerates the drain taint and, when asked for, carries Karpenter's mark: nothing to patch. */
   | { kind: 'already-tolerating' }
   | { kind: 'fence'; message: string }
   | { kind: 'not-owned'; message: string }
   | { kind: 'pod-missing'; message: string };
 
-export interface PodDecisionOptions {
+export interface PodDecisionOptions extends SessionPodProtection {
   fence: boolean;
 }
 
 /**
- * What to do with the backing pod, given the pod as just read (undefined: not found) and the
- * FleetIQ status label of its node (undefined: none or unknown).
+ * What to do with the backing pod, given the pod as just read (undefined: not found) and the drain
+ * labels of its node (undefined: none known, e.g. the node does not exist): see nodeRefusesSessions.
  */
 export function decidePod(
   gs: GameServerRef,
   pod: PodView | undefined,
-  nodeStatus: string | undefined,
+  nodeLabels: Readonly<Record<string, string>> | undefined,
   options: PodDecisionOptions,
 ): PodDecision {
   const who = `GameServer ${gs.namespace}/${gs.name}`;
@@ -265,13 +272,20 @@ export function decidePod(
     if (pod.metadata.deletionTimestamp) {
       return { kind: 'fence', message: `the pod of ${who} is terminating: allocate another game server` };
     }
-    if (nodeStatus !== undefined && FENCED_NODE_STATUSES.has(nodeStatus)) {
+    const refusal = nodeLabels ? nodeRefusesSessions(nodeLabels) : undefined;
+    if (refusal !== undefined) {
       return {
         kind: 'fence',
-        message: `the node ${pod.spec?.nodeName} of ${who} is ${nodeStatus} (${INSTANCE_STATUS_LABEL}): allocate another game server`,
+        message: `the node ${pod.spec?.nodeName} of ${who} is ${refusal}: allocate another game server`,
       };
     }
   }
-  if (podToleratesDrain(pod)) return { kind: 'already-tolerating' };
-  return { kind: 'add-toleration', patch: drainTolerationPatch(pod) };
+  const needs = sessionPodNeeds(pod, options);
+  if (!needs.toleration && !needs.doNotDisrupt) return { kind: 'already-tolerating' };
+  return {
+    kind: 'patch-pod',
+    patch: sessionPodPatch(pod, options),
+    addsToleration: needs.toleration,
+    marks: needs.doNotDisrupt,
+  };
 }

@@ -10,6 +10,8 @@ import { settledWithin } from '../shared/timeout.js';
 import type { GameServerRef } from './decide.js';
 
 export const EVENT_REASON_DRAIN_TOLERATION_FAILED = 'DrainTolerationFailed';
+/** The pod tolerates the drain taint, but Karpenter's do-not-disrupt mark could not be added. */
+export const EVENT_REASON_DO_NOT_DISRUPT_MARK_FAILED = 'DoNotDisruptMarkFailed';
 export const REPORTING_COMPONENT = 'fleetiq-agones-webhook';
 
 export interface EventRecorder {

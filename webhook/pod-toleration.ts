@@ -1,6 +1,7 @@
-// The I/O of a transition: read the GameServer's pod, ask decidePod what to do, and patch it with a
-// guarded JSON Patch. Everything runs under one deadline (the pod-patch budget), so the admission
-// answer always leaves before the API server's webhook timeout.
+// The I/O of a transition: read the GameServer's pod (and its node's drain labels, for the fence), ask
+// decidePod what to do, and patch it with one guarded JSON Patch (the drain toleration and Karpenter's
+// mark, whichever it lacks). Everything runs under one deadline (the pod-patch budget), so the
+// admission answer always leaves before the API server's webhook timeout.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { requestOptions } from '../certs/kube-request.js';
 import { describeKubeError as describeError, statusCode } from '../shared/kube-error.js';
@@ -13,22 +14,31 @@ import {
 } from './decide.js';
 import type { NodeStatusSource } from './node-status.js';
 
-export type TolerationResult = (
-  | { kind: 'tolerated'; attempts: number }
-  | { kind: 'already-tolerating' }
-  | { kind: 'fenced'; message: string }
-  | { kind: 'failed'; reason: FailureReason; message: string }
-  /** The review does not match the stored GameServer: nothing was patched. */
-  | { kind: 'not-stored'; message: string }
-) & {
-  /** Time spent waiting on the Kubernetes API (reads, patch, retry): the rest is the webhook's own. */
-  apiMs: number;
-};
+export type TolerationResult =
+  /** The toleration was added now; `marked`: Karpenter's mark too, in the same patch. */
+  (
+    | { kind: 'tolerated'; attempts: number; marked: boolean }
+    /** The pod already tolerated; `marked`: it lacked only Karpenter's mark, added now. */
+    | { kind: 'already-tolerating'; marked: boolean }
+    | { kind: 'fenced'; message: string }
+    /**
+     * `podTolerates`: the pod was read tolerating the drain taint, and only Karpenter's mark could not
+     * be added (so the GameServer may still say its pod tolerates).
+     */
+    | { kind: 'failed'; reason: FailureReason; message: string; podTolerates: boolean }
+    /** The review does not match the stored GameServer: nothing was patched. */
+    | { kind: 'not-stored'; message: string }
+  ) & {
+    /** Time spent waiting on the Kubernetes API (reads, patch, retry): the rest is the webhook's own. */
+    apiMs: number;
+  };
 
 export type FailureReason = 'timeout' | 'conflict' | 'api-error' | 'not-owned' | 'pod-missing';
 
 export interface PodTolerationOptions {
   fence: boolean;
+  /** Mark the pod `karpenter.sh/do-not-disrupt: "true"` too. */
+  karpenterDoNotDisrupt: boolean;
   /** Total time for reads, patch and the one retry. */
   budgetMs: number;
 }
@@ -71,6 +81,8 @@ export class KubePodTolerator implements PodTolerator {
     timed: <T>(call: () => Promise<T>) => Promise<T>,
   ): Promise<Outcome> {
     const signal = AbortSignal.timeout(this.options.budgetMs);
+    // Whether the pod, as last read, tolerated the drain taint (a failure then only misses the mark).
+    let podTolerates = false;
     try {
       // Attempt 1, and once more after a conflict: a failed `test` (422) or a 409 means the pod
       // changed between our read and our patch, so read it again and decide again.
@@ -87,21 +99,25 @@ export class KubePodTolerator implements PodTolerator {
           if (check !== true) return { kind: 'not-stored', message: check };
         }
         const nodeName = pod?.spec?.nodeName;
-        const nodeStatus =
+        const nodeLabels =
           this.options.fence && nodeName && this.nodes
-            ? await this.nodes.statusOf(nodeName, signal)
+            ? await this.nodes.drainLabelsOf(nodeName, signal)
             : undefined;
-        const decision = decidePod(gs, pod, nodeStatus, { fence: this.options.fence });
+        const decision = decidePod(gs, pod, nodeLabels, {
+          fence: this.options.fence,
+          karpenterDoNotDisrupt: this.options.karpenterDoNotDisrupt,
+        });
         switch (decision.kind) {
           case 'already-tolerating':
-            return { kind: 'already-tolerating' };
+            return { kind: 'already-tolerating', marked: false };
           case 'fence':
             return { kind: 'fenced', message: decision.message };
           case 'not-owned':
-            return { kind: 'failed', reason: 'not-owned', message: decision.message };
+            return { kind: 'failed', reason: 'not-owned', message: decision.message, podTolerates: false };
           case 'pod-missing':
-            return { kind: 'failed', reason: 'pod-missing', message: decision.message };
-          case 'add-toleration':
+            return { kind: 'failed', reason: 'pod-missing', message: decision.message, podTolerates: false };
+          case 'patch-pod':
+            podTolerates = !decision.addsToleration;
             try {
               await timed(() =>
                 this.core.patchNamespacedPod(
@@ -109,7 +125,9 @@ export class KubePodTolerator implements PodTolerator {
                   requestOptions({ jsonPatch: true, signal }),
                 ),
               );
-              return { kind: 'tolerated', attempts: attempt };
+              return decision.addsToleration
+                ? { kind: 'tolerated', attempts: attempt, marked: decision.marks }
+                : { kind: 'already-tolerating', marked: decision.marks };
             } catch (err) {
               const code = statusCode(err);
               if ((code === 409 || code === 422) && attempt < 2) continue;
@@ -118,6 +136,7 @@ export class KubePodTolerator implements PodTolerator {
                   kind: 'failed',
                   reason: 'conflict',
                   message: `patching the pod kept conflicting: ${describeError(err)}`,
+                  podTolerates,
                 };
               }
               throw err;
@@ -130,12 +149,14 @@ export class KubePodTolerator implements PodTolerator {
           kind: 'failed',
           reason: 'timeout',
           message: `the pod update did not finish within ${this.options.budgetMs} ms`,
+          podTolerates,
         };
       }
       return {
         kind: 'failed',
         reason: 'api-error',
         message: `updating the pod failed: ${describeError(err)}`,
+        podTolerates,
       };
     }
   }

@@ -171,6 +171,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
     const events = new KubeEventRecorder(kubeConfig, logger, () => metrics.eventErrors.inc());
     const tolerator = new KubePodTolerator(kubeConfig, nodes, {
       fence: config.fence,
+      karpenterDoNotDisrupt: config.karpenterDoNotDisrupt,
       budgetMs: config.podPatchTimeoutMs,
     });
     const policy: AdmissionPolicy = {
@@ -285,6 +286,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
         ops: ops.url,
         tls: config.tls.mode,
         fence: config.fence,
+        karpenterDoNotDisrupt: config.karpenterDoNotDisrupt,
         maxConnections: config.maxConnections,
         maxRequestBytes: config.maxRequestBytes,
         requestTimeoutMs: config.requestTimeoutMs,

@@ -179,6 +179,7 @@ describe('ci/all-settings-values.yaml: every value away from its default', () =>
     expect(config).toMatchObject({
       protectedStates: ['Allocated'],
       fence: false,
+      karpenterDoNotDisrupt: false,
       nodeStatusSource: 'get',
       podPatchTimeoutMs: 3000,
       onPodPatchFailure: 'deny',

@@ -11,6 +11,7 @@ import {
   DRAIN_TOLERATION_ANNOTATION,
   INSTANCE_STATUS_LABEL,
 } from '../../shared/contract.js';
+import { DRAIN_PHASE_LABEL, KARPENTER_DO_NOT_DISRUPT_ANNOTATION } from '../../shared/drain-contract.js';
 import { sortPacked } from '../../sandbox/cluster/allocation.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import {
@@ -101,7 +102,7 @@ let allocatedName = '';
 let allocatedNode = '';
 
 describe('allocation through a GameServerAllocation', () => {
-  it('makes the pod tolerate the drain taint before the GameServer is Allocated in storage, and annotates it', async () => {
+  it('makes the pod tolerate the drain taint and marks it for Karpenter before the GameServer is Allocated in storage, and annotates it', async () => {
     // Watch pods and GameServers over HTTPS as any client would.
     const watch = new Watch(e.adminKubeConfig);
     const podEvents: { name: string; rv: number; tolerating: boolean }[] = [];
@@ -149,6 +150,8 @@ describe('allocation through a GameServerAllocation', () => {
       const seen = await until('the Allocated event', () => allocatedAt.get(allocatedName));
       await Promise.all(reads);
       expect(drainTolerations(seen.podReadThen!)).toEqual([DRAIN_TOLERATION]);
+      // Karpenter's mark came with it (the setting's default), in the same pod update.
+      expect(seen.podReadThen!.metadata.annotations?.[KARPENTER_DO_NOT_DISRUPT_ANNOTATION]).toBe('true');
       const toleratingWrite = await until('the pod event carrying the toleration', () =>
         podEvents.find((p) => p.name === allocatedName && p.tolerating),
       );
@@ -421,6 +424,71 @@ describe('the fence', () => {
         spec: { unschedulable: null },
       });
     }
+    for (const name of allocated) await e.sim.sdk(name).shutdown();
+    await fleetSettled();
+  });
+
+  it('refuses allocations on a node the agent drains while FleetIQ still says ACTIVE (drain phase Tainted)', async () => {
+    const settled = await fleetSettled();
+    // The node a Packed allocation would pick first, in the allocator's own order. (Its cache no longer
+    // holds the game servers the previous test's fence refused: Agones' allocator drops a GameServer whose
+    // update met a Conflict until it changes again.)
+    const order = sortPacked([...e.sim.allocator.cache.values()], e.sim.allocator.counter.counts).filter(
+      (g) => g.status?.state === 'Ready',
+    );
+    const draining = order[0]!.status.nodeName as string;
+    const readyThere = settled
+      .filter((g) => g.status.nodeName === draining && g.status.state === 'Ready')
+      .map((g) => g.metadata.name!);
+    expect(readyThere.length).toBeGreaterThan(0);
+    // Sessions already there before the drain (the first test's, maybe) are not the fence's business.
+    const allocatedThere = () =>
+      gameServersOf(e.admin, FLEET).then((list) =>
+        list
+          .filter((g) => g.status?.nodeName === draining && g.status?.state === 'Allocated')
+          .map((g) => g.metadata.name!)
+          .sort(),
+      );
+    const allocatedThereBefore = await allocatedThere();
+
+    // A drain for a reason of the node's own (an operator's request): FleetIQ's label stays ACTIVE, the
+    // drain phase says Tainted.
+    await e.admin.patch({ ...NODES, name: draining }, 'merge', {
+      metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Tainted' } },
+      spec: { unschedulable: true },
+    });
+    await until(
+      'the webhook sees the node fenced',
+      async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 1,
+    );
+    const fencedBefore = admissionsWith('fenced');
+    const allocated: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const res = await allocate();
+        expect(res.status.state).toBe('Allocated');
+        expect(res.status.nodeName).not.toBe(draining);
+        allocated.push(res.status.gameServerName);
+        await allocatorSees(res.status.gameServerName, 'Allocated');
+      }
+      expect(admissionsWith('fenced') - fencedBefore).toBeGreaterThanOrEqual(1);
+      expect(await allocatedThere()).toEqual(allocatedThereBefore);
+      for (const name of readyThere) {
+        expect((await e.admin.get(gsRef(name))).status.state).toBe('Ready');
+        const pod = await e.admin.get(podRef(name));
+        expect(drainTolerations(pod)).toEqual([]);
+        expect(pod.metadata.annotations?.[KARPENTER_DO_NOT_DISRUPT_ANNOTATION]).toBeUndefined();
+      }
+    } finally {
+      await e.admin.patch({ ...NODES, name: draining }, 'merge', {
+        metadata: { labels: { [INSTANCE_STATUS_LABEL]: null, [DRAIN_PHASE_LABEL]: null } },
+        spec: { unschedulable: null },
+      });
+    }
+    await until(
+      'the webhook sees no node fenced',
+      async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 0,
+    );
     for (const name of allocated) await e.sim.sdk(name).shutdown();
     await fleetSettled();
   });

@@ -18,7 +18,7 @@ import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
-import { drainTolerationPatch } from '../../shared/drain-contract.js';
+import { KARPENTER_DO_NOT_DISRUPT_ANNOTATION, sessionPodPatch } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
 import { apiRequest, CONTROL_PLANE_START_MS, useControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/wait.js';
@@ -37,6 +37,7 @@ const DRAIN_TOLERATION = {
   value: 'true',
   effect: 'NoExecute',
 };
+const MARK = KARPENTER_DO_NOT_DISRUPT_ANNOTATION;
 const MERGE = 'application/merge-patch+json';
 const JSON_PATCH = 'application/json-patch+json';
 const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/fleetiq-agones-webhook';
@@ -168,6 +169,14 @@ beforeAll(async () => {
   for (const name of ['gs-ready', 'gs-allocated', 'gs-webhook', 'gs-delete'])
     await admin('POST', `/api/v1/namespaces/${GAMES}/pods`, pod(GAMES, name, NODE));
   await admin('POST', `/api/v1/namespaces/${GAMES}/pods`, pod(GAMES, 'gs-elsewhere', OTHER_NODE));
+  // Session pods that already tolerate, one with a mark its pod template set to "false" (and another
+  // annotation): the product's patch sets the mark alone.
+  for (const name of ['gs-marked-false', 'gs-agent-marked-false']) {
+    const p = pod(GAMES, name, NODE);
+    p.metadata.annotations = { [MARK]: 'false', 'example.com/team': 'blue' };
+    p.spec.tolerations = [{ ...DRAIN_TOLERATION }];
+    await admin('POST', `/api/v1/namespaces/${GAMES}/pods`, p);
+  }
   await admin('POST', `/api/v1/namespaces/${GAMES}/pods`, pod(GAMES, 'not-a-game-server', NODE, false));
   await admin('POST', '/api/v1/namespaces/kube-system/pods', pod('kube-system', 'system-pod', NODE, false));
   await gameServer('gs-ready', 'Ready', NODE);
@@ -250,11 +259,16 @@ describe('the policies themselves', () => {
 });
 
 describe('every write the product makes is still allowed, made by its own code', () => {
-  it('reconciler: appends the drain toleration, shuts a Ready GameServer down, deletes a game server pod, writes a Node Event', async () => {
+  it('reconciler: appends the drain toleration and marks the pod, shuts a Ready GameServer down, deletes a game server pod, writes a Node Event', async () => {
     const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
     const allocated = (await api.getPod(GAMES, 'gs-allocated'))!;
-    const tolerating = await api.patchPod(GAMES, 'gs-allocated', drainTolerationPatch(allocated));
+    const tolerating = await api.patchPod(GAMES, 'gs-allocated', sessionPodPatch(allocated));
     expect(tolerating.spec.tolerations).toContainEqual(DRAIN_TOLERATION);
+    expect(tolerating.metadata.annotations).toEqual({ [MARK]: 'true' });
+    // The mark alone on a pod that tolerates, overwriting the template's "false", keeping the rest.
+    const markedFalse = (await api.getPod(GAMES, 'gs-agent-marked-false'))!;
+    const marked = await api.patchPod(GAMES, 'gs-agent-marked-false', sessionPodPatch(markedFalse));
+    expect(marked.metadata.annotations).toEqual({ [MARK]: 'true', 'example.com/team': 'blue' });
     const gs = (await api.getGameServer(GAMES, 'gs-ready'))!;
     const shut = await api.patchGameServer(
       GAMES,
@@ -275,18 +289,25 @@ describe('every write the product makes is still allowed, made by its own code',
     });
   });
 
-  it('webhook: appends the drain toleration to a pod and records an Event on the GameServer', async () => {
+  it('webhook: appends the drain toleration to a pod and marks it, and records an Event on the GameServer', async () => {
     const core = kubeConfigOf('webhook').makeApiClient(CoreV1Api);
-    const before = await core.readNamespacedPod({ name: 'gs-webhook', namespace: GAMES });
-    const patched = await core.patchNamespacedPod(
-      {
-        name: 'gs-webhook',
-        namespace: GAMES,
-        body: drainTolerationPatch(JSON.parse(JSON.stringify(before))),
-      },
-      requestOptions({ jsonPatch: true }),
-    );
+    const sessionPatch = async (name: string) =>
+      core.patchNamespacedPod(
+        {
+          name,
+          namespace: GAMES,
+          body: sessionPodPatch(
+            JSON.parse(JSON.stringify(await core.readNamespacedPod({ name, namespace: GAMES }))),
+          ),
+        },
+        requestOptions({ jsonPatch: true }),
+      );
+    const patched = await sessionPatch('gs-webhook');
     expect(patched.spec?.tolerations).toContainEqual(DRAIN_TOLERATION);
+    expect(patched.metadata?.annotations).toEqual({ [MARK]: 'true' });
+    const marked = await sessionPatch('gs-marked-false');
+    expect(marked.metadata?.annotations).toEqual({ [MARK]: 'true', 'example.com/team': 'blue' });
+    expect(marked.spec?.tolerations?.filter((t) => t.key === DRAIN_TOLERATION.key)).toHaveLength(1);
     const event = await core.createNamespacedEvent({
       namespace: GAMES,
       body: {
@@ -476,6 +497,46 @@ const REFUSALS: Refusal[] = [
     message: AGENT_POD_CHANGE,
   },
   {
+    what: 'set the Karpenter mark to "false" on a game server pod on its node',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-ready'),
+    body: { metadata: { annotations: { [MARK]: 'false' } } },
+    message: AGENT_POD_CHANGE,
+  },
+  {
+    what: 'remove an annotation of a game server pod on its node',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-marked-false'),
+    body: { metadata: { annotations: { 'example.com/team': null } } },
+    message: AGENT_POD_CHANGE,
+  },
+  {
+    what: 'add another annotation along with the Karpenter mark',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-ready'),
+    body: { metadata: { annotations: { [MARK]: 'true', 'example.com/x': 'y' } } },
+    message: AGENT_POD_CHANGE,
+  },
+  {
+    what: 'mark a pod on its node that is not a game server',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: POD(GAMES, 'not-a-game-server'),
+    body: { metadata: { annotations: { [MARK]: 'true' } } },
+    message: AGENT_POD_CHANGE,
+  },
+  {
+    what: 'mark a game server pod on another node',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-elsewhere'),
+    body: { metadata: { annotations: { [MARK]: 'true' } } },
+    message: 'may not change a pod of another node',
+  },
+  {
     what: 'append the drain toleration to a pod on another node',
     as: 'reconciler',
     method: 'PATCH',
@@ -595,6 +656,38 @@ const REFUSALS: Refusal[] = [
     method: 'PATCH',
     path: POD(GAMES, 'gs-ready'),
     body: { metadata: { labels: { x: 'y' } } },
+    message: WEBHOOK_POD_CHANGE,
+  },
+  {
+    what: 'set the Karpenter mark to a duration (protection that ends) on a game server pod',
+    as: 'webhook',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-ready'),
+    body: { metadata: { annotations: { [MARK]: '1s' } } },
+    message: WEBHOOK_POD_CHANGE,
+  },
+  {
+    what: 'remove the Karpenter mark from a game server pod',
+    as: 'webhook',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-marked-false'),
+    body: { metadata: { annotations: { [MARK]: null } } },
+    message: WEBHOOK_POD_CHANGE,
+  },
+  {
+    what: 'change another annotation along with the Karpenter mark',
+    as: 'webhook',
+    method: 'PATCH',
+    path: POD(GAMES, 'gs-marked-false'),
+    body: { metadata: { annotations: { [MARK]: 'true', 'example.com/team': 'red' } } },
+    message: WEBHOOK_POD_CHANGE,
+  },
+  {
+    what: 'mark a kube-system pod',
+    as: 'webhook',
+    method: 'PATCH',
+    path: POD('kube-system', 'system-pod'),
+    body: { metadata: { annotations: { [MARK]: 'true' } } },
     message: WEBHOOK_POD_CHANGE,
   },
   {

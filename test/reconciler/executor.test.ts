@@ -205,6 +205,26 @@ describe('Executor', () => {
     });
   });
 
+  it("backfills the toleration with Karpenter's mark in the same guarded patch, as the webhook does", async () => {
+    const t = setup();
+    const tolerate: DrainAction = { kind: 'addToleration', namespace: 'default', pod: 'p1' };
+    expect(await t.executor.run(planSteps([tolerate]), NODE)).toEqual({ result: 'ok' });
+    expect(t.calls).toEqual([
+      [
+        'patchPod',
+        'default',
+        'p1',
+        [
+          { op: 'test', path: '/metadata/uid', value: 'uid-p1' },
+          { op: 'test', path: '/spec/tolerations', value: [{ key: 'x', operator: 'Exists' }] },
+          { op: 'test', path: '/metadata/resourceVersion', value: '5' },
+          { op: 'add', path: '/spec/tolerations/-', value: { ...DRAIN_TOLERATION } },
+          { op: 'add', path: '/metadata/annotations', value: { 'karpenter.sh/do-not-disrupt': 'true' } },
+        ],
+      ],
+    ]);
+  });
+
   it('runs a batch of deletions concurrently; a failure wins over the others', async () => {
     const t = setup({
       deletePod: (_ns: string, name: string, grace: number) => {

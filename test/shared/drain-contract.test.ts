@@ -30,6 +30,13 @@ import {
   withDrainRecord,
   DEFAULT_PROTECT_RESERVED,
   FENCED_NODE_STATUSES,
+  INSTANCE_STATUS_LABEL,
+  KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
+  NO_SESSION_NODE_SELECTORS,
+  nodeRefusesSessions,
+  podMarkedDoNotDisrupt,
+  sessionPodNeeds,
+  sessionPodPatch,
   drainTolerationPatch,
   podToleratesDrain,
   protectedStates,
@@ -41,6 +48,7 @@ import {
 } from '../../shared/drain-contract.js';
 import { DRAIN_TAINT, DRAIN_TOLERATION, FLEETIQ_STATUSES } from '../../shared/contract.js';
 import jsonpatch from 'fast-json-patch';
+import { matchesLabels, parseLabelSelector } from '../../sandbox/kube/selectors.js';
 
 const NOW = Date.parse('2026-11-21T10:00:00.000Z');
 
@@ -411,5 +419,143 @@ describe('who is protected, and where no session may start', () => {
       'SPOT_TERMINATING',
     ]);
     expect(FENCED_NODE_STATUSES.size).toBe(2);
+  });
+});
+
+describe('which nodes take no new session', () => {
+  // Every value each drain label can take (absent, each known one, one this version does not know).
+  const STATUSES = [undefined, ...FLEETIQ_STATUSES, 'SOMETHING'];
+  const PHASES = [undefined, ...DRAIN_PHASES, 'Reverting'];
+  const grid = STATUSES.flatMap((status) =>
+    PHASES.map((phase) => {
+      const labels: Record<string, string> = { 'kubernetes.io/hostname': 'n1' };
+      if (status !== undefined) labels[INSTANCE_STATUS_LABEL] = status;
+      if (phase !== undefined) labels[DRAIN_PHASE_LABEL] = phase;
+      return { status, phase, labels };
+    }),
+  );
+
+  it.each(grid.map((g) => [g.status ?? '(none)', g.phase ?? '(none)', g] as const))(
+    'instance-status %s, drain-phase %s',
+    (_s, _p, { status, phase, labels }) => {
+      const fencedStatus = status !== undefined && FENCED_NODE_STATUSES.has(status);
+      const draining = phase !== undefined && phase !== 'Active';
+      const why = nodeRefusesSessions(labels);
+      expect(why !== undefined).toBe(fencedStatus || draining);
+      // FleetIQ's word first; the drain phase otherwise, named in the message.
+      if (fencedStatus) expect(why).toBe(`${status} (${INSTANCE_STATUS_LABEL})`);
+      else if (draining) expect(why).toBe(`draining (${DRAIN_PHASE_LABEL}=${phase})`);
+    },
+  );
+
+  it('the selectors a cache of those nodes watches select exactly the nodes refused, each its own label', () => {
+    const selectors = Object.entries(NO_SESSION_NODE_SELECTORS).map(
+      ([label, text]) => [label, parseLabelSelector(text)] as const,
+    );
+    expect(selectors.map(([label]) => label).sort()).toEqual([DRAIN_PHASE_LABEL, INSTANCE_STATUS_LABEL]);
+    for (const { labels } of grid) {
+      const matching = selectors.filter(([, sel]) => matchesLabels(sel, labels));
+      expect({ labels, selected: matching.length > 0 }).toEqual({
+        labels,
+        selected: nodeRefusesSessions(labels) !== undefined,
+      });
+      // A selector that matches is one whose own label alone refuses the node.
+      for (const [label] of matching)
+        expect(nodeRefusesSessions({ [label]: labels[label]! })).toEqual(expect.any(String));
+    }
+  });
+});
+
+describe("a session pod's protection: the toleration and Karpenter's mark, in one guarded patch", () => {
+  const MARK = KARPENTER_DO_NOT_DISRUPT_ANNOTATION;
+  // Validating (a failed `test` throws), as the API server applies a JSON Patch.
+  const apply = (doc: object, ops: object[]) =>
+    jsonpatch.applyPatch(structuredClone(doc), ops as jsonpatch.Operation[], true, false).newDocument as any;
+  const OTHER_TOLERATION: Toleration = { key: 'x', operator: 'Exists', effect: 'NoSchedule' };
+  // Every shape of pod that matters: toleration list (none, without, with the drain toleration),
+  // annotations (none, others only, the mark with each kind of value), and the setting.
+  const TOLERATIONS = [undefined, [OTHER_TOLERATION], [OTHER_TOLERATION, { ...DRAIN_TOLERATION }]];
+  const ANNOTATIONS = [
+    undefined,
+    { 'agones.dev/sdk-version': '1.50.0' },
+    { [MARK]: 'true' },
+    { [MARK]: 'false', other: 'kept' },
+    { [MARK]: '5m' },
+  ];
+  const cases = TOLERATIONS.flatMap((tolerations) =>
+    ANNOTATIONS.flatMap((annotations) =>
+      [true, false].map((karpenterDoNotDisrupt) => {
+        const pod = {
+          metadata: {
+            uid: 'u1',
+            resourceVersion: '9',
+            ...(annotations ? { annotations: { ...annotations } } : {}),
+          },
+          spec: tolerations ? { tolerations: tolerations.map((t) => ({ ...t })) } : {},
+        } as PodTolerations & { metadata: { annotations?: Record<string, string> } };
+        return {
+          pod,
+          karpenterDoNotDisrupt,
+          name: JSON.stringify({ tolerations, annotations, karpenterDoNotDisrupt }),
+        };
+      }),
+    ),
+  );
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, { pod, karpenterDoNotDisrupt }) => {
+    const options = { karpenterDoNotDisrupt };
+    const ops = sessionPodPatch(pod, options);
+    const needs = sessionPodNeeds(pod, options);
+    expect(needs).toEqual({
+      toleration: !podToleratesDrain(pod),
+      doNotDisrupt: karpenterDoNotDisrupt && pod.metadata.annotations?.[MARK] !== 'true',
+    });
+    if (!needs.toleration && !needs.doNotDisrupt) {
+      expect(ops).toEqual([]);
+      return;
+    }
+    // Tests first, the uid always among them.
+    const firstAdd = ops.findIndex((o) => o.op !== 'test');
+    expect(ops.slice(firstAdd).every((o) => o.op === 'add')).toBe(true);
+    expect(ops[0]).toEqual({ op: 'test', path: '/metadata/uid', value: 'u1' });
+    const out = apply(pod, ops) as typeof pod;
+    // Protected as asked, nothing else changed.
+    expect(podToleratesDrain(out)).toBe(true);
+    expect(podMarkedDoNotDisrupt(out)).toBe(karpenterDoNotDisrupt || podMarkedDoNotDisrupt(pod));
+    expect(out.spec?.tolerations ?? []).toEqual([
+      ...(pod.spec?.tolerations ?? []),
+      ...(needs.toleration ? [DRAIN_TOLERATION] : []),
+    ]);
+    const { [MARK]: markAfter, ...othersAfter } = out.metadata.annotations ?? {};
+    const { [MARK]: markBefore, ...othersBefore } = pod.metadata.annotations ?? {};
+    expect(othersAfter).toEqual(othersBefore);
+    expect(markAfter).toBe(needs.doNotDisrupt ? 'true' : markBefore);
+    // Applied again to the result, it is nothing more to do.
+    expect(sessionPodPatch(out, options)).toEqual([]);
+    // Never to a re-created namesake.
+    expect(() => apply({ ...pod, metadata: { ...pod.metadata, uid: 'u2' } }, ops)).toThrow();
+    // What it creates whole (a list, a map) it guards with the resourceVersion: never replaces a list or
+    // map added since the read.
+    const createsWhole = ops.some(
+      (o) => o.op === 'add' && (o.path === '/spec/tolerations' || o.path === '/metadata/annotations'),
+    );
+    expect(ops.some((o) => o.op === 'test' && o.path === '/metadata/resourceVersion')).toBe(createsWhole);
+    expect(ops.filter((o) => o.path === '/metadata/resourceVersion')).toHaveLength(createsWhole ? 1 : 0);
+    if (createsWhole)
+      expect(() => apply({ ...pod, metadata: { ...pod.metadata, resourceVersion: '10' } }, ops)).toThrow();
+  });
+
+  it('marks by default: the node agent backfills with the same protection as the webhook', () => {
+    const pod = {
+      metadata: { uid: 'u1', resourceVersion: '9', annotations: { a: 'b' } },
+      spec: { tolerations: [] },
+    };
+    expect(apply(pod, sessionPodPatch(pod)).metadata.annotations).toEqual({ a: 'b', [MARK]: 'true' });
+  });
+
+  it('reads anything but exactly "true" as unmarked, and a list or null annotations as none', () => {
+    for (const annotations of [{ [MARK]: 'True' }, { [MARK]: '1' }, {}, null, ['true'], 'true'])
+      expect(podMarkedDoNotDisrupt({ metadata: { annotations: annotations as never } })).toBe(false);
+    expect(podMarkedDoNotDisrupt({ metadata: { annotations: { [MARK]: 'true' } } })).toBe(true);
   });
 });

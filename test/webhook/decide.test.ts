@@ -15,7 +15,13 @@ import {
   type ProtectedState,
 } from '../../webhook/decide.js';
 import { GAME_SERVER_STATES } from '../../shared/agones.js';
-import { drainTolerationPatch } from '../../shared/drain-contract.js';
+import {
+  DRAIN_PHASE_LABEL,
+  DRAIN_PHASES,
+  INSTANCE_STATUS_LABEL,
+  KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
+  drainTolerationPatch,
+} from '../../shared/drain-contract.js';
 
 const STATES = [undefined, ...GAME_SERVER_STATES] as const;
 
@@ -285,6 +291,7 @@ describe('the backing pod', () => {
       deleting?: boolean;
       name?: string;
       namespace?: string;
+      annotations?: Record<string, string>;
     } = {},
   ): PodView => ({
     metadata: {
@@ -292,6 +299,7 @@ describe('the backing pod', () => {
       namespace: overrides.namespace ?? 'games',
       uid: 'pod-uid',
       resourceVersion: '77',
+      ...(overrides.annotations ? { annotations: overrides.annotations } : {}),
       ...(overrides.deleting ? { deletionTimestamp: '2030-01-01T00:00:00Z' } : {}),
       ownerReferences: (overrides.owner as never) ?? [
         { apiVersion: 'agones.dev/v1', kind: 'GameServer', name: 'gs-1', uid: 'gs-uid', controller: true },
@@ -302,7 +310,11 @@ describe('the backing pod', () => {
       ...(overrides.tolerations !== undefined ? { tolerations: overrides.tolerations } : {}),
     },
   });
-  const fence = { fence: true };
+  // Karpenter's mark off where a test is about the toleration alone (its own tests below turn it on).
+  const fence = { fence: true, karpenterDoNotDisrupt: false };
+  const marking = { fence: true, karpenterDoNotDisrupt: true };
+  const status = (s: string | undefined): Record<string, string> =>
+    s === undefined ? {} : { [INSTANCE_STATUS_LABEL]: s };
 
   describe('ownership guard', () => {
     it('accepts the pod controlled by this GameServer', () => {
@@ -340,20 +352,35 @@ describe('the backing pod', () => {
         message: expect.stringMatching(/terminating/),
       });
     });
-    it.each(['DRAINING', 'SPOT_TERMINATING'])('refuses a node that is %s', (status) => {
-      expect(decidePod(gs, pod(), status, fence)).toMatchObject({
+    it.each(['DRAINING', 'SPOT_TERMINATING'])('refuses a node that is %s', (s) => {
+      expect(decidePod(gs, pod(), status(s), fence)).toMatchObject({
         kind: 'fence',
-        message: expect.stringContaining(status),
+        message: expect.stringContaining(s),
       });
     });
-    it('lets ACTIVE, unlabelled and unknown-status nodes through', () => {
-      for (const status of ['ACTIVE', undefined, 'SOMETHING'])
-        expect(decidePod(gs, pod(), status, fence).kind).toBe('add-toleration');
+    it('lets ACTIVE, unlabelled and unknown-status nodes through, and an unknown node', () => {
+      for (const s of ['ACTIVE', undefined, 'SOMETHING'])
+        expect(decidePod(gs, pod(), status(s), fence).kind).toBe('patch-pod');
+      expect(decidePod(gs, pod(), undefined, fence).kind).toBe('patch-pod');
+    });
+    it.each(DRAIN_PHASES.filter((p) => p !== 'Active'))(
+      'refuses a node in drain phase %s while its instance-status is still ACTIVE',
+      (phase) => {
+        const labels = { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: phase };
+        expect(decidePod(gs, pod(), labels, fence)).toEqual({
+          kind: 'fence',
+          message: `the node node-a of GameServer games/gs-1 is draining (${DRAIN_PHASE_LABEL}=${phase}): allocate another game server`,
+        });
+      },
+    );
+    it('lets a node in drain phase Active through', () => {
+      const labels = { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Active' };
+      expect(decidePod(gs, pod(), labels, fence).kind).toBe('patch-pod');
     });
     it('fences a re-allocation on a draining node even though the pod already tolerates', () => {
-      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), 'DRAINING', fence).kind).toBe(
-        'fence',
-      );
+      const tolerating = pod({ tolerations: [{ ...DRAIN_TOLERATION }] });
+      expect(decidePod(gs, tolerating, status('DRAINING'), fence).kind).toBe('fence');
+      expect(decidePod(gs, tolerating, { [DRAIN_PHASE_LABEL]: 'Tainted' }, fence).kind).toBe('fence');
     });
     it('treats a missing pod as going away', () => {
       expect(decidePod(gs, undefined, undefined, fence)).toMatchObject({
@@ -362,26 +389,30 @@ describe('the backing pod', () => {
       });
     });
     it('is off when configured off', () => {
-      expect(decidePod(gs, pod({ deleting: true }), 'DRAINING', { fence: false }).kind).toBe(
-        'add-toleration',
-      );
-      expect(decidePod(gs, undefined, undefined, { fence: false }).kind).toBe('pod-missing');
+      const off = { fence: false, karpenterDoNotDisrupt: false };
+      expect(decidePod(gs, pod({ deleting: true }), status('DRAINING'), off).kind).toBe('patch-pod');
+      expect(decidePod(gs, pod(), { [DRAIN_PHASE_LABEL]: 'Tainted' }, off).kind).toBe('patch-pod');
+      expect(decidePod(gs, undefined, undefined, off).kind).toBe('pod-missing');
     });
     it('checks ownership before fencing (never judges a pod that is not ours)', () => {
-      expect(decidePod(gs, pod({ deleting: true, owner: [] }), 'DRAINING', fence).kind).toBe('not-owned');
+      expect(decidePod(gs, pod({ deleting: true, owner: [] }), status('DRAINING'), fence).kind).toBe(
+        'not-owned',
+      );
     });
   });
 
   describe('toleration', () => {
     it('does nothing when already tolerating (idempotent)', () => {
-      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), 'ACTIVE', fence)).toEqual({
-        kind: 'already-tolerating',
-      });
+      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), status('ACTIVE'), fence)).toEqual(
+        {
+          kind: 'already-tolerating',
+        },
+      );
     });
 
     it('reads an empty operator as Equal, as Kubernetes does (no second toleration added)', () => {
       const emptyOperator = { key: DRAIN_TOLERATION.key, operator: '', value: 'true', effect: 'NoExecute' };
-      expect(decidePod(gs, pod({ tolerations: [emptyOperator] }), 'ACTIVE', fence)).toEqual({
+      expect(decidePod(gs, pod({ tolerations: [emptyOperator] }), status('ACTIVE'), fence)).toEqual({
         kind: 'already-tolerating',
       });
     });
@@ -400,7 +431,7 @@ describe('the backing pod', () => {
       ];
       const p = pod({ tolerations: existing });
       const d = decidePod(gs, p, undefined, fence);
-      expect(d.kind).toBe('add-toleration');
+      expect(d).toMatchObject({ kind: 'patch-pod', addsToleration: true, marks: false });
       const patch = (d as { patch: object[] }).patch;
       expect(patch).toEqual([
         { op: 'test', path: '/metadata/uid', value: 'pod-uid' },
@@ -427,6 +458,86 @@ describe('the backing pod', () => {
       const noList = drainTolerationPatch(pod());
       const bumped = { ...pod(), metadata: { ...pod().metadata, resourceVersion: '78' } };
       expect(() => applyToPod(bumped, noList)).toThrow();
+    });
+  });
+
+  describe("Karpenter's mark", () => {
+    const MARK = `/metadata/annotations/${escapePointerSegment(KARPENTER_DO_NOT_DISRUPT_ANNOTATION)}`;
+    const applyToPod = (p: PodView, patch: object[]) =>
+      fjp.applyPatch(structuredClone(p), patch as fjp.Operation[], true, false).newDocument;
+
+    it('adds the toleration and the mark in one guarded patch', () => {
+      const p = pod({ tolerations: [], annotations: { 'agones.dev/sdk-version': '1.50.0' } });
+      const d = decidePod(gs, p, undefined, marking);
+      expect(d).toEqual({
+        kind: 'patch-pod',
+        addsToleration: true,
+        marks: true,
+        patch: [
+          { op: 'test', path: '/metadata/uid', value: 'pod-uid' },
+          { op: 'test', path: '/spec/tolerations', value: [] },
+          { op: 'add', path: '/spec/tolerations/-', value: { ...DRAIN_TOLERATION } },
+          { op: 'add', path: MARK, value: 'true' },
+        ],
+      });
+      const out = applyToPod(p, (d as { patch: object[] }).patch);
+      expect(out.metadata.annotations).toEqual({
+        'agones.dev/sdk-version': '1.50.0',
+        [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'true',
+      });
+    });
+
+    it('marks a pod that already tolerates (allocated while the mark was off, or by an older webhook)', () => {
+      const p = pod({ tolerations: [{ ...DRAIN_TOLERATION }] });
+      const d = decidePod(gs, p, status('ACTIVE'), marking);
+      expect(d).toEqual({
+        kind: 'patch-pod',
+        addsToleration: false,
+        marks: true,
+        patch: [
+          { op: 'test', path: '/metadata/uid', value: 'pod-uid' },
+          { op: 'test', path: '/metadata/resourceVersion', value: '77' },
+          {
+            op: 'add',
+            path: '/metadata/annotations',
+            value: { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'true' },
+          },
+        ],
+      });
+    });
+
+    it.each(['false', '5m', 'TRUE', ' true', ''])(
+      'does not trust a mark the pod template set to %j: it is set to "true"',
+      (value) => {
+        const p = pod({
+          tolerations: [{ ...DRAIN_TOLERATION }],
+          annotations: { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: value },
+        });
+        const d = decidePod(gs, p, undefined, marking);
+        expect(d).toMatchObject({ kind: 'patch-pod', addsToleration: false, marks: true });
+        const out = applyToPod(p, (d as { patch: object[] }).patch);
+        expect(out.metadata.annotations).toEqual({ [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'true' });
+      },
+    );
+
+    it('does nothing to a pod that tolerates and is marked "true" (idempotent)', () => {
+      const p = pod({
+        tolerations: [{ ...DRAIN_TOLERATION }],
+        annotations: { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'true' },
+      });
+      expect(decidePod(gs, p, undefined, marking)).toEqual({ kind: 'already-tolerating' });
+    });
+
+    it('leaves the annotations alone when the mark is off', () => {
+      const p = pod({ tolerations: [], annotations: { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'false' } });
+      const d = decidePod(gs, p, undefined, fence);
+      expect(d).toMatchObject({ kind: 'patch-pod', addsToleration: true, marks: false });
+      expect((d as { patch: { path: string }[] }).patch.map((o) => o.path)).not.toContainEqual(
+        expect.stringContaining('annotations'),
+      );
+      expect(decidePod(gs, pod({ tolerations: [{ ...DRAIN_TOLERATION }] }), undefined, fence)).toEqual({
+        kind: 'already-tolerating',
+      });
     });
   });
 });

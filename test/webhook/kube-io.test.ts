@@ -19,11 +19,15 @@ import {
 import { createLogger } from '../../shared/logger.js';
 import { DEFAULT_CERTIFICATE_POLICY } from '../../certs/ensure.js';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
-import { webhookConfig } from '../../webhook/config.js';
+import { webhookConfig, type WebhookConfig } from '../../webhook/config.js';
 import { DirectNodeStatus, WatchedNodeStatus } from '../../webhook/node-status.js';
 import { KubePodTolerator } from '../../webhook/pod-toleration.js';
 import type { PodView } from '../../webhook/decide.js';
-import { drainTolerationPatch } from '../../shared/drain-contract.js';
+import {
+  DRAIN_PHASE_LABEL,
+  KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
+  drainTolerationPatch,
+} from '../../shared/drain-contract.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
 import { withConnectionReuse } from '../../shared/kube-connection.js';
@@ -39,12 +43,16 @@ let custom: CustomObjectsApi;
 const silent = createLogger('webhook-test', 'silent');
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-async function node(name: string, status?: string): Promise<void> {
+async function node(name: string, status?: string, phase?: string): Promise<void> {
   await core.createNode({
     body: {
       metadata: {
         name,
-        labels: { role: 'game-servers', ...(status ? { [INSTANCE_STATUS_LABEL]: status } : {}) },
+        labels: {
+          role: 'game-servers',
+          ...(status ? { [INSTANCE_STATUS_LABEL]: status } : {}),
+          ...(phase ? { [DRAIN_PHASE_LABEL]: phase } : {}),
+        },
       },
     },
   });
@@ -54,11 +62,16 @@ async function setNodeStatus(name: string, status: string | null): Promise<void>
   await core.patchNode({ name, body: { metadata: { labels: { [INSTANCE_STATUS_LABEL]: status } } } }, merge);
 }
 
+async function setDrainPhase(name: string, phase: string | null): Promise<void> {
+  await core.patchNode({ name, body: { metadata: { labels: { [DRAIN_PHASE_LABEL]: phase } } } }, merge);
+}
+
 /** A GameServer and its pod as Agones makes them: same name, controller reference to the GameServer. */
 async function gameServerWithPod(
   name: string,
   nodeName: string,
   tolerations?: object[],
+  annotations?: Record<string, string>,
 ): Promise<{ uid: string; pod: V1Pod; gs: Record<string, any> }> {
   const gs = (await custom.createNamespacedCustomObject({
     group: 'agones.dev',
@@ -80,6 +93,7 @@ async function gameServerWithPod(
         name,
         namespace: NS,
         labels: { 'agones.dev/role': 'gameserver', 'agones.dev/gameserver': name },
+        ...(annotations ? { annotations } : {}),
         ownerReferences: [
           {
             apiVersion: 'agones.dev/v1',
@@ -116,6 +130,9 @@ const drainTolerations = async (name: string) =>
   ((await readPod(name)).spec?.tolerations ?? [])
     .filter((t) => t.key === DRAIN_TOLERATION.key)
     .map((t) => ({ ...t }));
+/** The pod's annotations (Karpenter's mark among them). */
+const podAnnotations = async (name: string) => ({ ...(await readPod(name)).metadata?.annotations });
+const MARKED = { [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: 'true' };
 
 beforeAll(async () => {
   emu = await startKubeEmulator({ authorization: 'allow-all' });
@@ -129,6 +146,8 @@ beforeAll(async () => {
   await node('node-active', 'ACTIVE');
   await node('node-plain');
   await node('node-draining', 'DRAINING');
+  // Drained for a reason that leaves FleetIQ's status ACTIVE (an operator's request, a rebalance).
+  await node('node-tainted', 'ACTIVE', 'Tainted');
 });
 
 afterAll(async () => {
@@ -136,19 +155,54 @@ afterAll(async () => {
 });
 
 describe('KubePodTolerator', () => {
-  const tolerator = () => new KubePodTolerator(kc, new DirectNodeStatus(kc), { fence: true, budgetMs: 2000 });
+  const tolerator = (karpenterDoNotDisrupt = true) =>
+    new KubePodTolerator(kc, new DirectNodeStatus(kc), {
+      fence: true,
+      karpenterDoNotDisrupt,
+      budgetMs: 2000,
+    });
 
-  it('adds the toleration to a pod without any, then does nothing the second time', async () => {
+  it('adds the toleration and the Karpenter mark to a pod without any, then does nothing the second time', async () => {
     const { uid } = await gameServerWithPod('gs-a', 'node-active');
     const first = await tolerator().ensure({ namespace: NS, name: 'gs-a', uid });
-    expect(first).toEqual({ kind: 'tolerated', attempts: 1, apiMs: expect.any(Number) });
+    expect(first).toEqual({ kind: 'tolerated', attempts: 1, marked: true, apiMs: expect.any(Number) });
     expect(first.apiMs).toBeGreaterThan(0);
     const pod = await readPod('gs-a');
     expect(await drainTolerations('gs-a')).toEqual([DRAIN_TOLERATION]);
+    expect(await podAnnotations('gs-a')).toEqual(MARKED);
     expect(await tolerator().ensure({ namespace: NS, name: 'gs-a', uid })).toMatchObject({
       kind: 'already-tolerating',
+      marked: false,
     });
     expect((await readPod('gs-a')).metadata?.resourceVersion).toBe(pod.metadata?.resourceVersion);
+  });
+
+  it('with the mark off, adds only the toleration; turned on, marks the pod that already tolerates', async () => {
+    const { uid } = await gameServerWithPod('gs-k', 'node-active', undefined, { 'example.com/team': 'blue' });
+    expect(await tolerator(false).ensure({ namespace: NS, name: 'gs-k', uid })).toMatchObject({
+      kind: 'tolerated',
+      marked: false,
+    });
+    expect(await podAnnotations('gs-k')).toEqual({ 'example.com/team': 'blue' });
+    const tolerations = (await readPod('gs-k')).spec?.tolerations;
+    // The next Allocated admission (a re-allocation) with the mark on: the mark only.
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-k', uid })).toMatchObject({
+      kind: 'already-tolerating',
+      marked: true,
+    });
+    expect(await podAnnotations('gs-k')).toEqual({ 'example.com/team': 'blue', ...MARKED });
+    expect((await readPod('gs-k')).spec?.tolerations).toEqual(tolerations);
+  });
+
+  it('overwrites a mark the pod template set to anything but "true"', async () => {
+    const { uid } = await gameServerWithPod('gs-m', 'node-active', [{ ...DRAIN_TOLERATION }], {
+      [KARPENTER_DO_NOT_DISRUPT_ANNOTATION]: '1s',
+    });
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-m', uid })).toMatchObject({
+      kind: 'already-tolerating',
+      marked: true,
+    });
+    expect(await podAnnotations('gs-m')).toEqual(MARKED);
   });
 
   it('appends to existing tolerations, keeping them', async () => {
@@ -174,13 +228,21 @@ describe('KubePodTolerator', () => {
     expect((await readPod('gs-c')).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
   });
 
-  it('fences a node that is DRAINING, a terminating pod, and a missing pod', async () => {
+  it('fences a node that is DRAINING, one in a drain phase while ACTIVE, a terminating pod, and a missing pod', async () => {
     const drained = await gameServerWithPod('gs-d', 'node-draining');
     expect(await tolerator().ensure({ namespace: NS, name: 'gs-d', uid: drained.uid })).toMatchObject({
       kind: 'fenced',
       message: expect.stringContaining('DRAINING'),
     });
     expect(await drainTolerations('gs-d')).toEqual([]);
+    expect(await podAnnotations('gs-d')).toEqual({});
+
+    const tainted = await gameServerWithPod('gs-dt', 'node-tainted');
+    expect(await tolerator().ensure({ namespace: NS, name: 'gs-dt', uid: tainted.uid })).toMatchObject({
+      kind: 'fenced',
+      message: expect.stringContaining(`draining (${DRAIN_PHASE_LABEL}=Tainted)`),
+    });
+    expect(await drainTolerations('gs-dt')).toEqual([]);
 
     const terminating = await gameServerWithPod('gs-e', 'node-active');
     // A finalizer keeps the deleted pod around, terminating, as the kubelet would while it stops.
@@ -231,37 +293,83 @@ describe('KubePodTolerator', () => {
 });
 
 describe('WatchedNodeStatus', () => {
+  const statusOf = async (w: WatchedNodeStatus, name: string) =>
+    (await w.drainLabelsOf(name))?.[INSTANCE_STATUS_LABEL];
+  const phaseOf = async (w: WatchedNodeStatus, name: string) =>
+    (await w.drainLabelsOf(name))?.[DRAIN_PHASE_LABEL];
+
   it('becomes ready after listing, follows label changes, and drops nodes leaving the fenced set', async () => {
     const restarts: string[] = [];
     const watched = new WatchedNodeStatus(kc, { logger: silent, onRestart: (r) => restarts.push(r) });
     expect(watched.ready()).not.toBe(true);
     watched.start();
     try {
-      await waitFor('the first list', () => watched.ready() === true);
-      await waitFor('the watch', () => watched.isWatching());
-      expect(await watched.statusOf('node-draining')).toBe('DRAINING');
-      expect(await watched.statusOf('node-active')).toBeUndefined(); // not fenced: not cached at all
+      await waitFor('the first lists', () => watched.ready() === true);
+      await waitFor('the watches', () => watched.isWatching());
+      expect(await watched.drainLabelsOf('node-draining')).toEqual({ [INSTANCE_STATUS_LABEL]: 'DRAINING' });
+      // ACTIVE but in a drain phase: only the drain-phase cache holds it, and says only its own label.
+      expect(await watched.drainLabelsOf('node-tainted')).toEqual({ [DRAIN_PHASE_LABEL]: 'Tainted' });
+      expect(await watched.drainLabelsOf('node-active')).toEqual({}); // takes sessions: not cached at all
       await node('node-w');
       await setNodeStatus('node-w', 'SPOT_TERMINATING');
       await waitFor(
         'SPOT_TERMINATING',
-        async () => (await watched.statusOf('node-w')) === 'SPOT_TERMINATING',
+        async () => (await statusOf(watched, 'node-w')) === 'SPOT_TERMINATING',
       );
       await setNodeStatus('node-w', 'ACTIVE');
       await waitFor(
         'the node to leave the fenced set',
-        async () => (await watched.statusOf('node-w')) === undefined,
+        async () => (await statusOf(watched, 'node-w')) === undefined,
       );
       await setNodeStatus('node-w', 'DRAINING');
-      await waitFor('DRAINING', async () => (await watched.statusOf('node-w')) === 'DRAINING');
+      await waitFor('DRAINING', async () => (await statusOf(watched, 'node-w')) === 'DRAINING');
       await core.deleteNode({ name: 'node-w' });
       await waitFor(
         'the deleted node to leave',
-        async () => (await watched.statusOf('node-w')) === undefined,
+        async () => (await statusOf(watched, 'node-w')) === undefined,
       );
       expect(restarts[0]).toBe('start');
     } finally {
       await watched.stop();
+    }
+  });
+
+  it('follows the drain phase of a node FleetIQ still calls ACTIVE, and counts each refusing node once', async () => {
+    const counts: number[] = [];
+    const watched = new WatchedNodeStatus(kc, { logger: silent, onFencedCount: (n) => counts.push(n) });
+    watched.start();
+    try {
+      await waitFor('the watches', () => watched.isWatching());
+      // node-draining and node-tainted.
+      expect(counts.at(-1)).toBe(2);
+      await node('node-p', 'ACTIVE', 'Active');
+      for (const phase of ['Cordoned', 'Fenced', 'Tainted', 'Drained']) {
+        await setDrainPhase('node-p', phase);
+        await waitFor(`drain phase ${phase}`, async () => (await phaseOf(watched, 'node-p')) === phase);
+      }
+      await waitFor('three nodes refusing sessions', () => counts.at(-1) === 3);
+      // Also DRAINING: in both caches, still one node.
+      await setNodeStatus('node-p', 'DRAINING');
+      await waitFor('DRAINING', async () => (await statusOf(watched, 'node-p')) === 'DRAINING');
+      expect(counts.at(-1)).toBe(3);
+      // A revert: ACTIVE and Active again leaves both selections.
+      await core.patchNode(
+        {
+          name: 'node-p',
+          body: {
+            metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Active' } },
+          },
+        },
+        merge,
+      );
+      await waitFor('the node to take sessions again', async () => {
+        const labels = await watched.drainLabelsOf('node-p');
+        return labels !== undefined && Object.keys(labels).length === 0;
+      });
+      await waitFor('two nodes refusing sessions', () => counts.at(-1) === 2);
+    } finally {
+      await watched.stop();
+      await core.deleteNode({ name: 'node-p' });
     }
   });
 
@@ -280,32 +388,44 @@ describe('WatchedNodeStatus', () => {
     watched.start();
     try {
       await waitFor(
-        'three watches the server ended',
-        () => restarts.filter((r) => r === 'watch-ended').length >= 3,
+        'six watches the server ended',
+        () => restarts.filter((r) => r === 'watch-ended').length >= 6,
       );
       await node('node-r');
       await setNodeStatus('node-r', 'DRAINING');
       await waitFor(
         'DRAINING, from the cache',
-        async () => (await watched.statusOf('node-r')) === 'DRAINING',
+        async () => watched.isWatching() && (await statusOf(watched, 'node-r')) === 'DRAINING',
       );
-      expect(restarts[0]).toBe('start');
+      await setDrainPhase('node-r', 'Cordoned');
+      await waitFor(
+        'Cordoned, from the cache',
+        async () => watched.isWatching() && (await phaseOf(watched, 'node-r')) === 'Cordoned',
+      );
+      expect(restarts.filter((r) => r === 'start')).toHaveLength(2);
       expect(restarts.filter((r) => r !== 'watch-ended' && r !== 'start')).toEqual([]);
-      expect(nodeRequests('list') - lists).toBe(1);
+      // One list per selection, ever. (The waits above read only while watching, which drainLabelsOf
+      // checks in the same tick: no GET for a gap between two watches.)
+      expect(nodeRequests('list') - lists).toBe(2);
       expect(nodeRequests('get') - gets).toBe(0);
     } finally {
       await watched.stop();
     }
     // Stopped, it no longer knows: a lookup asks the API server (an ACTIVE node is not in the cache).
     expect(watched.isWatching()).toBe(false);
-    expect(await watched.statusOf('node-active')).toBe('ACTIVE');
-    expect(nodeRequests('get') - gets).toBe(1);
+    expect(await watched.drainLabelsOf('node-active')).toEqual({ [INSTANCE_STATUS_LABEL]: 'ACTIVE' });
+    expect(await watched.drainLabelsOf('node-tainted')).toEqual({
+      [INSTANCE_STATUS_LABEL]: 'ACTIVE',
+      [DRAIN_PHASE_LABEL]: 'Tainted',
+    });
+    expect(await watched.drainLabelsOf('no-such-node')).toBeUndefined();
+    expect(nodeRequests('get') - gets).toBe(3);
   });
 });
 
 describe('the webhook with builtin certificates and a real pod behind a transition', () => {
-  it('creates its certificates, serves them, tolerates the pod and annotates the GameServer', async () => {
-    const webhook = await startWebhook(
+  const start = (overrides: Partial<Omit<WebhookConfig, 'tls'>> = {}) =>
+    startWebhook(
       webhookConfig(
         {
           mode: 'builtin',
@@ -316,10 +436,13 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
           clusterDomain: 'cluster.local',
           policy: DEFAULT_CERTIFICATE_POLICY,
         },
-        { listen: { host: '127.0.0.1', port: 0 }, opsListen: { host: '127.0.0.1', port: 0 } },
+        { listen: { host: '127.0.0.1', port: 0 }, opsListen: { host: '127.0.0.1', port: 0 }, ...overrides },
       ),
       { kubeConfig: kc, logger: silent },
     );
+
+  it('creates its certificates, serves them, tolerates and marks the pod and annotates the GameServer', async () => {
+    const webhook = await start();
     try {
       await waitFor(
         'readiness (certificate loaded, node watch listed)',
@@ -345,6 +468,8 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
         { op: 'add', path: '/metadata/annotations', value: { [DRAIN_TOLERATION_ANNOTATION]: 'true' } },
       ]);
       expect(await drainTolerations('gs-t')).toEqual([DRAIN_TOLERATION]);
+      // Karpenter's mark, in the same pod update (the setting's default).
+      expect(await podAnnotations('gs-t')).toEqual(MARKED);
 
       // A transition onto a draining node is refused with 409 Conflict (the allocator moves on).
       const drained = await gameServerWithPod('gs-u', 'node-draining');
@@ -359,6 +484,26 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
         allowed: false,
         status: { code: 409, reason: 'Conflict' },
       });
+      // So is one onto a node the agent drains while FleetIQ still says ACTIVE (drain phase Tainted),
+      // from the watch-fed cache.
+      const tainted = await gameServerWithPod('gs-ut', 'node-tainted');
+      const fencedTainted = await httpsRequest(webhook.admissionUrl, {
+        body: JSON.stringify(allocationReviewOf(tainted.gs, 'req-ut')),
+        headers: { 'content-type': 'application/json' },
+        ca: caBundle,
+        servername: 'fleetiq-agones-webhook.games.svc',
+      });
+      expect(fencedTainted.json.response).toMatchObject({
+        uid: 'req-ut',
+        allowed: false,
+        status: {
+          code: 409,
+          reason: 'Conflict',
+          message: expect.stringContaining(`draining (${DRAIN_PHASE_LABEL}=Tainted)`),
+        },
+      });
+      expect(await drainTolerations('gs-ut')).toEqual([]);
+      expect(await podAnnotations('gs-ut')).toEqual({});
 
       // Forged reviews — what any client that reaches the webhook port could send — patch nothing: the
       // review is checked against the stored GameServer first.
@@ -439,6 +584,28 @@ describe('the webhook with builtin certificates and a real pod behind a transiti
       }
       // Without reuse the webhook alone would have opened 16 (a GET and a PATCH each).
       expect(emu.tlsConnections() - before).toBeLessThanOrEqual(1);
+    } finally {
+      await webhook.stop();
+    }
+  });
+
+  it('with --karpenter-do-not-disrupt off, the pod is made tolerant but not marked', async () => {
+    const webhook = await start({ karpenterDoNotDisrupt: false });
+    try {
+      await waitFor('readiness', async () => (await fetch(`${webhook.opsUrl}/readyz`)).status === 200);
+      const caBundle = webhook.certificate().caBundlePem!;
+      const { gs } = await gameServerWithPod('gs-off', 'node-active', undefined, {
+        'example.com/team': 'red',
+      });
+      const answer = await httpsRequest(webhook.admissionUrl, {
+        body: JSON.stringify(allocationReviewOf(gs, 'req-off')),
+        headers: { 'content-type': 'application/json' },
+        ca: caBundle,
+        servername: 'fleetiq-agones-webhook.games.svc',
+      });
+      expect(answer.json.response).toMatchObject({ uid: 'req-off', allowed: true, patchType: 'JSONPatch' });
+      expect(await drainTolerations('gs-off')).toEqual([DRAIN_TOLERATION]);
+      expect(await podAnnotations('gs-off')).toEqual({ 'example.com/team': 'red' });
     } finally {
       await webhook.stop();
     }

@@ -678,6 +678,20 @@ describe('configuration', () => {
     });
   });
 
+  it('marks session pods for Karpenter by default; the flag or its variable turns it off', () => {
+    expect(webhookConfigFromOptions(base).karpenterDoNotDisrupt).toBe(true);
+    expect(configFor(dir).karpenterDoNotDisrupt).toBe(true);
+    expect(
+      webhookConfigFromOptions(base, { WEBHOOK_KARPENTER_DO_NOT_DISRUPT: 'off' }).karpenterDoNotDisrupt,
+    ).toBe(false);
+    expect(
+      webhookConfigFromOptions(
+        { ...base, karpenterDoNotDisrupt: true },
+        { WEBHOOK_KARPENTER_DO_NOT_DISRUPT: 'false' },
+      ).karpenterDoNotDisrupt,
+    ).toBe(true);
+  });
+
   it('protects Reserved by default, in process and on the command line, as the reconciler does', () => {
     expect(webhookConfigFromOptions(base).protectedStates).toEqual(['Allocated', 'Reserved']);
     expect(webhookConfigFromOptions(base, { WEBHOOK_PROTECT_RESERVED: 'false' }).protectedStates).toEqual([
@@ -697,6 +711,10 @@ describe('configuration', () => {
     [{ ...base, nodeStatusSource: 'psychic' }, /--node-status-source/],
     [{ ...base, listen: 'nope' }, /--listen/],
     [{ ...base, fence: 'perhaps' }, /--fence/],
+    [
+      { ...base, karpenterDoNotDisrupt: 'perhaps' },
+      /--karpenter-do-not-disrupt \(WEBHOOK_KARPENTER_DO_NOT_DISRUPT\): expected true or false/,
+    ],
     [{ ...base, path: 'mutate' }, /--path/],
     [{ ...base, shutdownGrace: '1h' }, /--shutdown-grace/],
     [{ ...base, maxRequestBytes: '1k' }, /--max-request-bytes \(WEBHOOK_MAX_REQUEST_BYTES\)/],
