@@ -192,7 +192,9 @@ export type EventReason =
   | 'Deregistered'
   | 'DrainReverted'
   | 'Reregistered'
-  | 'NodeStranded';
+  | 'NodeStranded'
+  /** The old Python adapter's gamelift.status/active taint removed (legacy.ts). */
+  | 'LegacyTaintRemoved';
 
 /**
  * The agent's pacing policy, which decide() turns into the timing of each decision. Values, not

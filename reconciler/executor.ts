@@ -12,6 +12,7 @@ import { podToleratesDrain } from '../shared/drain-contract.js';
 import { type KubeObjectLike } from '../shared/kube-object.js';
 import { mapLimit } from '../shared/timeout.js';
 import { sessionPodPatch } from '../shared/drain-contract.js';
+import { legacyTaintRemovalPatch } from './legacy.js';
 import {
   nodeMergePatch,
   shutdownPatch,
@@ -99,6 +100,37 @@ export class Executor {
     } catch (err) {
       this.o.onApiError('patchNode', err);
       this.o.onAction(kind, 'failed');
+      return err ?? new Error('patch failed');
+    }
+  }
+
+  /**
+   * Removes the old Python adapter's `gamelift.status/active` taint (legacy.ts), pinned to the Node as
+   * read. Returns the error when it failed; a Node changed meanwhile is read again and is no failure
+   * (the next pass decides on it).
+   */
+  async removeLegacyTaint(node: KubeObjectLike): Promise<unknown> {
+    const patch = legacyTaintRemovalPatch(node);
+    if (!patch) return undefined;
+    try {
+      this.o.cache.noteNodeWrite(await this.o.api.patchNode(this.o.nodeName, patch));
+      this.o.onAction('removeLegacyTaint', 'ok');
+      this.o.emit({
+        kind: 'emitEvent',
+        type: 'Normal',
+        reason: 'LegacyTaintRemoved',
+        message:
+          "Removed the old adapter's gamelift.status/active taint: this node agent runs the node now (removing a NoExecute taint evicts nothing)",
+      });
+      return undefined;
+    } catch (err) {
+      this.o.onApiError('patchNode', err);
+      if (statusCode(err) === 409) {
+        this.o.onAction('removeLegacyTaint', 'changed');
+        await this.refreshNode();
+        return undefined;
+      }
+      this.o.onAction('removeLegacyTaint', 'failed');
       return err ?? new Error('patch failed');
     }
   }

@@ -205,7 +205,7 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
     });
   mirrored(
     'status_messages_total',
-    'Status messages from Redis by result (accepted, rejected: <why>, out_of_order)',
+    "Status messages from Redis by result (accepted, rejected: <why>, out_of_order, legacy: the old adapter's format, a hint to ask FleetIQ)",
     ['result'],
     () => Object.entries(src.counts().statusMessages).map(([result, v]) => [{ result }, v]),
   );
@@ -282,7 +282,7 @@ export function drainStartedBy(before: KubeObjectLike, after: KubeObjectLike): D
 /** The parts' cumulative counts, as MetricSources.counts() reports them. */
 export function partCounts(parts: {
   statusSource?: {
-    stats: { accepted: number; outOfOrder: number; rejected: Record<string, number> } & {
+    stats: { accepted: number; outOfOrder: number; rejected: Record<string, number>; legacy?: number } & {
       fallbackCalls: number;
       fallbackErrors: number;
     };
@@ -296,6 +296,7 @@ export function partCounts(parts: {
   if (s) {
     statusMessages.accepted = s.accepted;
     statusMessages.out_of_order = s.outOfOrder;
+    if (s.legacy) statusMessages.legacy = s.legacy;
     for (const [why, n] of Object.entries(s.rejected)) statusMessages[`rejected: ${why}`] = n;
   }
   const m = parts.membership?.stats;

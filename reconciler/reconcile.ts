@@ -13,6 +13,7 @@ import {
   type ObservedStatus,
 } from './decide.js';
 import type { Executor } from './executor.js';
+import { hasLegacyActiveTaint } from './legacy.js';
 import { errorText } from '../shared/scoped-informer.js';
 import type { Membership, MembershipSteps } from './membership.js';
 import type { ReconcilerMetrics } from './metrics.js';
@@ -110,6 +111,7 @@ export class NodeReconciler {
         if (decision.actions.length > 0) return ['acted', { outcome: 'acted', ...requeue.result() }];
         requeue.add(decision.wait?.requeueAfterMs);
         if (!(await this.recordObservedStatus())) requeue.add(this.o.timings.observedStatusRetryMs);
+        if (!(await this.removeLegacyTaint())) requeue.add(this.o.timings.observedStatusRetryMs);
         return ['idle', { outcome: 'idle', ...requeue.result() }];
       case 'changed': {
         counters.changed++;
@@ -171,6 +173,24 @@ export class NodeReconciler {
     const err = await this.o.executor.annotateNode(annotations, 'recordObservedStatus');
     if (err === undefined) return true;
     this.o.logger.warn({ err: errorText(err) }, 'reconciler: recording the observed FleetIQ status failed');
+    return false;
+  }
+
+  /**
+   * Removes the old Python adapter's `gamelift.status/active` taint from the Node (legacy.ts). Like the
+   * record above, only once a pass has nothing left to do, and as a write of its own, so it never
+   * delays or blocks a drain step. False when the write failed (tried again after the same delay).
+   */
+  private async removeLegacyTaint(): Promise<boolean> {
+    const node = this.o.observer.node();
+    if (!node || this.o.stopping() || !hasLegacyActiveTaint(node)) return true;
+    const err = await this.o.executor.removeLegacyTaint(node);
+    if (err === undefined) return true;
+    this.o.logger.warn({ err: errorText(err) }, "reconciler: removing the old adapter's taint failed");
+    this.o.failureEvent(
+      'LegacyTaintRemovalFailed',
+      `removing the old adapter's gamelift.status/active taint failed: ${errorText(err)}`,
+    );
     return false;
   }
 }

@@ -13,9 +13,10 @@ import { FLEETIQ_STATUSES, type InstanceStatus } from '../shared/contract.js';
 import type { Logger } from '../shared/logger.js';
 import {
   latestStatusKey,
+  parseLegacyStatusMessage,
   parseStatusMessage,
   statusChannel,
-  type StatusMessage,
+  type LegacyStatusMessage,
 } from '../shared/status-message.js';
 import type { RedisConnectionOptions } from '../shared/redis-url.js';
 import type { ObservedStatus, StatusSource } from './decide.js';
@@ -107,6 +108,11 @@ export interface StatusSourceStats {
   fallbackErrors: number;
   /** Fallback checks made at once (stale, Redis lost, nothing at start) rather than on the background timer. */
   urgentChecks: number;
+  /**
+   * Messages in the old Python adapter's format (no ObservedAt, Sequence or Signature) taken, with
+   * signing off, as a hint to ask FleetIQ: never as a status (see considerLegacy).
+   */
+  legacy: number;
 }
 
 export class RedisStatusSource {
@@ -125,6 +131,8 @@ export class RedisStatusSource {
   private fallbackDueAt?: number;
   /** Statuses observed before this were already superseded by one the agent acted on. */
   private floor?: number;
+  /** The next fallback tick asks FleetIQ even with a fresh status held (an old-format message disagreed). */
+  private forceCheck = false;
   readonly stats: StatusSourceStats = {
     accepted: 0,
     rejected: {},
@@ -133,6 +141,7 @@ export class RedisStatusSource {
     fallbackCalls: 0,
     fallbackErrors: 0,
     urgentChecks: 0,
+    legacy: 0,
   };
 
   constructor(options: StatusSourceOptions) {
@@ -283,7 +292,10 @@ export class RedisStatusSource {
   /** Accepts a raw message from Redis if it is valid, ours, and newer than the last one accepted. */
   private consider(raw: string, via: 'message' | 'latest key'): void {
     const parsed = parseStatusMessage(raw, this.o.signingSecret);
-    if (!parsed.ok) return this.reject(parsed.error, via);
+    if (!parsed.ok) {
+      const legacy = parseLegacyStatusMessage(raw);
+      return legacy.ok ? this.considerLegacy(legacy.message, via) : this.reject(parsed.error, via);
+    }
     const m = parsed.message;
     if (m.InstanceId !== this.o.instanceId) return this.reject(`message about instance ${m.InstanceId}`, via);
     if (!sameGroup(m, this.o.gameServerGroup))
@@ -320,6 +332,29 @@ export class RedisStatusSource {
       },
       via,
     );
+  }
+
+  /**
+   * A message in the old Python adapter's format (its pubsub, still running during a migration) is
+   * never taken as a status. Without an observation time it cannot be ordered against the status the
+   * agent acted on, so acting on it could replay a drain FleetIQ has since taken back; without a
+   * signature nothing vouches for it. With signing on it is rejected like any unsigned message. With
+   * signing off it is a hint: when it disagrees with the status held, or none is held, or that one is
+   * stale, FleetIQ is asked soon (jittered, never twice within the fallback's minimum gap), and FleetIQ's
+   * own answer is what the agent acts on. So it can neither bring a deregistered node back nor start a
+   * drain by itself, and the agent still learns of a change about as soon as the old pubsub says so.
+   */
+  private considerLegacy(m: LegacyStatusMessage, via: 'message' | 'latest key'): void {
+    if (this.o.signingSecret !== undefined)
+      return this.reject("the old adapter's format: unsigned (signing is on)", via);
+    if (m.InstanceId !== this.o.instanceId) return this.reject(`message about instance ${m.InstanceId}`, via);
+    if (!sameGroup(m, this.o.gameServerGroup))
+      return this.reject(`message about group ${m.GameServerGroupName ?? m.GameServerGroupArn}`, via);
+    this.stats.legacy++;
+    const c = this.currentStatus;
+    if (c && c.status === m.InstanceStatus && this.o.now() - c.observedAt <= this.o.staleAfterMs) return;
+    this.forceCheck = true;
+    this.checkSoon(`a message in the old adapter's format says ${m.InstanceStatus}`);
   }
 
   private reject(reason: string, via: string): void {
@@ -373,7 +408,8 @@ export class RedisStatusSource {
 
   private async fallbackTick(): Promise<void> {
     if (this.stopped) return;
-    if (this.needsFallback() && !this.fallbackInFlight) {
+    if ((this.needsFallback() || this.forceCheck) && !this.fallbackInFlight) {
+      this.forceCheck = false;
       this.fallbackInFlight = true;
       const askedAt = this.o.now();
       this.lastFallbackCallAt = askedAt;
@@ -401,7 +437,7 @@ export class RedisStatusSource {
 }
 
 /** The message's group matches ours, whether ours is configured as a name or an ARN. */
-function sameGroup(m: StatusMessage, group: string): boolean {
+function sameGroup(m: { GameServerGroupName?: string; GameServerGroupArn?: string }, group: string): boolean {
   return m.GameServerGroupName === group || m.GameServerGroupArn === group;
 }
 

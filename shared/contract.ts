@@ -23,6 +23,12 @@ export const DRAIN_TOLERATION = {
 export const INSTANCE_STATUS_LABEL = 'gamelift.status/instance-status';
 /** GameServer annotation set by the webhook once the pod tolerates the drain taint. */
 export const DRAIN_TOLERATION_ANNOTATION = 'gamelift.status/drain-toleration';
+/**
+ * The old Python adapter's daemon taints its node `gamelift.status/active=true:NoExecute` when it
+ * starts. The node agent removes a taint with this key (and may only remove it, never add one: the
+ * installation's admission policy says so) once it runs on the node: see docs/migration.md.
+ */
+export const LEGACY_ACTIVE_TAINT_KEY = 'gamelift.status/active';
 /** Label carried by game server nodes (the old Python adapter's convention). */
 export const GAME_SERVER_NODE_LABEL = { key: 'role', value: 'game-servers' } as const;
 

@@ -93,3 +93,51 @@ export function parseStatusMessage(raw: string, secret?: string): ParseResult {
   }
   return { ok: true, message };
 }
+
+/**
+ * The old Python adapter's message: its four fields only. Its pubsub publishes this on the same
+ * channel; it carries no observation time, no sequence and no signature, so nothing says when FleetIQ
+ * said it, whether it came before or after another message, or who sent it.
+ */
+export interface LegacyStatusMessage {
+  GameServerGroupName?: string;
+  GameServerGroupArn?: string;
+  InstanceId: string;
+  InstanceStatus: InstanceStatus;
+}
+
+export type LegacyParseResult = { ok: true; message: LegacyStatusMessage } | { ok: false; error: string };
+
+/**
+ * Parses a message in the old adapter's format: an object with InstanceId, a known InstanceStatus and
+ * the group's name or ARN, and none of ObservedAt, Sequence or Signature (a message carrying any of
+ * them claims to be ours and is judged by parseStatusMessage alone). Never throws.
+ */
+export function parseLegacyStatusMessage(raw: string): LegacyParseResult {
+  let value: any;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, error: 'not an object' };
+  for (const f of ['ObservedAt', 'Sequence', 'Signature'])
+    if (f in value) return { ok: false, error: `has ${f}: not the old format` };
+  if (typeof value.InstanceId !== 'string' || value.InstanceId === '')
+    return { ok: false, error: 'missing or invalid InstanceId' };
+  if (!FLEETIQ_STATUSES.includes(value.InstanceStatus))
+    return { ok: false, error: `unknown InstanceStatus ${JSON.stringify(value.InstanceStatus)}` };
+  const name = typeof value.GameServerGroupName === 'string' && value.GameServerGroupName !== '';
+  const arn = typeof value.GameServerGroupArn === 'string' && value.GameServerGroupArn !== '';
+  if (!name && !arn) return { ok: false, error: 'missing GameServerGroupName and GameServerGroupArn' };
+  return {
+    ok: true,
+    message: {
+      ...(name ? { GameServerGroupName: value.GameServerGroupName } : {}),
+      ...(arn ? { GameServerGroupArn: value.GameServerGroupArn } : {}),
+      InstanceId: value.InstanceId,
+      InstanceStatus: value.InstanceStatus,
+    },
+  };
+}

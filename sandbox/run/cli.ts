@@ -7,6 +7,7 @@ import { formatDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { describeInterruptions } from './interruptions.js';
 import { CHAOS_FAULTS, describeFault } from './chaos.js';
+import { describeMigrate } from './migration.js';
 import { DEFAULT_OPTIONS, parseSandboxFlags, type SandboxFlags, type SandboxOptions } from './options.js';
 import { SetupError } from './redis-process.js';
 import { formatSummary } from './report.js';
@@ -97,6 +98,15 @@ export function registerSandboxCommand(program: Command, options: { isDefault?: 
       'faults injected during the run, comma-separated FAULT[:DURATION]@TIME (simulated, TIME from the start of ' +
         'the load), e.g. redis-down:30s@1m,agent-kill@90s; faults below (default none)',
     )
+    .option(
+      '--legacy-nodes <n>',
+      "nodes that start with a model of the old Python adapter's daemon instead of the node agent (default 0)",
+    )
+    .option(
+      '--migrate <list>',
+      'simulated times from the start of the load, comma-separated, e.g. 20s,40s,1m: at each, one node moves ' +
+        'from the old daemon to the node agent, in the order of docs/migration.md (default none)',
+    )
     .option('--no-signing', 'publish status messages unsigned (default: HMAC-signed)')
     .option('--kubeconfig <path>', 'write an admin kubeconfig here (kubectl get nodes / gs while it runs)')
     .option('--report <path>', `JSON report; the SVG timeline goes next to it (default ${d.reportPath})`)
@@ -156,6 +166,10 @@ export async function runSandboxCli(
   );
   if (options.chaos.length)
     say(`Chaos: ${options.chaos.map(describeFault).join(', ')} (simulated time from the start of the load).`);
+  if (options.legacyNodes)
+    say(
+      `Migration: ${options.legacyNodes} node(s) start with the old adapter's daemon; one moves to the node agent at each of ${describeMigrate(options.migrate)} (simulated time from the start of the load).`,
+    );
   say(`Component logs: ${options.logPath}`);
 
   let firstSignalAt: number | undefined;

@@ -18,6 +18,11 @@ export interface GameLiftMeter {
   /** The credentials a component signs with, so the meter knows it. */
   credentials(component: string): { accessKeyId: string; secretAccessKey: string };
   counts(): Record<string, MeteredCalls>;
+  /**
+   * From now on, answers `component`'s calls of `operation` itself with AccessDeniedException (HTTP
+   * 400), without forwarding them: an IAM policy denying that action to the component's role.
+   */
+  deny(component: string, operation: string): void;
   close(): Promise<void>;
 }
 
@@ -38,6 +43,7 @@ export async function startGameLiftMeter(
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const counts = new Map<string, MeteredCalls>();
+  const denied = new Set<string>();
   const entry = (component: string) => {
     let c = counts.get(component);
     if (!c) counts.set(component, (c = { calls: {}, errors: {} }));
@@ -50,6 +56,18 @@ export async function startGameLiftMeter(
     const c = entry(component);
     c.calls[operation] = (c.calls[operation] ?? 0) + 1;
     onCall?.(component, operation);
+    if (denied.has(`${component} ${operation}`)) {
+      c.errors[operation] = (c.errors[operation] ?? 0) + 1;
+      req.resume();
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(
+        JSON.stringify({
+          __type: 'AccessDeniedException',
+          message: `User is not authorized to perform: gamelift:${operation} with an explicit deny`,
+        }),
+      );
+      return;
+    }
     const forward = http.request(
       {
         host: upstream.hostname,
@@ -83,6 +101,7 @@ export async function startGameLiftMeter(
       secretAccessKey: 'sandbox-secret-not-checked',
     }),
     counts: () => Object.fromEntries([...counts].map(([k, v]) => [k, structuredClone(v)])),
+    deny: (component, operation) => void denied.add(`${component.toLowerCase()} ${operation}`),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -9,6 +9,7 @@ import { parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
 import { parseChaos, type ChaosFault } from './chaos.js';
+import { parseMigrate } from './migration.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -48,6 +49,10 @@ export interface SandboxOptions {
   redisUrl?: string;
   /** Faults injected during the run (--chaos; see chaos.ts), in time order. */
   chaos: ChaosFault[];
+  /** Nodes that start with the old Python adapter's daemon instead of the node agent (migration.ts). */
+  legacyNodes: number;
+  /** Simulated ms after the load starts at which one node moves from the old daemon to the agent. */
+  migrate: number[];
 }
 
 export const DEFAULT_OPTIONS: SandboxOptions = {
@@ -73,6 +78,8 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   logLevel: 'info',
   ui: true,
   chaos: [],
+  legacyNodes: 0,
+  migrate: [],
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -102,6 +109,8 @@ export interface SandboxFlags {
   ui?: boolean;
   redisUrl?: string;
   chaos?: string;
+  legacyNodes?: string;
+  migrate?: string;
 }
 
 export function parseInteger(value: string, flag: string, min: number, max: number): number {
@@ -235,6 +244,13 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
       '--chaos',
       'redis-down stops the sandbox’s own redis-server; it cannot be used with --redis-url (REDIS_URL)',
     );
+  const legacyNodes =
+    flags.legacyNodes !== undefined
+      ? parseInteger(flags.legacyNodes, '--legacy-nodes', 0, nodes)
+      : d.legacyNodes;
+  const migrate = flags.migrate !== undefined ? parseMigrate(flags.migrate, '--migrate') : d.migrate;
+  if (migrate.length && legacyNodes === 0)
+    throw new ConfigError('--migrate', 'moves nodes off the old daemon: give --legacy-nodes too');
   const nonEmpty = (v: string | undefined, flag: string) => {
     if (v !== undefined && v.trim() === '') throw new ConfigError(flag, 'must not be empty');
     return v;
@@ -262,6 +278,8 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     ui: flags.ui ?? d.ui,
     ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
     chaos,
+    legacyNodes,
+    migrate,
   };
 }
 

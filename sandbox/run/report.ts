@@ -4,6 +4,7 @@ import type { SessionRecord } from '../cluster/sessions.js';
 import type { ChaosInjection } from './chaos.js';
 import type { MeteredCalls } from './gamelift-meter.js';
 import { percentile, type DrainCounts, type Reaction } from './metrics.js';
+import type { MigrationReport } from './migration.js';
 
 export interface SessionOutcomes {
   started: number;
@@ -79,6 +80,8 @@ export interface GameLiftCalls {
 }
 
 export interface SandboxReport {
+  /** --legacy-nodes / --migrate: the move from the old adapter's daemon to the node agent. */
+  migration?: MigrationReport;
   sessions: SessionOutcomes;
   allocations: { succeeded: number; failed: number; unallocated: number };
   drains: DrainCounts;

@@ -39,6 +39,8 @@ import { renderTimelineSvg } from './timeline-svg.js';
 import { describeInterruptions } from './interruptions.js';
 import { ChaosInjector } from './chaos-injector.js';
 import { describeFault, strandedNodes } from './chaos.js';
+import { LEGACY_ACTIVE_TOLERATION } from '../legacy/daemon.js';
+import { LegacyNodes, Migration, describeMigrate, migrationReport } from './migration.js';
 
 export const FLEET_NAME = 'game';
 
@@ -139,6 +141,10 @@ export interface Sandbox {
   readonly logger: Logger;
   /** --chaos: the faults injected so far; `inject()` one now. */
   readonly chaos: ChaosInjector;
+  /** --legacy-nodes: the old adapter's daemons still running (undefined without legacy nodes). */
+  readonly legacy?: LegacyNodes;
+  /** --migrate: the nodes moved so far. */
+  readonly migration?: Migration;
   /** Applies the configured load and interruptions for options.durationMs, then settles. */
   run(signal?: AbortSignal): Promise<void>;
   /** Allocations at the configured rate until the returned function is called. */
@@ -222,6 +228,8 @@ export async function startSandbox(
         replicas: options.fleetReplicas,
         scheduling: options.scheduling,
         terminationGracePeriodSeconds: internals.terminationGracePeriodSeconds ?? 60,
+        // A fleet made for the old adapter tolerates the taint its daemon puts on its nodes.
+        ...(options.legacyNodes > 0 ? { tolerations: [{ ...LEGACY_ACTIVE_TOLERATION }] } : {}),
       },
       exitOnSigtermSeconds: internals.exitOnSigtermSeconds ?? 5,
       fleetiq: {
@@ -278,11 +286,29 @@ export async function startSandbox(
         if (nodeName) sim.ledger.markInterruptedBySpotNotice({ nodeName });
       }
     };
+    // --legacy-nodes: the old adapter's daemons, and (the migration guide's first step) an IAM deny
+    // of DeregisterGameServer to their role.
+    const legacy =
+      options.legacyNodes > 0
+        ? new LegacyNodes({
+            topology,
+            meter,
+            group: GAME_SERVER_GROUP,
+            redisUrl,
+            healthIntervalMs: timings.agentHealthIntervalMs,
+            drainCheckIntervalMs: timings.agentDrainSessionRecheckMs,
+            logger: log('legacy-daemon'),
+          })
+        : undefined;
+    legacy?.denyDeregistration();
+    if (legacy) sys.defer('the old daemons', () => legacy.stopAll());
     topology.hooks.instanceTerminating = (instanceId, nodeName, reason) => {
       recorder.instanceTerminated(instanceId, nodeName, reason, clock.now());
       // The agent goes down with its machine: it is not waited for.
       if (nodeName) {
-        const p = components.stopAgent(nodeName).finally(() => agentStops.delete(p));
+        const p = Promise.all([components.stopAgent(nodeName), legacy?.stop(nodeName, 'killed')]).finally(
+          () => agentStops.delete(p),
+        );
         agentStops.add(p);
       }
     };
@@ -311,7 +337,16 @@ export async function startSandbox(
       readyTimeoutMs,
     );
     await components.startPubsubs(internals.pubsubReplicas ?? 2);
-    await mapLimit(sim.nodes.instances(), 16, async (i) => {
+    // The first --legacy-nodes nodes (in natural order) run the old daemon; new nodes get the agent.
+    const initial = [...sim.nodes.instances()].sort((a, b) =>
+      a.nodeName.localeCompare(b.nodeName, undefined, { numeric: true }),
+    );
+    const legacyNames = new Set(initial.slice(0, options.legacyNodes).map((i) => i.nodeName));
+    await mapLimit(initial, 16, async (i) => {
+      if (legacyNames.has(i.nodeName)) {
+        await legacy!.start(i.nodeName);
+        return;
+      }
       const agent = await components.startAgent(i.nodeName);
       await agent.booted;
     });
@@ -364,6 +399,20 @@ export async function startSandbox(
       logger,
     });
     sys.defer('the chaos injector', () => chaos.finish());
+    const sessionsOn = (nodeName: string) =>
+      sim.ledger.active().filter((r) => r.nodeName === nodeName).length;
+    const migration = legacy
+      ? new Migration({
+          clock,
+          loadStartedAt: () => loadStartedAt,
+          topology,
+          components,
+          legacy,
+          sessionsOn,
+          logger: log('migration'),
+        })
+      : undefined;
+    if (migration) sys.defer('the migration', () => migration.finish());
 
     const startLoad = () =>
       startAllocations(sim, {
@@ -390,6 +439,7 @@ export async function startSandbox(
       const stopLoad = startLoad();
       const ints = startInts();
       chaos.schedule(options.chaos);
+      migration?.schedule(options.migrate);
       try {
         await sleepUntil(() => elapsed() >= options.durationMs, signal);
       } finally {
@@ -406,6 +456,7 @@ export async function startSandbox(
       );
       // Outages still on end now, so the report sees the system as it is left.
       await chaos.finish();
+      await migration?.finish();
       simElapsedMs = elapsed();
       endedAt = clock.now();
       phase = 'done';
@@ -529,6 +580,18 @@ export async function startSandbox(
         reactionMs: reactionSummary(recorder.reactions, timings.pubsubPollSeconds),
         nodes: { stranded: stranded.length, strandedNodes: stranded.map(shortName) },
         chaos: { injected: chaos.injected.map((c) => ({ ...c })) },
+        ...(legacy && migration
+          ? {
+              migration: migrationReport({
+                legacyNodes: options.legacyNodes,
+                legacy,
+                migration,
+                events: fleetiq.control.events(),
+                liveNodes: sim.nodes.instances().map((i) => i.nodeName),
+                agents: [...components.agents.keys()],
+              }),
+            }
+          : {}),
         apiCalls: {
           kubernetes,
           gamelift: gameLiftCalls(meter.counts()),
@@ -570,6 +633,8 @@ export async function startSandbox(
       ...(signingSecret ? { signingSecret } : {}),
       logger,
       chaos,
+      ...(legacy ? { legacy } : {}),
+      ...(migration ? { migration } : {}),
       run,
       startLoad,
       startInterruptions: startInts,
@@ -676,6 +741,8 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     controlPlane: o.controlPlane,
     signing: o.signing,
     chaos: o.chaos.map(describeFault),
+    legacyNodes: o.legacyNodes,
+    migrate: describeMigrate(o.migrate),
   };
 }
 

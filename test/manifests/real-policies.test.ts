@@ -17,6 +17,7 @@ import { leaseApiFor } from '../../pubsub/leader-election.js';
 import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
+import { legacyTaintRemovalPatch } from '../../reconciler/legacy.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
 import { KARPENTER_DO_NOT_DISRUPT_ANNOTATION, sessionPodPatch } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
@@ -452,6 +453,14 @@ const REFUSALS: Refusal[] = [
     method: 'PATCH',
     path: `/api/v1/nodes/${NODE}`,
     body: { spec: { taints: [{ key: 'evict-everything', effect: 'NoExecute' }] } },
+    message: 'only the gamelift.status/draining=true:NoExecute taint',
+  },
+  {
+    what: "put the old adapter's gamelift.status/active taint on its own Node (it may only remove it)",
+    as: 'reconciler',
+    method: 'PATCH',
+    path: `/api/v1/nodes/${NODE}`,
+    body: { spec: { taints: [{ key: 'gamelift.status/active', value: 'true', effect: 'NoExecute' }] } },
     message: 'only the gamelift.status/draining=true:NoExecute taint',
   },
   {
@@ -930,5 +939,16 @@ describe('the drain the product makes, last', () => {
     const drainedAndBack = await admin('GET', `/api/v1/nodes/${NODE}`);
     expect(drainedAndBack.metadata.annotations['gamelift.status/drain-phase']).toBeUndefined();
     expect(drainedAndBack.spec.unschedulable).toBeUndefined();
+  });
+
+  it("reconciler: removes the old adapter's gamelift.status/active taint, and only that one", async () => {
+    const other = { key: 'example.com/dedicated', value: 'games', effect: 'NoSchedule' };
+    const legacy = { key: 'gamelift.status/active', value: 'true', effect: 'NoExecute' };
+    await admin('PATCH', `/api/v1/nodes/${NODE}`, { spec: { taints: [other, legacy] } }, MERGE);
+    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const cleaned = await onConflictRetry(async () =>
+      api.patchNode(NODE, legacyTaintRemovalPatch(await api.getNode(NODE))!),
+    );
+    expect(cleaned.spec.taints).toEqual([other]);
   });
 });

@@ -410,3 +410,88 @@ describe('fleetIQInstanceStatusLookup', () => {
     });
   });
 });
+
+describe("status source: the old adapter's messages (no ObservedAt, Sequence or Signature)", () => {
+  /** What the old Python adapter's pubsub publishes: its four fields, nothing else. */
+  const legacy = (status: InstanceStatus) => ({
+    GameServerGroupName: GROUP,
+    GameServerGroupArn: ARN,
+    InstanceId: INSTANCE,
+    InstanceStatus: status,
+  });
+  // A function: the GameLift client exists only once beforeAll has run.
+  const quickFallback = () => ({
+    lookup: fleetIQInstanceStatusLookup(gamelift, GROUP, INSTANCE),
+    intervalMs: 600_000,
+    urgentJitterMs: 0,
+    minGapMs: 0,
+  });
+
+  it('signing off: never taken as a status; one that disagrees makes the agent ask FleetIQ, whose answer it keeps', async () => {
+    fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    await admin.del(latestStatusKey(INSTANCE));
+    const { source, seen } = startSource({ fallback: quickFallback() });
+    await waitFor('ACTIVE from FleetIQ at start', () => source.current()?.source === 'fleetiq');
+    await waitFor('subscribed', () => source.redisReady());
+    const calls = source.stats.fallbackCalls;
+
+    // Agrees with the fresh status held: nothing to ask.
+    await publish(legacy('ACTIVE'), { store: false });
+    await waitFor('counted', () => source.stats.legacy === 1);
+    expect(source.stats.fallbackCalls).toBe(calls);
+
+    // A DRAINING FleetIQ has already taken back (the old pubsub polls every 60 s): FleetIQ is asked,
+    // says ACTIVE, and no DRAINING is ever offered to the agent.
+    await publish(legacy('DRAINING'), { store: false });
+    await waitFor('FleetIQ asked', () => source.stats.fallbackCalls === calls + 1 && !source.needsFallback());
+    await waitFor('its answer', () => seen.length >= 2);
+    expect(seen.map((s) => s.status)).not.toContain('DRAINING');
+    expect(seen.every((s) => s.source === 'fleetiq' && s.authenticated)).toBe(true);
+    expect(source.current()?.status).toBe('ACTIVE');
+
+    // FleetIQ really drains the instance: the old message brings it in at once, as FleetIQ's own status.
+    fleetiq.control.setInstanceStatus(INSTANCE, 'DRAINING');
+    await publish(legacy('DRAINING'), { store: false });
+    await waitFor('DRAINING from FleetIQ', () => source.current()?.status === 'DRAINING');
+    expect(source.current()).toMatchObject({ source: 'fleetiq', authenticated: true });
+    expect(source.stats.rejected).toEqual({});
+    fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    await stopSource(source);
+  });
+
+  it('signing on: rejected as unsigned, and FleetIQ is not asked', async () => {
+    await publish(signStatusMessage(message('ACTIVE'), SECRET));
+    const { source } = startSource({ signingSecret: SECRET, fallback: quickFallback() });
+    await waitFor(
+      'ACTIVE, the latest key read',
+      () => source.current()?.status === 'ACTIVE' && source.redisReady() && source.stats.latestReads > 0,
+    );
+    const calls = source.stats.fallbackCalls;
+    await publish(legacy('DRAINING'), { store: false });
+    await waitFor(
+      'rejected',
+      () => source.stats.rejected["the old adapter's format: unsigned (signing is on)"] === 1,
+    );
+    expect(source.stats.legacy).toBe(0);
+    expect(source.stats.fallbackCalls).toBe(calls);
+    expect(source.current()?.status).toBe('ACTIVE');
+    await stopSource(source);
+  });
+
+  it('an old-format message about another instance or group is rejected like any other', async () => {
+    fleetiq.control.setInstanceStatus(INSTANCE, 'ACTIVE');
+    const { source } = startSource({ fallback: quickFallback() });
+    await waitFor('subscribed', () => source.redisReady() && source.current() !== undefined);
+    await publish({ ...legacy('DRAINING'), InstanceId: OTHER }, { store: false });
+    await publish(
+      { ...legacy('DRAINING'), GameServerGroupName: 'other', GameServerGroupArn: 'x' },
+      { store: false },
+    );
+    await waitFor(
+      'two rejections',
+      () => Object.values(source.stats.rejected).reduce((a, b) => a + b, 0) === 2,
+    );
+    expect(source.stats.legacy).toBe(0);
+    await stopSource(source);
+  });
+});

@@ -115,6 +115,19 @@ describe('parseSandboxFlags', () => {
     expect(() => parseSandboxFlags(flags)).toThrow(`invalid configuration ${flag}:`);
   });
 
+  it('reads --legacy-nodes and --migrate, and refuses what cannot be', () => {
+    expect(parseSandboxFlags({ nodes: '4', legacyNodes: '3', migrate: '1m,20s, 40s' })).toMatchObject({
+      legacyNodes: 3,
+      migrate: [20_000, 40_000, 60_000],
+    });
+    expect(parseSandboxFlags({ legacyNodes: '2', migrate: 'none' }).migrate).toEqual([]);
+    expect(() => parseSandboxFlags({ nodes: '4', legacyNodes: '5' })).toThrow(/--legacy-nodes/);
+    expect(() => parseSandboxFlags({ migrate: '20s' })).toThrow(/--migrate.*--legacy-nodes/);
+    expect(() => parseSandboxFlags({ legacyNodes: '1', migrate: '20s,soon' })).toThrow(
+      /--migrate.*item 2 "soon"/,
+    );
+  });
+
   it('names --fleet-replicas when the default capacity cannot hold them', () => {
     // The default capacity always fits; an explicit --pods-per-node that does not is named.
     expect(() => parseSandboxFlags({ nodes: '2', fleetReplicas: '10', podsPerNode: '4' })).toThrow(
