@@ -34,6 +34,8 @@ describe('reconciler configuration', () => {
         spotGraceSeconds: 90,
         drainingStableMs: 15_000,
         strandedAfterMs: 600_000,
+        rebalanceAction: 'drain',
+        rebalanceDrainWindowMs: 1_800_000,
       },
     });
     expect(c.statusSigningSecret).toBeUndefined();
@@ -60,6 +62,8 @@ describe('reconciler configuration', () => {
       SPOT_NOTICE_POLL_INTERVAL: '0',
       DRAINING_STABLE_FOR: '30s',
       STRANDED_AFTER: '1h',
+      REBALANCE_RECOMMENDATION: 'drain',
+      REBALANCE_DRAIN_WINDOW: '10m',
       OPS_LISTEN: '127.0.0.1:9102',
     };
     const c = parseReconcilerConfig(env, {
@@ -67,6 +71,7 @@ describe('reconciler configuration', () => {
       utilizationMode: 'allocated',
       drainForceAfterMaxWait: false,
       strandedAfter: '20m',
+      rebalanceRecommendation: 'Event',
     });
     expect(c).toMatchObject({
       gameServerGroup: env.GAME_SERVER_GROUP,
@@ -96,6 +101,8 @@ describe('reconciler configuration', () => {
         spotGraceSeconds: 60,
         drainingStableMs: 30_000,
         strandedAfterMs: 1_200_000,
+        rebalanceAction: 'event',
+        rebalanceDrainWindowMs: 600_000,
       },
     });
   });
@@ -135,6 +142,9 @@ describe('reconciler configuration', () => {
     [{ SPOT_NOTICE_POLL_INTERVAL: 'often' }, {}, 'SPOT_NOTICE_POLL_INTERVAL', /expected a duration/],
     [{ DRAINING_STABLE_FOR: '11m' }, {}, 'DRAINING_STABLE_FOR', /between 0s and 10m/],
     [{ STRANDED_AFTER: '30s' }, {}, 'STRANDED_AFTER', /between 1m and 7d/],
+    [{ REBALANCE_RECOMMENDATION: 'cordon' }, {}, 'REBALANCE_RECOMMENDATION', /"event" or "drain"/],
+    [{}, { rebalanceRecommendation: 'off' }, '--rebalance-recommendation', /"event" or "drain"/],
+    [{ REBALANCE_DRAIN_WINDOW: '30s' }, {}, 'REBALANCE_DRAIN_WINDOW', /between 1m and 1d/],
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
     [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],
