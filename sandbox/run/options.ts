@@ -70,7 +70,9 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   sessionSeconds: { min: 60, max: 180 },
   interruptions: { kind: 'rate', perMinute: 1, spotShare: 0.5 },
   spotTarget: 'busiest',
-  rebalance: { share: 0.5, leadMs: 3 * 60_000 },
+  // Off unless asked for, so that a run's Spot notices (and the scenarios built on them) stay as they were;
+  // bench:spot turns it on.
+  rebalance: { share: 0, leadMs: 3 * 60_000 },
   agentRebalance: { action: DEFAULT_REBALANCE_ACTION, windowMs: 10 * 60_000 },
   durationMs: 5 * 60_000,
   settleMs: 4 * 60_000,

@@ -528,7 +528,8 @@ export async function startSandbox(
       const stranded = strandedNodes(
         recorder.nodes.values(),
         (id) => fleetiq.control.instance(id),
-        (name) => recorder.spotNoticeAt.has(name),
+        // A node cordoned for a rebalance recommendation is meant to be (until its window ends).
+        (name) => recorder.spotNoticeAt.has(name) || recorder.rebalanceAt.has(name),
       );
       return {
         sessions: sessionOutcomes(sim.ledger.all(), recorder),
