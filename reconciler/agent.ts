@@ -135,6 +135,8 @@ class NodeAgent {
         this.spotNotice && {
           present: this.spotNotice.current() !== undefined,
           polls: this.spotNotice.stats.polls,
+          rebalancePresent: this.spotNotice.currentRebalance() !== undefined,
+          rebalancePolls: this.spotNotice.stats.rebalancePolls,
         },
       status: () => {
         const s = this.observer.effectiveStatus();
@@ -273,6 +275,7 @@ class NodeAgent {
         timeoutMs: config.imdsTimeoutMs,
         intervalMs: config.spotNoticePollIntervalMs,
         onChange: observer.notify,
+        onRebalanceChange: observer.notify,
         logger: this.logger,
         now: this.now,
       });

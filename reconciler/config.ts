@@ -6,7 +6,13 @@ import { ConfigError } from '../shared/ops-server.js';
 import { SettingsReader, type SettingsTable } from '../shared/settings.js';
 import { DEFAULT_PROTECT_RESERVED } from '../shared/drain-contract.js';
 import { describeRedis, parseRedisUrl, type RedisConnectionOptions } from '../shared/redis-url.js';
-import { SPOT_NOTICE_MARGIN_SECONDS, SPOT_NOTICE_MS, type DecideConfig } from './decide.js';
+import {
+  REBALANCE_ACTIONS,
+  SPOT_NOTICE_MARGIN_SECONDS,
+  SPOT_NOTICE_MS,
+  type DecideConfig,
+  type RebalanceAction,
+} from './decide.js';
 import { DEFAULT_IMDS_ENDPOINT } from './identity.js';
 
 export interface ReconcilerConfig {
@@ -35,6 +41,13 @@ export interface ReconcilerConfig {
 
 /** Flags as commander hands them over (camelCase of the long option); undefined when not given. */
 export type ReconcilerFlags = Record<string, string | boolean | undefined>;
+
+/**
+ * What a rebalance recommendation does unless told otherwise. `drain`: in the sandbox's Spot benchmark
+ * (README, Benchmarks) draining on the recommendation roughly halves the sessions a Spot notice cuts
+ * short, for a few node-minutes cordoned per recommendation; see README "Rebalance recommendations".
+ */
+export const DEFAULT_REBALANCE_ACTION: RebalanceAction = 'drain';
 
 /** Each setting: its flag, its environment variable, its default (none: required), and help. */
 export const SETTINGS: SettingsTable = [
@@ -127,6 +140,18 @@ export const SETTINGS: SettingsTable = [
     help: 'poll the Spot interruption notice in instance metadata this often (0: off)',
   },
   {
+    flag: '--rebalance-recommendation',
+    env: 'REBALANCE_RECOMMENDATION',
+    default: DEFAULT_REBALANCE_ACTION,
+    help: 'on an EC2 rebalance recommendation (read with the Spot notice): event (an Event only) | drain (drain ahead of the notice, stay registered)',
+  },
+  {
+    flag: '--rebalance-drain-window',
+    env: 'REBALANCE_DRAIN_WINDOW',
+    default: '30m',
+    help: 'drain mode: revert a rebalance drain that neither FleetIQ DRAINING nor a Spot notice took over this long after the recommendation',
+  },
+  {
     flag: '--draining-stable-for',
     env: 'DRAINING_STABLE_FOR',
     default: '15s',
@@ -201,6 +226,8 @@ export function parseReconcilerConfig(
     drainingStableMs: r.duration('--draining-stable-for', { min: 0, max: 600_000 }),
     strandedAfterMs: r.duration('--stranded-after', { min: 60_000, max: 7 * 86_400_000 }),
     karpenterDrains: r.boolean('--karpenter-drains'),
+    rebalanceAction: rebalanceAction(r.string('--rebalance-recommendation')!, r),
+    rebalanceDrainWindowMs: r.duration('--rebalance-drain-window', { min: 60_000, max: 86_400_000 }),
   };
   const spotNoticePollIntervalMs = r.duration('--spot-notice-poll-interval');
   if (spotNoticePollIntervalMs !== 0 && (spotNoticePollIntervalMs < 500 || spotNoticePollIntervalMs > 60_000))
@@ -226,6 +253,13 @@ export function parseReconcilerConfig(
     shutdownGraceMs: r.duration('--shutdown-grace', { min: 1_000, max: 120_000 }),
     decide,
   };
+}
+
+function rebalanceAction(value: string, r: SettingsReader): RebalanceAction {
+  const v = value.trim().toLowerCase();
+  if (!(REBALANCE_ACTIONS as readonly string[]).includes(v))
+    throw r.error('--rebalance-recommendation', `must be "event" or "drain", got "${value}"`);
+  return v as RebalanceAction;
 }
 
 /**

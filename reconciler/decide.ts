@@ -16,6 +16,7 @@ import {
   readActedOnObservedAt,
   readDrainRecord,
   readDrainRequest,
+  readRebalanceSeen,
   type DrainPhase,
   type DrainReason,
   type DrainRecord,
@@ -122,6 +123,27 @@ export interface DecideConfig {
    * Absent: off.
    */
   karpenterDrains?: boolean;
+  /**
+   * What an EC2 rebalance recommendation does. `event`: a `RebalanceRecommendation` Event (once per
+   * recommendation) and the metric, nothing else. `drain`: the same, and the node drains as on
+   * DRAINING (cordon, fence, taint, wait) but stays registered (phase Drained) until FleetIQ's DRAINING
+   * or a Spot notice takes the drain over, or the window below passes.
+   */
+  rebalanceAction: RebalanceAction;
+  /**
+   * `drain`: a rebalance drain that neither FleetIQ nor a Spot notice took over this long after the
+   * recommendation's noticeTime is reverted (the instance was not interrupted after all).
+   */
+  rebalanceDrainWindowMs: number;
+}
+
+export const REBALANCE_ACTIONS = ['event', 'drain'] as const;
+export type RebalanceAction = (typeof REBALANCE_ACTIONS)[number];
+
+/** An EC2 rebalance recommendation in instance metadata, as the agent observes it. */
+export interface ObservedRebalance {
+  /** Epoch ms EC2 issued it (the document's noticeTime): the drain window counts from here. */
+  noticeTime: number;
 }
 
 export interface Observation {
@@ -135,6 +157,11 @@ export interface Observation {
   registration: RegistrationView;
   /** Carried over from the previous Decision: since when the node has hosted no session. */
   idleSince?: number;
+  /**
+   * The EC2 rebalance recommendation in instance metadata, if any. Level-triggered: it stays there
+   * once issued, so a restarted agent observes it again.
+   */
+  rebalance?: ObservedRebalance;
 }
 
 /** Steps that act on the cluster (and the final FleetIQ deregistration), in the order they must happen. */
@@ -162,6 +189,8 @@ export type DrainAction =
   | { kind: 'deregister' }
   /** Record the replay high-water mark: the observation time of the status acted on. */
   | { kind: 'recordActedOn'; observedAt: number }
+  /** Record the rebalance recommendation acknowledged (its noticeTime), so its Event is raised once. */
+  | { kind: 'recordRebalanceSeen'; noticeTime: number }
   | { kind: 'emitEvent'; type: 'Normal' | 'Warning'; reason: EventReason; message: string };
 
 /** FleetIQ registration steps, independent of the drain steps (a failing one must not hold up a drain). */
@@ -180,6 +209,8 @@ export type EventReason =
   | 'FleetIQDraining'
   | 'DrainRequested'
   | 'Drained'
+  | 'RebalanceRecommendation'
+  | 'RebalanceDraining'
   | 'SpotTerminating'
   | 'Cordoned'
   | 'Fencing'
@@ -279,6 +310,7 @@ export function failureReason(action: Action): string {
   switch (action.kind) {
     case 'recordDrainState':
     case 'recordActedOn':
+    case 'recordRebalanceSeen':
       return 'RecordDrainStateFailed';
     case 'label':
       return 'LabelFailed';
@@ -398,6 +430,15 @@ export function decide(
     (record === null || !drainsOnFleetIQ(record.reason) || fresh === 'ACTIVE')
   )
     drain = draining(ctx, requestDrain(request));
+  else if (
+    rebalanceDrainsNow(obs, config) &&
+    // The same precedence as a request's: below it, and below a FleetIQ or Spot drain still in force.
+    (record === null || !drainsOnFleetIQ(record.reason) || fresh === 'ACTIVE')
+  )
+    drain = rebalanceDrain(ctx, obs.rebalance!);
+  else if (record?.reason === 'rebalance')
+    // Neither FleetIQ nor a Spot notice came within the window (or the recommendation went).
+    drain = revert(ctx, record, rebalanceEndedMessage(ctx, record));
   else if (record !== null && !drainsOnFleetIQ(record.reason))
     // The trigger of a drain FleetIQ never asked for is gone: undone without waiting for a status.
     drain = revert(ctx, record, withdrawnMessage(record, config));
@@ -410,6 +451,8 @@ export function decide(
     (obs.node.labels[DRAIN_PHASE_LABEL] ?? null) !== drainPhaseLabel(record)
   )
     drain.actions.unshift({ kind: 'recordDrainState', record });
+  // A new rebalance recommendation is acknowledged first, whatever else this decision does.
+  drain.actions.unshift(...rebalanceAcknowledgement(ctx, drain.phase));
 
   // The high-water mark rides on the first Node write made on a fresh status: no extra request, and
   // every transition (drain, Spot, revert, deregistration, re-registration) writes the Node. Not for
@@ -514,6 +557,73 @@ function requestDrain({ mode, by }: DrainRequest): DrainGoal {
 /** Reasons whose drain FleetIQ (or EC2 through it) decided: only a fresh FleetIQ status undoes them. */
 function drainsOnFleetIQ(reason: DrainReason): boolean {
   return reason === 'fleetiq' || reason === 'spot';
+}
+
+/**
+ * `drain` mode and a recommendation still inside its window: the node drains for it. Counted from the
+ * recommendation's noticeTime, so a restarted agent (or one that saw it late) keeps the same deadline.
+ */
+function rebalanceDrainsNow(obs: Observation, config: DecideConfig): boolean {
+  return (
+    config.rebalanceAction === 'drain' &&
+    obs.rebalance !== undefined &&
+    obs.now < obs.rebalance.noticeTime + config.rebalanceDrainWindowMs
+  );
+}
+
+/** The drain a rebalance recommendation asks for: like DRAINING, ending at Drained; revisited at its deadline. */
+function rebalanceDrain(ctx: Ctx, rebalance: ObservedRebalance): DrainStep {
+  const endsAt = rebalance.noticeTime + ctx.config.rebalanceDrainWindowMs;
+  const step = draining(ctx, {
+    reason: 'rebalance',
+    ending: 'drained',
+    labelDraining: false,
+    opening: (n) => ({
+      reason: 'RebalanceDraining',
+      message: `EC2 rebalance recommendation (issued ${iso(rebalance.noticeTime)}): draining the node ahead of a likely Spot interruption, ${n} session(s) on it; it stays registered, and the drain is reverted if neither FleetIQ DRAINING nor a Spot notice comes by ${iso(endsAt)}`,
+    }),
+  });
+  const wait = earliest(step.wait, { reason: 'RebalanceWindow', requeueAfterMs: endsAt - ctx.obs.now });
+  return { ...step, ...(wait ? { wait } : {}) };
+}
+
+function rebalanceEndedMessage(ctx: Ctx, record: DrainRecord): string {
+  const r = ctx.obs.rebalance;
+  if (r === undefined)
+    return `The rebalance recommendation is gone from instance metadata (phase ${record.phase})`;
+  if (ctx.config.rebalanceAction !== 'drain')
+    return `Rebalance recommendations no longer drain (REBALANCE_RECOMMENDATION=${ctx.config.rebalanceAction}; phase ${record.phase})`;
+  return `Neither FleetIQ DRAINING nor a Spot notice came within ${Math.round(ctx.config.rebalanceDrainWindowMs / 1000)}s of the rebalance recommendation issued ${iso(r.noticeTime)} (phase ${record.phase})`;
+}
+
+/**
+ * A recommendation not yet acknowledged on the Node: record it and raise its Event, once per
+ * recommendation (the Node remembers across restarts). Not on a deregistered node: it is gone anyway.
+ */
+function rebalanceAcknowledgement(ctx: Ctx, phase: DrainPhase): DrainAction[] {
+  const r = ctx.obs.rebalance;
+  if (r === undefined || phase === 'Deregistered') return [];
+  if (readRebalanceSeen(ctx.obs.node.annotations) === r.noticeTime) return [];
+  const { config, obs } = ctx;
+  const endsAt = r.noticeTime + config.rebalanceDrainWindowMs;
+  const what =
+    config.rebalanceAction !== 'drain'
+      ? 'no drain on the recommendation alone (REBALANCE_RECOMMENDATION=event): FleetIQ DRAINING or the Spot notice will drain the node'
+      : obs.now < endsAt
+        ? `draining the node ahead of the Spot notice, until ${iso(endsAt)} unless FleetIQ DRAINING or a Spot notice takes the drain over`
+        : `no drain: it is older than the ${Math.round(config.rebalanceDrainWindowMs / 1000)}s drain window`;
+  return [
+    { kind: 'recordRebalanceSeen', noticeTime: r.noticeTime },
+    event(
+      'Normal',
+      'RebalanceRecommendation',
+      `EC2 rebalance recommendation issued ${iso(r.noticeTime)}: the Spot instance is at elevated risk of interruption; ${what}`,
+    ),
+  ];
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
 function withdrawnMessage(record: DrainRecord, config: DecideConfig): string {

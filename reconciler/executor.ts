@@ -277,7 +277,16 @@ export class Executor {
 
 /** The action a failed merged patch is reported as (its Event reason): the taint matters most. */
 function mostSignificant<A extends Action>(actions: A[]): A {
-  const order = ['taint', 'untaint', 'cordon', 'uncordon', 'label', 'recordDrainState', 'recordActedOn'];
+  const order = [
+    'taint',
+    'untaint',
+    'cordon',
+    'uncordon',
+    'label',
+    'recordDrainState',
+    'recordActedOn',
+    'recordRebalanceSeen',
+  ];
   return [...actions].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))[0];
 }
 

@@ -16,7 +16,15 @@ export interface MetricSources {
   /** What /readyz answers: true when ready (the agent's own view; alerts read it as a gauge). */
   ready?(): boolean;
   /** The instance-metadata Spot notice monitor, when it runs: whether a notice is present, polls by result. */
-  spotNotice?(): { present: boolean; polls: Record<string, number> } | undefined;
+  spotNotice?():
+    | {
+        present: boolean;
+        polls: Record<string, number>;
+        /** An EC2 rebalance recommendation is in instance metadata. */
+        rebalancePresent: boolean;
+        rebalancePolls: Record<string, number>;
+      }
+    | undefined;
   /** Cumulative counts kept by the parts (status source, membership, informers, the Kubernetes client). */
   counts(): {
     statusMessages: Record<string, number>;
@@ -145,6 +153,16 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
       else this.set(n.present ? 1 : 0);
     },
   });
+  new Gauge({
+    name: `${P}rebalance_recommendation`,
+    help: '1 while instance metadata holds an EC2 rebalance recommendation for this instance (absent when not polled)',
+    registers,
+    collect() {
+      const n = src.spotNotice?.();
+      if (n === undefined) this.reset();
+      else this.set(n.rebalancePresent ? 1 : 0);
+    },
+  });
   const sessions = new Gauge({
     name: `${P}sessions`,
     help: 'Game servers on the node in a session (Allocated, and Reserved when protected): what a drain waits for',
@@ -226,6 +244,12 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
     'Polls of the Spot interruption notice in instance metadata, by result (none, notice, or an error kind)',
     ['result'],
     () => Object.entries(src.spotNotice?.()?.polls ?? {}).map(([result, v]) => [{ result }, v]),
+  );
+  mirrored(
+    'rebalance_recommendation_polls_total',
+    'Polls of the EC2 rebalance recommendation in instance metadata, by result (none, notice: one is there, or an error kind)',
+    ['result'],
+    () => Object.entries(src.spotNotice?.()?.rebalancePolls ?? {}).map(([result, v]) => [{ result }, v]),
   );
   mirrored('health_reports_total', 'FleetIQ health reports, by result', ['result'], () => {
     const c = src.counts();

@@ -44,8 +44,14 @@ export interface ObservationSources {
     /** Statuses observed before the Node's replay high-water mark are refused from now on. */
     refuseOlderThan(observedAt: number | undefined): void;
   };
-  /** The instance's own Spot interruption notice from instance metadata, when polled. */
-  spotNotice?: { current(): { lastSeenAt: number } | undefined };
+  /**
+   * The instance's own Spot interruption notice from instance metadata, when polled, and the EC2
+   * rebalance recommendation read by the same poll.
+   */
+  spotNotice?: {
+    current(): { lastSeenAt: number } | undefined;
+    currentRebalance?(): { noticeTime: number } | undefined;
+  };
   registration(): RegistrationView;
 }
 
@@ -264,8 +270,10 @@ export class Observer {
           : v,
       ),
     );
+    const rebalance = sources.spotNotice?.currentRebalance?.();
     const observation: Observation = {
       now: this.o.now(),
+      ...(rebalance ? { rebalance: Object.freeze({ noticeTime: rebalance.noticeTime }) } : {}),
       ...(status ? { status: Object.freeze({ ...status }) } : {}),
       node: Object.freeze(nodeView(node)),
       gameServers: Object.freeze(gameServers) as GameServerView[],

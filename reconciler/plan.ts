@@ -16,13 +16,24 @@ import type { Toleration } from '../shared/drain-contract.js';
 import {
   ACTED_ON_OBSERVED_AT_ANNOTATION,
   DRAIN_PHASE_LABEL,
+  REBALANCE_SEEN_ANNOTATION,
   drainPhaseLabel,
   drainRecordAnnotations,
 } from '../shared/drain-contract.js';
 
 export type NodeAction = Extract<
   DrainAction,
-  { kind: 'recordDrainState' | 'recordActedOn' | 'label' | 'cordon' | 'uncordon' | 'taint' | 'untaint' }
+  {
+    kind:
+      | 'recordDrainState'
+      | 'recordActedOn'
+      | 'recordRebalanceSeen'
+      | 'label'
+      | 'cordon'
+      | 'uncordon'
+      | 'taint'
+      | 'untaint';
+  }
 >;
 export type FenceAction = Extract<DrainAction, { kind: 'shutdownGameServer' | 'addToleration' }>;
 export type DeletePodAction = Extract<DrainAction, { kind: 'deletePod' }>;
@@ -43,6 +54,7 @@ export type Step = (
 const NODE_KINDS = new Set([
   'recordDrainState',
   'recordActedOn',
+  'recordRebalanceSeen',
   'label',
   'cordon',
   'uncordon',
@@ -110,6 +122,9 @@ export function nodeMergePatch(node: KubeObjectLike, actions: readonly NodeActio
         break;
       case 'recordActedOn':
         annotations[ACTED_ON_OBSERVED_AT_ANNOTATION] = new Date(a.observedAt).toISOString();
+        break;
+      case 'recordRebalanceSeen':
+        annotations[REBALANCE_SEEN_ANNOTATION] = new Date(a.noticeTime).toISOString();
         break;
       case 'label':
         labels[INSTANCE_STATUS_LABEL] = a.status;

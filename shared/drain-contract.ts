@@ -96,6 +96,19 @@ export const STRANDED_WARNED_AT_ANNOTATION = 'gamelift.status/stranded-warned-at
  */
 export const ACTED_ON_OBSERVED_AT_ANNOTATION = 'gamelift.status/acted-on-observed-at';
 
+/**
+ * The RFC 3339 noticeTime of the last EC2 rebalance recommendation the agent acknowledged (raised its
+ * `RebalanceRecommendation` Event for). The recommendation stays in instance metadata, so without
+ * this a restarted agent would raise the Event again. Not drain state: a revert keeps it (the
+ * recommendation is still there after its drain window).
+ */
+export const REBALANCE_SEEN_ANNOTATION = 'gamelift.status/rebalance-notice-time';
+
+/** The rebalance recommendation the agent last acknowledged (its noticeTime, epoch ms), if any. */
+export function readRebalanceSeen(annotations: Record<string, string>): number | undefined {
+  return parseTime(annotations[REBALANCE_SEEN_ANNOTATION]);
+}
+
 /** Every annotation the agent owns; a revert removes them all. */
 export const DRAIN_ANNOTATIONS = [
   DRAIN_PHASE_ANNOTATION,

@@ -8,9 +8,11 @@
 //   or with an expired or unknown one, the answer is 401 (IMDSv1 is disabled, as it should be).
 // - `GET /latest/meta-data/spot/instance-action` is 404 until a Spot interruption notice exists, then
 //   `{"action":"terminate"|"stop"|"hibernate","time":"<RFC 3339>"}`.
+// - `GET /latest/meta-data/events/recommendations/rebalance` is 404 until EC2 issues a rebalance
+//   recommendation, then `{"noticeTime":"<RFC 3339>"}`; it stays until the instance goes.
 //
 // The control (in process, and over HTTP under `/control/` for the sandbox's operator) posts and clears
-// a Spot notice, revokes every token (the agent must fetch a new one on 401) and injects faults
+// a Spot notice and a rebalance recommendation, revokes every token (the agent must fetch a new one on 401) and injects faults
 // (5xx, answers that never come, garbage bodies), so the agent's monitor is tested against each.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,9 +27,14 @@ export interface SpotNoticeDocument {
   time: string;
 }
 
+export interface RebalanceRecommendationDocument {
+  /** RFC 3339, when EC2 issued the recommendation. */
+  noticeTime: string;
+}
+
 /**
  * `unavailable`: every request answers 503; `hang`: requests get no answer until the fault is
- * cleared; `garbage`: the instance-action document is not JSON (200); `token-unavailable`: only the
+ * cleared; `garbage`: the instance-action and rebalance documents are not JSON (200); `token-unavailable`: only the
  * token request fails (503).
  */
 export type ImdsFault = 'unavailable' | 'hang' | 'garbage' | 'token-unavailable';
@@ -52,6 +59,10 @@ export interface ImdsControl {
   postSpotNotice(o?: { action?: SpotAction; time?: Date }): SpotNoticeDocument;
   clearSpotNotice(): void;
   spotNotice(): SpotNoticeDocument | undefined;
+  /** Issues a rebalance recommendation; `noticeTime` defaults to now. */
+  postRebalanceRecommendation(o?: { noticeTime?: Date }): RebalanceRecommendationDocument;
+  clearRebalanceRecommendation(): void;
+  rebalanceRecommendation(): RebalanceRecommendationDocument | undefined;
   /** Every token issued so far is refused from now on (the real service forgets tokens, e.g. on stop/start). */
   revokeTokens(): void;
   setFault(fault: ImdsFault | undefined): void;
@@ -76,13 +87,14 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   const counts: ImdsRequestCounts = { token: 0, metadata: 0, unauthorized: 0 };
   const hanging = new Set<ServerResponse>();
   let notice: SpotNoticeDocument | undefined;
+  let rebalance: RebalanceRecommendationDocument | undefined;
   let fault: ImdsFault | undefined;
 
   const control: ImdsControl = {
     postSpotNotice(p = {}) {
       notice = {
         action: p.action ?? 'terminate',
-        time: (p.time ?? new Date(now() + 120_000)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        time: rfc3339(p.time ?? new Date(now() + 120_000)),
       };
       return { ...notice };
     },
@@ -90,6 +102,14 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
       notice = undefined;
     },
     spotNotice: () => (notice ? { ...notice } : undefined),
+    postRebalanceRecommendation(p = {}) {
+      rebalance = { noticeTime: rfc3339(p.noticeTime ?? new Date(now())) };
+      return { ...rebalance };
+    },
+    clearRebalanceRecommendation() {
+      rebalance = undefined;
+    },
+    rebalanceRecommendation: () => (rebalance ? { ...rebalance } : undefined),
     revokeTokens() {
       tokens.clear();
     },
@@ -153,12 +173,17 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
         if (!notice) return answer(res, 404, 'Not Found');
         if (fault === 'garbage') return answer(res, 200, '<html>not json', 'text/html');
         return answer(res, 200, JSON.stringify(notice), 'text/plain');
+      case '/latest/meta-data/events/recommendations/rebalance':
+        if (!rebalance) return answer(res, 404, 'Not Found');
+        if (fault === 'garbage') return answer(res, 200, '<html>not json', 'text/html');
+        return answer(res, 200, JSON.stringify(rebalance), 'text/plain');
       default:
         return answer(res, 404, 'Not Found');
     }
   }
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (path === '/control/rebalance-recommendation') return handleRebalanceControl(req, res);
     if (path !== '/control/spot-notice') return answer(res, 404, 'Not Found');
     if (req.method === 'DELETE') {
       control.clearSpotNotice();
@@ -174,6 +199,20 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     if (time !== undefined && Number.isNaN(time.getTime()))
       return answer(res, 400, 'time must be an RFC 3339 time');
     const doc = control.postSpotNotice({ action: action as SpotAction, ...(time ? { time } : {}) });
+    return answer(res, 201, JSON.stringify(doc), 'application/json');
+  }
+
+  function handleRebalanceControl(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'DELETE') {
+      control.clearRebalanceRecommendation();
+      return answer(res, 204, '');
+    }
+    if (req.method !== 'POST') return answer(res, 405, 'Method Not Allowed');
+    const timeRaw = new URL(req.url ?? '/', 'http://imds').searchParams.get('time');
+    const noticeTime = timeRaw === null ? undefined : new Date(timeRaw);
+    if (noticeTime !== undefined && Number.isNaN(noticeTime.getTime()))
+      return answer(res, 400, 'time must be an RFC 3339 time');
+    const doc = control.postRebalanceRecommendation(noticeTime ? { noticeTime } : {});
     return answer(res, 201, JSON.stringify(doc), 'application/json');
   }
 
@@ -194,6 +233,11 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** As EC2 writes times: RFC 3339 in UTC, whole seconds. */
+function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

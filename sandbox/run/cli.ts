@@ -78,6 +78,22 @@ export function registerSandboxCommand(program: Command, options: { isDefault?: 
       '--spot-target <target>',
       `where Spot notices land: busiest (the nodes holding the most sessions) or random (default ${d.spotTarget})`,
     )
+    .option(
+      '--rebalance-share <fraction>',
+      `share of Spot notices an EC2 rebalance recommendation precedes, in the instance's metadata (default ${d.rebalance.share})`,
+    )
+    .option(
+      '--rebalance-lead <d>',
+      `simulated time from a rebalance recommendation to its Spot notice (default ${formatDuration(d.rebalance.leadMs)})`,
+    )
+    .option(
+      '--rebalance-recommendation <action>',
+      `what the agents do on one (their REBALANCE_RECOMMENDATION): event or drain (default ${d.agentRebalance.action})`,
+    )
+    .option(
+      '--rebalance-drain-window <d>',
+      `the agents' REBALANCE_DRAIN_WINDOW, in simulated time (default ${formatDuration(d.agentRebalance.windowMs)})`,
+    )
     .option('--duration <d>', `simulated time of load, e.g. 5m (default ${formatDuration(d.durationMs)})`)
     .option(
       '--settle <d>',

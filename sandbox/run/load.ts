@@ -1,6 +1,7 @@
 // The load a sandbox run applies, on the simulated clock: players asking for game servers at a steady
 // rate (each session held for a seeded random length, then ended by the game server itself), and
-// FleetIQ interrupting instances, at a rate (a schedule drawn from the seed) or as scripted.
+// FleetIQ interrupting instances, at a rate (a schedule drawn from the seed) or as scripted. A share of
+// the Spot notices is preceded by an EC2 rebalance recommendation in the instance's metadata.
 import { SeededRandom, type SimClock } from '../clock.js';
 import type { ClusterSimulation } from '../cluster/index.js';
 import type { FleetIQEmulator } from '../fleetiq/emulator.js';
@@ -44,6 +45,21 @@ export interface InterruptionOptions {
   sessionsOf?: (instanceId: string) => number;
   /** A rate is scheduled up to this many simulated ms after the start. */
   untilMs?: number;
+  /**
+   * Rebalance recommendations: a seeded `share` of the Spot notices gets one `leadMs` (simulated)
+   * before, through `recommend` (the instance's metadata); the notice then hits the instances the
+   * recommendation went to (those still ACTIVE), so the agent's head start is on the right node.
+   */
+  rebalance?: { share: number; leadMs: number; recommend: (instanceId: string) => void };
+}
+
+/**
+ * Which Spot steps a rebalance recommendation precedes: drawn from the seed alone (its own stream, so
+ * the schedule's times and kinds do not change with the share), the same in every run of a seed.
+ */
+export function rebalancedSteps(steps: readonly ScriptStep[], share: number, seed: number): boolean[] {
+  const random = new SeededRandom((seed ^ 0x4eba1) >>> 0);
+  return steps.map((s) => s.status === 'SPOT_TERMINATING' && random.next() < share);
 }
 
 /**
@@ -67,35 +83,64 @@ export function startInterruptions(
       : interruptions.steps;
   const random = new SeededRandom((seed ^ 0x1e7) >>> 0);
   const spotTarget = o.spotTarget ?? 'busiest';
-  const cancels = steps.map((step) =>
-    clock.setTimeout(() => {
-      const from = step.status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
-      const candidates = fleetiq.control
-        .instances({ status: from })
-        .filter((i) => !i.terminated)
-        .map((i) => i.instanceId);
-      const targets =
-        step.status === 'SPOT_TERMINATING' && spotTarget === 'busiest' && o.sessionsOf
-          ? pickBusiest(candidates, step.count, o.sessionsOf, random)
-          : pickTargets(candidates, step.count, random);
-      for (const id of targets) {
-        try {
-          fleetiq.control.setInstanceStatus(id, step.status);
-        } catch (err) {
-          logger.warn(
-            { err: (err as Error).message, instanceId: id, status: step.status },
-            'scripted interruption failed',
-          );
-        }
-      }
-      if (targets.length < step.count)
+  const candidatesFrom = (from: string) =>
+    fleetiq.control
+      .instances({ status: from as ScriptStep['status'] })
+      .filter((i) => !i.terminated)
+      .map((i) => i.instanceId);
+  const pick = (step: ScriptStep, candidates: string[], count: number) =>
+    step.status === 'SPOT_TERMINATING' && spotTarget === 'busiest' && o.sessionsOf
+      ? pickBusiest(candidates, count, o.sessionsOf, random)
+      : pickTargets(candidates, count, random);
+  const rebalanced = o.rebalance ? rebalancedSteps(steps, o.rebalance.share, seed) : [];
+  // Step index → the instances its recommendation went to.
+  const recommended = new Map<number, string[]>();
+  const cancels = steps.flatMap((step, index) => {
+    const early: Array<() => void> = [];
+    if (rebalanced[index] && o.rebalance) {
+      const { leadMs, recommend } = o.rebalance;
+      early.push(
+        clock.setTimeout(
+          () => {
+            const targets = pick(step, candidatesFrom('ACTIVE'), step.count);
+            recommended.set(index, targets);
+            for (const id of targets) recommend(id);
+          },
+          Math.max(0, step.atMs - leadMs),
+        ),
+      );
+    }
+    return [...early, clock.setTimeout(() => hit(step, index), step.atMs)];
+  });
+  function hit(step: ScriptStep, index: number): void {
+    const from = step.status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
+    const candidates = candidatesFrom(from);
+    const warned = (recommended.get(index) ?? []).filter((id) => candidates.includes(id));
+    const targets = [
+      ...warned,
+      ...pick(
+        step,
+        candidates.filter((id) => !warned.includes(id)),
+        step.count - warned.length,
+      ),
+    ];
+    for (const id of targets) {
+      try {
+        fleetiq.control.setInstanceStatus(id, step.status);
+      } catch (err) {
         logger.warn(
-          { step, found: targets.length },
-          `scripted interruption: fewer ${from} instances than asked`,
+          { err: (err as Error).message, instanceId: id, status: step.status },
+          'scripted interruption failed',
         );
-      applied.push({ ...step, instances: targets });
-    }, step.atMs),
-  );
+      }
+    }
+    if (targets.length < step.count)
+      logger.warn(
+        { step, found: targets.length },
+        `scripted interruption: fewer ${from} instances than asked`,
+      );
+    applied.push({ ...step, instances: targets });
+  }
   return {
     stop: () => {
       for (const c of cancels) c();

@@ -5,10 +5,11 @@
 // FleetIQ status change to the drain taint on the node, each node's phases over time (the timeline),
 // and the recent events the live view shows. Pure: every method takes the times it needs.
 import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
-import { DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
+import { DRAIN_PHASE_ANNOTATION, DRAIN_REASON_ANNOTATION } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../kube/types.js';
 
-export type NodePhase = 'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Deregistered';
+export type NodePhase =
+  'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Drained' | 'Deregistered';
 
 export interface PhaseSegment {
   phase: NodePhase;
@@ -36,6 +37,8 @@ export interface NodeTrack {
   label?: string;
   tainted: boolean;
   cordoned: boolean;
+  /** Since when (simulated ms) the node is cordoned, and for what drain reason (`none`: no drain recorded). */
+  cordon?: { since: number; reason: string };
   segments: PhaseSegment[];
   marks: StatusMark[];
   /** A replacement FleetIQ launched for a terminated instance. */
@@ -80,7 +83,14 @@ export interface Reaction {
   pollWaitMs?: number;
 }
 
-const DRAIN_PHASES: readonly NodePhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Deregistered'];
+const DRAIN_PHASES: readonly NodePhase[] = [
+  'Cordoned',
+  'Fenced',
+  'Tainted',
+  'SpotEvicting',
+  'Drained',
+  'Deregistered',
+];
 
 /** The drain phase a Node records (absent or unknown: Active). */
 export function phaseOf(node: KubeObject): NodePhase {
@@ -111,6 +121,13 @@ export class SandboxRecorder {
   readonly terminatedAt = new Map<string, number>();
   /** Simulated ms each node's instance got its Spot interruption notice. */
   readonly spotNoticeAt = new Map<string, number>();
+  /** Simulated ms each node's instance got an EC2 rebalance recommendation (the first one). */
+  readonly rebalanceAt = new Map<string, number>();
+  /**
+   * Simulated ms nodes spent cordoned, by the drain reason recorded on them (`none` for a cordon with
+   * no drain: an operator's); intervals still open are added by cordonedMs().
+   */
+  private readonly cordonedClosedMs: Record<string, number> = {};
   private readonly pendingReaction = new Map<
     string,
     { status: InstanceStatus; realAt: number; pollAt?: number }
@@ -159,6 +176,28 @@ export class SandboxRecorder {
     if (!this.pendingReaction.has(instanceId)) this.pendingReaction.set(instanceId, { status: to, realAt });
   }
 
+  /** The sandbox posted a rebalance recommendation in the metadata of this node's instance. */
+  rebalanceRecommended(nodeName: string, at: number): void {
+    if (!this.rebalanceAt.has(nodeName)) this.rebalanceAt.set(nodeName, at);
+    this.event(at, `EC2: rebalance recommendation for ${shortName(nodeName)}`);
+  }
+
+  /** Simulated ms spent cordoned by drain reason, up to `now` for nodes still cordoned. */
+  cordonedMs(now: number): Record<string, number> {
+    const out = { ...this.cordonedClosedMs };
+    for (const t of this.nodes.values())
+      if (t.cordon && t.leftAt === undefined)
+        out[t.cordon.reason] = (out[t.cordon.reason] ?? 0) + Math.max(0, now - t.cordon.since);
+    return out;
+  }
+
+  private closeCordon(track: NodeTrack, at: number): void {
+    if (!track.cordon) return;
+    const r = track.cordon.reason;
+    this.cordonedClosedMs[r] = (this.cordonedClosedMs[r] ?? 0) + Math.max(0, at - track.cordon.since);
+    delete track.cordon;
+  }
+
   /** pubsub called DescribeGameServerInstances at real time `realAt`: it sees every change before it. */
   pollObserved(realAt: number): void {
     for (const p of this.pendingReaction.values())
@@ -171,6 +210,7 @@ export class SandboxRecorder {
     let track = this.nodes.get(name);
     if (type === 'DELETED') {
       if (track && track.leftAt === undefined) {
+        this.closeCordon(track, at);
         closeSegment(track, at);
         track.leftAt = at;
         this.event(at, `node ${shortName(name)} removed`);
@@ -197,6 +237,10 @@ export class SandboxRecorder {
     }
     track.label = node.metadata.labels?.[INSTANCE_STATUS_LABEL];
     track.cordoned = Boolean(node.spec?.unschedulable);
+    // A drain taken over for another reason (rebalance → spot) starts a new interval under its reason.
+    const reason = node.metadata.annotations?.[DRAIN_REASON_ANNOTATION] ?? 'none';
+    if (track.cordon && (!track.cordoned || track.cordon.reason !== reason)) this.closeCordon(track, at);
+    if (track.cordoned && !track.cordon) track.cordon = { since: at, reason };
     const tainted = isTainted(node);
     if (tainted && !track.tainted) {
       const pending = this.pendingReaction.get(instanceId);

@@ -10,6 +10,8 @@ import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
 import { parseChaos, type ChaosFault } from './chaos.js';
 import { parseMigrate } from './migration.js';
+import { DEFAULT_REBALANCE_ACTION } from '../../reconciler/config.js';
+import { REBALANCE_ACTIONS, type RebalanceAction } from '../../reconciler/decide.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -26,6 +28,13 @@ export interface SandboxOptions {
   interruptions: Interruptions;
   /** Where Spot notices land: the busiest nodes (default) or any. */
   spotTarget: SpotTarget;
+  /**
+   * EC2 rebalance recommendations: the share of Spot notices (0-1) that one precedes, posted in the
+   * instance's metadata `leadMs` (simulated) before the notice, on the instance the notice then hits.
+   */
+  rebalance: { share: number; leadMs: number };
+  /** The agents' REBALANCE_RECOMMENDATION and REBALANCE_DRAIN_WINDOW (simulated ms, scaled by the speed). */
+  agentRebalance: { action: RebalanceAction; windowMs: number };
   /** Simulated milliseconds of load (allocations and interruptions). */
   durationMs: number;
   /** After the load: wait (simulated ms, at most) for the sessions still held to end, so each has an outcome. */
@@ -66,6 +75,10 @@ export const DEFAULT_OPTIONS: SandboxOptions = {
   sessionSeconds: { min: 60, max: 180 },
   interruptions: { kind: 'rate', perMinute: 1, spotShare: 0.5 },
   spotTarget: 'busiest',
+  // Off unless asked for, so that a run's Spot notices (and the scenarios built on them) stay as they were;
+  // bench:spot turns it on.
+  rebalance: { share: 0, leadMs: 3 * 60_000 },
+  agentRebalance: { action: DEFAULT_REBALANCE_ACTION, windowMs: 10 * 60_000 },
   durationMs: 5 * 60_000,
   settleMs: 4 * 60_000,
   speed: 10,
@@ -95,6 +108,10 @@ export interface SandboxFlags {
   interruptions?: string;
   spotShare?: string;
   spotTarget?: string;
+  rebalanceShare?: string;
+  rebalanceLead?: string;
+  rebalanceRecommendation?: string;
+  rebalanceDrainWindow?: string;
   duration?: string;
   settle?: string;
   speed?: string;
@@ -221,6 +238,29 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
       '--spot-target',
       `expected ${SPOT_TARGETS.join(' or ')}, got "${flags.spotTarget}"`,
     );
+  const rebalance = {
+    share:
+      flags.rebalanceShare !== undefined
+        ? parseShare(flags.rebalanceShare, '--rebalance-share')
+        : d.rebalance.share,
+    leadMs:
+      flags.rebalanceLead !== undefined
+        ? parseDuration(flags.rebalanceLead, '--rebalance-lead', { requireUnit: true })
+        : d.rebalance.leadMs,
+  };
+  const action = (flags.rebalanceRecommendation ?? d.agentRebalance.action).trim().toLowerCase();
+  if (!(REBALANCE_ACTIONS as readonly string[]).includes(action))
+    throw new ConfigError(
+      '--rebalance-recommendation',
+      `expected ${REBALANCE_ACTIONS.join(' or ')}, got "${flags.rebalanceRecommendation}"`,
+    );
+  const agentRebalance = {
+    action: action as RebalanceAction,
+    windowMs:
+      flags.rebalanceDrainWindow !== undefined
+        ? positiveDuration(flags.rebalanceDrainWindow, '--rebalance-drain-window')
+        : d.agentRebalance.windowMs,
+  };
   const durationMs =
     flags.duration !== undefined ? positiveDuration(flags.duration, '--duration') : d.durationMs;
   const settleMs =
@@ -264,6 +304,8 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     sessionSeconds,
     interruptions,
     spotTarget,
+    rebalance,
+    agentRebalance,
     durationMs,
     settleMs,
     speed,

@@ -27,10 +27,7 @@ export interface SessionOutcomes {
  * game's own graceful exit) was interrupted by AWS, not lost by us; one still running when the
  * instance went is lost.
  */
-export function sessionOutcomes(
-  records: readonly SessionRecord[],
-  nodes: { terminatedAt: ReadonlyMap<string, number>; spotNoticeAt: ReadonlyMap<string, number> },
-): SessionOutcomes {
+export function sessionOutcomes(records: readonly SessionRecord[], nodes: SessionNodes): SessionOutcomes {
   const out: SessionOutcomes = {
     started: 0,
     completed: 0,
@@ -42,28 +39,102 @@ export function sessionOutcomes(
   };
   for (const r of records) {
     out.started++;
-    const notice = r.nodeName !== undefined ? nodes.spotNoticeAt.get(r.nodeName) : undefined;
-    const reached =
-      r.interruptedBySpotNotice || (notice !== undefined && (r.endedAt === undefined || r.endedAt >= notice));
-    if (reached) out.interruptedBySpotNotice++;
-    if (r.outcome === 'completed') out.completed++;
-    else if (r.outcome === 'active') out.active++;
-    else {
-      const reason = (r.lostReason ?? 'unknown').split(':')[0]!;
-      const gone = r.nodeName !== undefined ? nodes.terminatedAt.get(r.nodeName) : undefined;
-      const graceful =
-        reached &&
-        reason !== 'node-gone' &&
-        r.endedAt !== undefined &&
-        (gone === undefined || r.endedAt < gone);
-      if (graceful) out.endedGracefullyBySpotNotice++;
-      else {
-        out.lost++;
-        out.lostByReason[reason] = (out.lostByReason[reason] ?? 0) + 1;
-      }
+    const c = classify(r, nodes);
+    if (c.reached) out.interruptedBySpotNotice++;
+    if (c.outcome === 'completed') out.completed++;
+    else if (c.outcome === 'active') out.active++;
+    else if (c.outcome === 'spot') out.endedGracefullyBySpotNotice++;
+    else if ('reason' in c) {
+      out.lost++;
+      out.lostByReason[c.reason] = (out.lostByReason[c.reason] ?? 0) + 1;
     }
   }
   return out;
+}
+
+/** What the outcome rules read of the nodes (SandboxRecorder has them all). */
+export interface SessionNodes {
+  terminatedAt: ReadonlyMap<string, number>;
+  spotNoticeAt: ReadonlyMap<string, number>;
+}
+
+function classify(
+  r: SessionRecord,
+  nodes: SessionNodes,
+):
+  | { reached: boolean; outcome: 'completed' | 'active' | 'spot' }
+  | { reached: boolean; outcome: 'lost'; reason: string } {
+  const notice = r.nodeName !== undefined ? nodes.spotNoticeAt.get(r.nodeName) : undefined;
+  const reached =
+    r.interruptedBySpotNotice || (notice !== undefined && (r.endedAt === undefined || r.endedAt >= notice));
+  if (r.outcome === 'completed' || r.outcome === 'active') return { reached, outcome: r.outcome };
+  const reason = (r.lostReason ?? 'unknown').split(':')[0]!;
+  const gone = r.nodeName !== undefined ? nodes.terminatedAt.get(r.nodeName) : undefined;
+  const graceful =
+    reached && reason !== 'node-gone' && r.endedAt !== undefined && (gone === undefined || r.endedAt < gone);
+  return graceful ? { reached, outcome: 'spot' } : { reached, outcome: 'lost', reason };
+}
+
+/**
+ * What Spot notices cost the players, and what acting on rebalance recommendations cost the fleet:
+ * sessions ended early by a notice (not lost: the agent gave each a graceful end inside it) per 100
+ * notices, apart for notices a recommendation preceded, and node-minutes spent cordoned by drain reason.
+ */
+export interface SpotSummary {
+  /** Nodes whose instance got a Spot interruption notice. */
+  notices: number;
+  /** Of those, nodes a rebalance recommendation reached first. */
+  noticesAfterRecommendation: number;
+  /** Nodes that got a rebalance recommendation (followed by a notice or not). */
+  recommendations: number;
+  /** Sessions a Spot notice ended early (gracefully, inside the notice). */
+  sessionsEndedEarly: number;
+  /** Of those, on nodes a recommendation reached before the notice. */
+  sessionsEndedEarlyAfterRecommendation: number;
+  /** Sessions ended early per 100 Spot notices (null without a notice). */
+  sessionsEndedEarlyPer100Notices: number | null;
+  /** Sessions lost (not a graceful end) on a node a Spot notice reached: these count as lost too. */
+  sessionsLostToNotices: number;
+  /** Simulated node-minutes spent cordoned, in total and by drain reason (`none`: cordoned without a drain). */
+  cordonedNodeMinutes: { total: number; byReason: Record<string, number> };
+}
+
+export function spotSummary(
+  records: readonly SessionRecord[],
+  nodes: SessionNodes & { rebalanceAt: ReadonlyMap<string, number> },
+  cordonedMs: Record<string, number>,
+): SpotSummary {
+  const warned = (node: string) => {
+    const rec = nodes.rebalanceAt.get(node);
+    const notice = nodes.spotNoticeAt.get(node);
+    return rec !== undefined && notice !== undefined && rec <= notice;
+  };
+  let endedEarly = 0;
+  let endedEarlyWarned = 0;
+  let lostToNotices = 0;
+  for (const r of records) {
+    const c = classify(r, nodes);
+    if (c.outcome === 'spot') {
+      endedEarly++;
+      if (r.nodeName !== undefined && warned(r.nodeName)) endedEarlyWarned++;
+    } else if (c.outcome === 'lost' && c.reached) lostToNotices++;
+  }
+  const notices = nodes.spotNoticeAt.size;
+  const minutes = (ms: number) => Math.round((ms / 60_000) * 10) / 10;
+  const byReason = Object.fromEntries(Object.entries(cordonedMs).map(([k, v]) => [k, minutes(v)]));
+  return {
+    notices,
+    noticesAfterRecommendation: [...nodes.spotNoticeAt.keys()].filter(warned).length,
+    recommendations: nodes.rebalanceAt.size,
+    sessionsEndedEarly: endedEarly,
+    sessionsEndedEarlyAfterRecommendation: endedEarlyWarned,
+    sessionsEndedEarlyPer100Notices: notices ? Math.round((endedEarly / notices) * 1000) / 10 : null,
+    sessionsLostToNotices: lostToNotices,
+    cordonedNodeMinutes: {
+      total: minutes(Object.values(cordonedMs).reduce((a, b) => a + b, 0)),
+      byReason,
+    },
+  };
 }
 
 export interface KubeCalls {
@@ -85,6 +156,8 @@ export interface SandboxReport {
   sessions: SessionOutcomes;
   allocations: { succeeded: number; failed: number; unallocated: number };
   drains: DrainCounts;
+  /** Spot notices and rebalance recommendations: what each cost (see SpotSummary). */
+  spot?: SpotSummary;
   instances: { initial: number; terminated: number; launched: number; final: number };
   /** From a FleetIQ status change (DRAINING, SPOT_TERMINATING) to the drain taint on the node, real ms. */
   reactionMs: {
@@ -213,7 +286,12 @@ export function formatSummary(r: SandboxReport, reportPath?: string): string {
             .map(([k, v]) => `${k}: ${v}`)
             .join(', ')})`
         : ''),
-    `Spot notices: ${s.interruptedBySpotNotice} sessions reached by one, ${s.endedGracefullyBySpotNotice} ended gracefully inside the notice (AWS took the instance back: not lost, not completed)`,
+    `Spot notices: ${r.spot ? `${r.spot.notices} (${r.spot.noticesAfterRecommendation} after a rebalance recommendation); ` : ''}${s.interruptedBySpotNotice} sessions reached by one, ${s.endedGracefullyBySpotNotice} ended gracefully inside the notice (AWS took the instance back: not lost, not completed)${r.spot ? `, ${r.spot.sessionsEndedEarlyPer100Notices ?? '-'} per 100 notices` : ''}`,
+    ...(r.spot
+      ? [
+          `Rebalance:    ${r.spot.recommendations} recommendations; ${r.spot.cordonedNodeMinutes.byReason.rebalance ?? 0} node-minutes cordoned for them, ${r.spot.cordonedNodeMinutes.total} for every reason`,
+        ]
+      : []),
     `Allocations:  ${r.allocations.succeeded} succeeded, ${r.allocations.failed} failed, ${r.allocations.unallocated} found no Ready game server`,
     `Drains:       ${r.drains.started} started (${r.drains.spotEvictions} on a Spot notice), ${r.drains.deregistered} deregistered, ${r.drains.reverted} reverted`,
     `Instances:    ${r.instances.terminated} terminated, ${r.instances.launched} replacements joined (${r.instances.initial} → ${r.instances.final} nodes)`,

@@ -29,6 +29,7 @@ import {
   gameLiftCalls,
   reactionSummary,
   sessionOutcomes,
+  spotSummary,
   type KubeCalls,
   type SandboxReport,
 } from './report.js';
@@ -169,6 +170,12 @@ export async function startSandbox(
   const cpuStart = process.cpuUsage();
   const timings: ComponentTimings = {
     ...SANDBOX_TIMINGS,
+    decide: {
+      ...SANDBOX_TIMINGS.decide,
+      // The agents run on real time: the window, given in simulated time, shrinks with the speed.
+      rebalanceAction: options.agentRebalance.action,
+      rebalanceDrainWindowMs: Math.max(1, Math.round(options.agentRebalance.windowMs / options.speed)),
+    },
     // Every agent reports health to GameLift: keep the total near 20 calls/s however many nodes there are.
     agentHealthIntervalMs: Math.min(
       30_000,
@@ -425,6 +432,17 @@ export async function startSandbox(
       startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'), {
         spotTarget: options.spotTarget,
         untilMs: options.durationMs,
+        rebalance: {
+          ...options.rebalance,
+          // In the instance's metadata, where its agent polls (noticeTime: now, on the agents' real clock).
+          recommend: (instanceId) => {
+            const node = sim.nodes.nodeNameOf(instanceId);
+            const imds = node ? components.imds.get(node) : undefined;
+            if (!node || !imds) return;
+            imds.control.postRebalanceRecommendation();
+            recorder.rebalanceRecommended(node, clock.now());
+          },
+        },
         sessionsOf: (instanceId) => {
           const node = sim.nodes.nodeNameOf(instanceId);
           return node ? sim.ledger.active().filter((r) => r.nodeName === node).length : 0;
@@ -561,7 +579,8 @@ export async function startSandbox(
       const stranded = strandedNodes(
         recorder.nodes.values(),
         (id) => fleetiq.control.instance(id),
-        (name) => recorder.spotNoticeAt.has(name),
+        // A node cordoned for a rebalance recommendation is meant to be (until its window ends).
+        (name) => recorder.spotNoticeAt.has(name) || recorder.rebalanceAt.has(name),
       );
       return {
         sessions: sessionOutcomes(sim.ledger.all(), recorder),
@@ -571,6 +590,7 @@ export async function startSandbox(
           unallocated: sim.sessions.allocations.unallocated,
         },
         drains: { ...recorder.drains },
+        spot: spotSummary(sim.ledger.all(), recorder, recorder.cordonedMs(clock.now())),
         instances: {
           initial: options.nodes,
           terminated: recorder.instancesTerminated,
@@ -737,6 +757,8 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     speed: o.speed,
     seed: o.seed,
     spotTarget: o.spotTarget,
+    rebalance: { share: o.rebalance.share, leadSeconds: o.rebalance.leadMs / 1000 },
+    agentRebalance: { action: o.agentRebalance.action, windowSeconds: o.agentRebalance.windowMs / 1000 },
     failurePolicy: o.failurePolicy,
     controlPlane: o.controlPlane,
     signing: o.signing,

@@ -35,6 +35,8 @@ describe('reconciler configuration', () => {
         drainingStableMs: 15_000,
         strandedAfterMs: 600_000,
         karpenterDrains: false,
+        rebalanceAction: 'drain',
+        rebalanceDrainWindowMs: 1_800_000,
       },
     });
     expect(c.statusSigningSecret).toBeUndefined();
@@ -62,6 +64,8 @@ describe('reconciler configuration', () => {
       DRAINING_STABLE_FOR: '30s',
       STRANDED_AFTER: '1h',
       KARPENTER_DRAINS: 'true',
+      REBALANCE_RECOMMENDATION: 'drain',
+      REBALANCE_DRAIN_WINDOW: '10m',
       OPS_LISTEN: '127.0.0.1:9102',
     };
     const c = parseReconcilerConfig(env, {
@@ -69,6 +73,7 @@ describe('reconciler configuration', () => {
       utilizationMode: 'allocated',
       drainForceAfterMaxWait: false,
       strandedAfter: '20m',
+      rebalanceRecommendation: 'Event',
     });
     expect(c).toMatchObject({
       gameServerGroup: env.GAME_SERVER_GROUP,
@@ -99,6 +104,8 @@ describe('reconciler configuration', () => {
         drainingStableMs: 30_000,
         strandedAfterMs: 1_200_000,
         karpenterDrains: true,
+        rebalanceAction: 'event',
+        rebalanceDrainWindowMs: 600_000,
       },
     });
   });
@@ -140,6 +147,9 @@ describe('reconciler configuration', () => {
     [{ STRANDED_AFTER: '30s' }, {}, 'STRANDED_AFTER', /between 1m and 7d/],
     [{ KARPENTER_DRAINS: 'karpenter' }, {}, 'KARPENTER_DRAINS', /true or false/],
     [{}, { karpenterDrains: 'sometimes' }, '--karpenter-drains', /true or false/],
+    [{ REBALANCE_RECOMMENDATION: 'cordon' }, {}, 'REBALANCE_RECOMMENDATION', /"event" or "drain"/],
+    [{}, { rebalanceRecommendation: 'off' }, '--rebalance-recommendation', /"event" or "drain"/],
+    [{ REBALANCE_DRAIN_WINDOW: '30s' }, {}, 'REBALANCE_DRAIN_WINDOW', /between 1m and 1d/],
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
     [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],

@@ -4,7 +4,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:net';
 import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
-import { SpotNoticeMonitor, parseInstanceAction, type SpotNotice } from '../../reconciler/spot-notice.js';
+import {
+  SpotNoticeMonitor,
+  parseInstanceAction,
+  parseRebalanceRecommendation,
+  type RebalanceRecommendation,
+  type SpotNotice,
+} from '../../reconciler/spot-notice.js';
 import { silent, waitFor } from './helpers.js';
 
 const INSTANCE = 'i-0123456789abcdef0';
@@ -20,21 +26,24 @@ afterAll(async () => {
 afterEach(async () => {
   imds.control.setFault(undefined);
   imds.control.clearSpotNotice();
+  imds.control.clearRebalanceRecommendation();
   await Promise.all(monitors.splice(0).map((m) => m.stop()));
 });
 
 function monitor(o: { endpoint?: string; timeoutMs?: number; intervalMs?: number; now?: () => number } = {}) {
   const changes: (SpotNotice | undefined)[] = [];
+  const rebalances: (RebalanceRecommendation | undefined)[] = [];
   const m = new SpotNoticeMonitor({
     endpoint: o.endpoint ?? imds.url,
     timeoutMs: o.timeoutMs ?? 1_000,
     intervalMs: o.intervalMs ?? 50,
     onChange: (n) => changes.push(n),
+    onRebalanceChange: (r) => rebalances.push(r),
     logger: silent,
     ...(o.now ? { now: o.now } : {}),
   });
   monitors.push(m);
-  return { m, changes };
+  return { m, changes, rebalances };
 }
 
 describe('the emulated instance metadata service (IMDSv2)', () => {
@@ -121,6 +130,107 @@ describe('parseInstanceAction', () => {
     const r = parseInstanceAction(body);
     expect(r.ok).toBe(false);
     expect(!r.ok && r.error).toContain(why);
+  });
+});
+
+describe('parseRebalanceRecommendation', () => {
+  it.each([
+    ['{"noticeTime":"2026-12-02T16:00:00Z"}', 0],
+    ['{"noticeTime":"2026-12-02T16:00:00.250Z"}', 250],
+    ['{"noticeTime":"2026-12-02T17:00:00+01:00","extra":1}', 0],
+  ])('accepts %s', (body, ms) => {
+    const r = parseRebalanceRecommendation(body);
+    expect(r.ok && r.noticeTime).toBe(Date.parse('2026-12-02T16:00:00Z') + ms);
+  });
+
+  it.each([
+    ['', 'not JSON'],
+    ['<html>', 'not JSON'],
+    ['"2026-12-02T16:00:00Z"', 'not an object'],
+    ['[]', 'not an object'],
+    ['{}', 'noticeTime'],
+    ['{"noticeTime":"soon"}', 'noticeTime'],
+    ['{"noticeTime":"2026-12-02 16:00:00"}', 'noticeTime'],
+    ['{"noticeTime":1700000000}', 'noticeTime'],
+    [`{"noticeTime":"2026-12-02T16:00:00Z","pad":"${'x'.repeat(5000)}"}`, 'bytes'],
+  ])('refuses document #%#', (body, why) => {
+    const r = parseRebalanceRecommendation(body);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toContain(why);
+  });
+});
+
+describe('SpotNoticeMonitor: the rebalance recommendation', () => {
+  it('is read by the same poll with the same token: absent, then there (once), then gone', async () => {
+    let t = 7_000_000;
+    const { m, changes, rebalances } = monitor({ now: () => t });
+    expect(await m.poll()).toBe('none');
+    expect(m.currentRebalance()).toBeUndefined();
+    const doc = imds.control.postRebalanceRecommendation({ noticeTime: new Date('2030-01-01T00:00:00Z') });
+    expect(doc).toEqual({ noticeTime: '2030-01-01T00:00:00Z' });
+    t += 2_000;
+    expect(await m.poll()).toBe('none');
+    t += 2_000;
+    await m.poll();
+    expect(m.currentRebalance()).toEqual({
+      noticeTime: Date.parse('2030-01-01T00:00:00Z'),
+      firstSeenAt: 7_002_000,
+      lastSeenAt: 7_004_000,
+    });
+    expect(rebalances).toHaveLength(1);
+    // The Spot notice is its own document: a recommendation is not a notice.
+    expect(m.current()).toBeUndefined();
+    expect(changes).toEqual([]);
+    imds.control.clearRebalanceRecommendation();
+    await m.poll();
+    expect(rebalances).toEqual([expect.objectContaining({ firstSeenAt: 7_002_000 }), undefined]);
+    expect(m.stats.tokens).toBe(1);
+    expect(m.stats.rebalancePolls).toMatchObject({ none: 2, notice: 2 });
+    expect(m.stats.polls).toMatchObject({ none: 4 });
+  });
+
+  it('keeps a recommendation it saw through garbage and outages, counting each, and never throws', async () => {
+    const { m, rebalances } = monitor({ timeoutMs: 200 });
+    imds.control.postRebalanceRecommendation();
+    await m.poll();
+    expect(m.currentRebalance()).toBeDefined();
+    imds.control.setFault('garbage');
+    await m.poll();
+    expect(m.stats.rebalancePolls.invalid).toBe(1);
+    imds.control.setFault('unavailable');
+    await m.poll();
+    imds.control.setFault('hang');
+    await m.poll();
+    expect(m.stats.rebalancePolls).toMatchObject({ notice: 1, invalid: 1, http_error: 1, timeout: 1 });
+    imds.control.setFault(undefined);
+    expect(m.currentRebalance()).toBeDefined();
+    await m.poll();
+    expect(rebalances).toHaveLength(1);
+  });
+
+  it('is seen again by a new monitor (an agent restarted later): it stays in metadata', async () => {
+    imds.control.postRebalanceRecommendation({ noticeTime: new Date('2030-01-01T00:00:00Z') });
+    const first = monitor();
+    await first.m.poll();
+    await first.m.stop();
+    const second = monitor();
+    await second.m.poll();
+    expect(second.m.currentRebalance()?.noticeTime).toBe(Date.parse('2030-01-01T00:00:00Z'));
+  });
+
+  it('is posted and cleared through the emulator control over HTTP', async () => {
+    const posted = await fetch(`${imds.url}/control/rebalance-recommendation?time=2030-01-01T00:00:00Z`, {
+      method: 'POST',
+    });
+    expect(posted.status).toBe(201);
+    expect(imds.control.rebalanceRecommendation()).toEqual({ noticeTime: '2030-01-01T00:00:00Z' });
+    expect(
+      (await fetch(`${imds.url}/control/rebalance-recommendation?time=never`, { method: 'POST' })).status,
+    ).toBe(400);
+    expect((await fetch(`${imds.url}/control/rebalance-recommendation`, { method: 'DELETE' })).status).toBe(
+      204,
+    );
+    expect(imds.control.rebalanceRecommendation()).toBeUndefined();
   });
 });
 

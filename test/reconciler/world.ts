@@ -18,6 +18,7 @@ import {
 import {
   hasDrainTaint,
   ACTED_ON_OBSERVED_AT_ANNOTATION,
+  REBALANCE_SEEN_ANNOTATION,
   withDrainPhaseLabel,
   withDrainRecord,
   type DrainRecord,
@@ -37,6 +38,8 @@ export const CONFIG: DecideConfig = {
   drainingStableMs: 0,
   strandedAfterMs: 600_000,
   spotGraceSeconds: 90,
+  rebalanceAction: 'event',
+  rebalanceDrainWindowMs: 1_800_000,
 };
 
 export function makeNode(
@@ -101,6 +104,8 @@ export class World {
   gameServers: GameServerView[];
   registration: RegistrationView;
   idleSince: number | undefined;
+  /** The EC2 rebalance recommendation in instance metadata, if any. */
+  rebalance: Observation['rebalance'];
   deregistered = false;
   /** Sessions cut short: an Allocated game server whose pod was killed outside a Spot notice or a forced drain. */
   lostSessions: string[] = [];
@@ -132,6 +137,7 @@ export class World {
       gameServers: this.gameServers,
       registration: this.registration,
       ...(this.idleSince !== undefined ? { idleSince: this.idleSince } : {}),
+      ...(this.rebalance ? { rebalance: this.rebalance } : {}),
     });
   }
 
@@ -166,6 +172,12 @@ export class World {
         this.node.annotations = {
           ...this.node.annotations,
           [ACTED_ON_OBSERVED_AT_ANNOTATION]: new Date(a.observedAt).toISOString(),
+        };
+        return true;
+      case 'recordRebalanceSeen':
+        this.node.annotations = {
+          ...this.node.annotations,
+          [REBALANCE_SEEN_ANNOTATION]: new Date(a.noticeTime).toISOString(),
         };
         return true;
       case 'cordon':
