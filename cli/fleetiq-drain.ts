@@ -238,6 +238,8 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
   ): Promise<number> => {
     const shown = new Map<string, string>();
     const stuckShown = new Set<string>();
+    // Nodes seen drained (or gone after being seen) while following: for the closing line only.
+    const finished = new Set<string>();
     let lastProgress = '';
     const startedAt = now();
     for (;;) {
@@ -274,6 +276,7 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
         for (const name of [...shown.keys()].sort(compareNodeNames))
           if (!present.has(name)) {
             shown.delete(name);
+            finished.add(name);
             emit(
               { event: 'gone', node: name },
               `node/${name} gone (replaced or removed): nothing left to drain`,
@@ -281,6 +284,7 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
           }
         for (const n of nodes) {
           const done = isDone(n, mode);
+          if (done) finished.add(n.name);
           const key = JSON.stringify([n.phase, n.reason, n.sessions, n.request, done]);
           if (shown.get(n.name) === key) continue;
           shown.set(n.name, key);
@@ -330,11 +334,16 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
         }
         if (doneCount === nodes.length) {
           emit(
-            { event: 'complete', nodes: nodes.length, seconds: Math.round((now() - startedAt) / 1000) },
-            nodes.length === 0
+            {
+              event: 'complete',
+              nodes: finished.size,
+              remaining: nodes.length,
+              seconds: Math.round((now() - startedAt) / 1000),
+            },
+            finished.size === 0
               ? 'complete: no selected game server node is left to drain'
-              : `complete: ${plural(nodes.length, 'node')} ${mode === 'deregister' ? 'drained and deregistered' : 'drained'} ` +
-                  `(${formatAge(now() - startedAt)})`,
+              : `complete: ${plural(finished.size, 'node')} ${mode === 'deregister' ? 'drained and deregistered' : 'drained'}` +
+                  `${nodes.length < finished.size ? ' (or replaced)' : ''} in ${formatAge(now() - startedAt)}`,
           );
           return EXIT_OK;
         }

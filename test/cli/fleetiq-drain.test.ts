@@ -11,15 +11,8 @@ import { parseAllDocuments } from 'yaml';
 import { EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, runFleetIQPlugin } from '../../cli/plugin.js';
 import { undrainMessage } from '../../cli/fleetiq-drain.js';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
-import type { KubeObject } from '../../sandbox/kube/types.js';
 import { waitFor } from '../helpers/wait.js';
-
-const NODES = { group: '', version: 'v1', resource: 'nodes' };
-const REQUEST = 'gamelift.status/drain-request';
-const REQUESTED_AT = 'gamelift.status/drain-requested-at';
-const PHASE = 'gamelift.status/drain-phase';
-const REASON = 'gamelift.status/drain-reason';
-const STARTED = 'gamelift.status/drain-started-at';
+import { PHASE, REASON, REQUEST, REQUESTED_AT, STARTED, DrainTestCluster } from './drain-support.js';
 
 let emu: KubeEmulator;
 let dir: string;
@@ -37,61 +30,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const cluster = () => new DrainTestCluster(emu.client());
 const admin = () => emu.client();
-
-async function clearCluster(): Promise<void> {
-  for (const n of (await admin().list(NODES)).items)
-    await admin().delete({ ...NODES, name: n.metadata.name! });
-  const gss = { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' };
-  for (const g of (await admin().list(gss)).items) await admin().delete({ ...gss, name: g.metadata.name! });
-  const pods = { group: '', version: 'v1', resource: 'pods', namespace: 'default' };
-  for (const p of (await admin().list(pods)).items)
-    await admin().delete({ ...pods, name: p.metadata.name! }, { gracePeriodSeconds: 0 });
-}
-
-async function addNode(
-  name: string,
-  labels: Record<string, string> = { role: 'game-servers', 'eks.amazonaws.com/nodegroup': 'old' },
-  annotations: Record<string, string> = {},
-): Promise<void> {
-  await admin().create(NODES, {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels, annotations },
-    spec: { providerID: `aws:///us-east-1a/i-0${name.replace(/\W/g, '').padStart(16, '0').slice(-16)}` },
-  });
-}
-
-/** An Allocated game server (a session) on `node`, with its pod. */
-async function addSession(name: string, node: string, state = 'Allocated'): Promise<void> {
-  await admin().create(
-    { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' },
-    {
-      apiVersion: 'agones.dev/v1',
-      kind: 'GameServer',
-      metadata: { name, namespace: 'default' },
-      spec: { container: 'game', ports: [] },
-      status: { state, nodeName: node },
-    },
-  );
-  await admin().create(
-    { group: '', version: 'v1', resource: 'pods', namespace: 'default' },
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace: 'default', labels: { 'agones.dev/role': 'gameserver' } },
-      spec: { nodeName: node, containers: [{ name: 'game', image: 'game:1' }] },
-    },
-  );
-}
-
-async function annotations(name: string): Promise<Record<string, string>> {
-  return (await admin().get({ ...NODES, name })).metadata.annotations ?? {};
-}
-
-async function annotate(name: string, changes: Record<string, string | null>): Promise<void> {
-  await admin().patch({ ...NODES, name }, 'merge', { metadata: { annotations: changes } });
-}
+const addNode = (...a: Parameters<DrainTestCluster['addNode']>) => cluster().addNode(...a);
+const addSession = (...a: Parameters<DrainTestCluster['addSession']>) => cluster().addSession(...a);
+const annotations = (name: string) => cluster().annotations(name);
+const playAgents = (o?: Parameters<DrainTestCluster['playAgents']>[0]) => cluster().playAgents(o);
 
 const capture = () => {
   const out: string[] = [];
@@ -112,61 +56,7 @@ const capture = () => {
 const plugin = (args: string[], c = capture(), signal?: AbortSignal) =>
   runFleetIQPlugin([...args, '--kubeconfig', kubeconfig], c.io, signal).then((code) => ({ code, c }));
 
-const NEXT: Record<string, string> = {
-  Active: 'Cordoned',
-  Cordoned: 'Fenced',
-  Fenced: 'Tainted',
-  Tainted: 'Drained',
-};
-
-/**
- * Plays the node agents: every `everyMs`, each requested node moves one phase on (Tainted waits for
- * its sessions, which the test ends by deleting them); Drained goes on to Deregistered on a
- * `deregister` request. With `replace`, the node group removes each finished node and adds a new one
- * outside the old group. Tracks the most requested-and-unfinished nodes seen at once.
- */
-function playAgents(o: { replace?: boolean; held?: Set<string>; everyMs?: number } = {}) {
-  let stopped = false;
-  let maxUnavailable = 0;
-  let added = 0;
-  const loop = (async () => {
-    while (!stopped) {
-      const nodes = (await admin().list(NODES)).items as KubeObject[];
-      let unavailable = 0;
-      for (const n of nodes) {
-        const a = n.metadata.annotations ?? {};
-        const name = n.metadata.name!;
-        const phase = a[PHASE] ?? 'Active';
-        const finished = phase === 'Deregistered' || (phase === 'Drained' && a[REQUEST] === 'drain');
-        if ((a[REQUEST] !== undefined || phase !== 'Active') && !finished) unavailable++;
-        if (finished && o.replace) {
-          await admin().delete({ ...NODES, name });
-          await addNode(`new-${++added}`, { role: 'game-servers', 'eks.amazonaws.com/nodegroup': 'new' });
-          continue;
-        }
-        if (a[REQUEST] === undefined || o.held?.has(name)) continue;
-        const next = phase === 'Drained' && a[REQUEST] === 'deregister' ? 'Deregistered' : NEXT[phase];
-        if (next)
-          await annotate(name, {
-            [PHASE]: next,
-            [REASON]: a[REASON] ?? 'request',
-            [STARTED]: a[STARTED] ?? new Date().toISOString(),
-          });
-      }
-      maxUnavailable = Math.max(maxUnavailable, unavailable);
-      await new Promise((r) => setTimeout(r, o.everyMs ?? 40));
-    }
-  })();
-  return {
-    max: () => maxUnavailable,
-    stop: async () => {
-      stopped = true;
-      await loop;
-    },
-  };
-}
-
-beforeEach(clearCluster);
+beforeEach(() => cluster().clear());
 
 describe('kubectl fleetiq drain NODE', () => {
   it('writes the request and its time on each node, and says so; a second run finds it there', async () => {
@@ -250,7 +140,7 @@ describe('kubectl fleetiq drain NODE', () => {
     try {
       const c = capture();
       const done = plugin(['drain', 'gs-1', 'gs-2', '--watch', '--interval', '0.05', '-o', 'json'], c);
-      await waitFor('gs-1 Tainted in the output', () => c.text().includes('"phase":"Tainted"'));
+      await waitFor('gs-1 Tainted in the output', () => c.text().includes('"node":"gs-1","phase":"Tainted"'));
       expect(c.text()).not.toContain('"event":"complete"');
       await admin().delete({
         group: 'agones.dev',
