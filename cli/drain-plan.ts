@@ -17,7 +17,16 @@
 // selector says which nodes must be drained (the old node group, the old image), and a node matching it
 // is one of them whenever it joined. A selector that keeps matching the replacements (role=game-servers
 // alone) would never finish: choose one that only the old nodes carry.
-import { type DrainPhase, type DrainReason, type DrainRequestMode } from '../shared/drain-contract.js';
+import {
+  DRAIN_PHASES,
+  DRAIN_REASONS,
+  DRAIN_REQUESTED_AT_ANNOTATION,
+  DRAIN_REQUEST_ANNOTATION,
+  type DrainPhase,
+  type DrainReason,
+  type DrainRequestMode,
+} from '../shared/drain-contract.js';
+import type { NodeStatusRow } from './fleetiq-status.js';
 
 /** One selected node as the plan reads it. */
 export interface RolloutNode {
@@ -146,5 +155,39 @@ export function planRollout(nodes: readonly RolloutNode[], o: RolloutOptions): R
     done,
     waiting: waiting.filter((n) => !nextNames.has(n.name)).map((n) => n.name),
     complete: done.length === sorted.length,
+  };
+}
+
+/** A row as the planner reads it (an unknown recorded phase reads as Cordoned, as the agent reads it). */
+export function rolloutNodeOf(row: NodeStatusRow): RolloutNode {
+  const phase: DrainPhase = (DRAIN_PHASES as readonly string[]).includes(row.drainPhase)
+    ? (row.drainPhase as DrainPhase)
+    : 'Cordoned';
+  const n: RolloutNode = { name: row.node, phase, sessions: row.allocated };
+  if (row.drainRequest === 'drain' || row.drainRequest === 'deregister') n.request = row.drainRequest;
+  if (row.drainRequestedAt !== undefined) n.requestedAt = row.drainRequestedAt;
+  if ((DRAIN_REASONS as readonly string[]).includes(row.drainReason))
+    n.reason = row.drainReason as DrainReason;
+  if (row.drainStartedAt !== undefined) n.drainStartedAt = row.drainStartedAt;
+  return n;
+}
+
+/** The merge patch that writes a request (keeping the time of one already there) or, with null, removes it. */
+export function drainRequestPatch(
+  mode: DrainRequestMode | null,
+  now: number,
+  requestedBefore = false,
+): object {
+  if (mode === null)
+    return {
+      metadata: { annotations: { [DRAIN_REQUEST_ANNOTATION]: null, [DRAIN_REQUESTED_AT_ANNOTATION]: null } },
+    };
+  return {
+    metadata: {
+      annotations: {
+        [DRAIN_REQUEST_ANNOTATION]: mode,
+        ...(requestedBefore ? {} : { [DRAIN_REQUESTED_AT_ANNOTATION]: new Date(now).toISOString() }),
+      },
+    },
   };
 }

@@ -8,17 +8,16 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@ku
 import { Option, type Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { GAME_SERVER_NODE_LABEL } from '../shared/contract.js';
-import {
-  DRAIN_PHASES,
-  DRAIN_REQUESTED_AT_ANNOTATION,
-  DRAIN_REQUEST_ANNOTATION,
-  DRAIN_REASONS,
-  type DrainPhase,
-  type DrainReason,
-  type DrainRequestMode,
-} from '../shared/drain-contract.js';
+import { DRAIN_REQUEST_ANNOTATION, type DrainRequestMode } from '../shared/drain-contract.js';
 import { parseDuration } from '../shared/duration.js';
-import { isDone, isUnavailable, planRollout, type RolloutNode, type RolloutPlan } from './drain-plan.js';
+import {
+  drainRequestPatch,
+  isDone,
+  isUnavailable,
+  planRollout,
+  rolloutNodeOf,
+  type RolloutPlan,
+} from './drain-plan.js';
 import {
   buildStatusRows,
   compareNodeNames,
@@ -62,40 +61,6 @@ interface UndrainFlags {
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** A row as the planner reads it (an unknown recorded phase reads as Cordoned, as the agent reads it). */
-export function rolloutNodeOf(row: NodeStatusRow): RolloutNode {
-  const phase: DrainPhase = (DRAIN_PHASES as readonly string[]).includes(row.drainPhase)
-    ? (row.drainPhase as DrainPhase)
-    : 'Cordoned';
-  const n: RolloutNode = { name: row.node, phase, sessions: row.allocated };
-  if (row.drainRequest === 'drain' || row.drainRequest === 'deregister') n.request = row.drainRequest;
-  if (row.drainRequestedAt !== undefined) n.requestedAt = row.drainRequestedAt;
-  if ((DRAIN_REASONS as readonly string[]).includes(row.drainReason))
-    n.reason = row.drainReason as DrainReason;
-  if (row.drainStartedAt !== undefined) n.drainStartedAt = row.drainStartedAt;
-  return n;
-}
-
-/** The merge patch that writes a request (keeping the time of one already there) or, with null, removes it. */
-export function drainRequestPatch(
-  mode: DrainRequestMode | null,
-  now: number,
-  requestedBefore = false,
-): object {
-  if (mode === null)
-    return {
-      metadata: { annotations: { [DRAIN_REQUEST_ANNOTATION]: null, [DRAIN_REQUESTED_AT_ANNOTATION]: null } },
-    };
-  return {
-    metadata: {
-      annotations: {
-        [DRAIN_REQUEST_ANNOTATION]: mode,
-        ...(requestedBefore ? {} : { [DRAIN_REQUESTED_AT_ANNOTATION]: new Date(now).toISOString() }),
-      },
-    },
-  };
-}
 
 /** What undrain says about a node whose request it removed (or that had none). */
 export function undrainMessage(

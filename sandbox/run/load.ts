@@ -5,11 +5,13 @@ import { SeededRandom, type SimClock } from '../clock.js';
 import type { ClusterSimulation } from '../cluster/index.js';
 import type { FleetIQEmulator } from '../fleetiq/emulator.js';
 import type { Logger } from 'pino';
+import type { DrainRequestMode } from '../../shared/drain-contract.js';
 import {
   pickBusiest,
   pickTargets,
   rateSchedule,
   type Interruptions,
+  type RequestAction,
   type ScriptStep,
   type SpotTarget,
 } from './interruptions.js';
@@ -44,6 +46,16 @@ export interface InterruptionOptions {
   sessionsOf?: (instanceId: string) => number;
   /** A rate is scheduled up to this many simulated ms after the start. */
   untilMs?: number;
+  /** An operator's drain requests (DRAIN, DEREGISTER, UNDRAIN steps); without it those steps do nothing. */
+  requests?: DrainRequests;
+}
+
+/** Where a scripted drain request lands, and how it is written (sandbox.ts: the Node's annotation). */
+export interface DrainRequests {
+  /** Instances a step may hit: undrained ones for DRAIN and DEREGISTER, requested ones for UNDRAIN. */
+  candidates(action: RequestAction): string[];
+  /** Writes the request on the instance's node (null removes it). */
+  write(instanceId: string, mode: DrainRequestMode | null): Promise<void>;
 }
 
 /**
@@ -69,21 +81,38 @@ export function startInterruptions(
   const spotTarget = o.spotTarget ?? 'busiest';
   const cancels = steps.map((step) =>
     clock.setTimeout(() => {
-      const from = step.status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
+      if (step.request !== undefined) {
+        const targets = pickTargets(o.requests?.candidates(step.request) ?? [], step.count, random);
+        const mode =
+          step.request === 'UNDRAIN' ? null : step.request === 'DEREGISTER' ? 'deregister' : 'drain';
+        for (const id of targets)
+          o.requests!.write(id, mode).catch((err: unknown) =>
+            logger.warn(
+              { err: (err as Error).message, instanceId: id, request: step.request },
+              'scripted drain request failed',
+            ),
+          );
+        if (targets.length < step.count)
+          logger.warn({ step, found: targets.length }, 'scripted drain request: fewer nodes than asked');
+        applied.push({ ...step, instances: targets });
+        return;
+      }
+      const status = step.status;
+      const from = status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
       const candidates = fleetiq.control
         .instances({ status: from })
         .filter((i) => !i.terminated)
         .map((i) => i.instanceId);
       const targets =
-        step.status === 'SPOT_TERMINATING' && spotTarget === 'busiest' && o.sessionsOf
+        status === 'SPOT_TERMINATING' && spotTarget === 'busiest' && o.sessionsOf
           ? pickBusiest(candidates, step.count, o.sessionsOf, random)
           : pickTargets(candidates, step.count, random);
       for (const id of targets) {
         try {
-          fleetiq.control.setInstanceStatus(id, step.status);
+          fleetiq.control.setInstanceStatus(id, status);
         } catch (err) {
           logger.warn(
-            { err: (err as Error).message, instanceId: id, status: step.status },
+            { err: (err as Error).message, instanceId: id, status },
             'scripted interruption failed',
           );
         }

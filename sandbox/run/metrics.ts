@@ -5,10 +5,11 @@
 // FleetIQ status change to the drain taint on the node, each node's phases over time (the timeline),
 // and the recent events the live view shows. Pure: every method takes the times it needs.
 import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
-import { DRAIN_PHASE_ANNOTATION } from '../../shared/drain-contract.js';
+import { DRAIN_PHASE_ANNOTATION, DRAIN_REQUEST_ANNOTATION } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../kube/types.js';
 
-export type NodePhase = 'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Deregistered';
+export type NodePhase =
+  'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Drained' | 'Deregistered';
 
 export interface PhaseSegment {
   phase: NodePhase;
@@ -36,6 +37,8 @@ export interface NodeTrack {
   label?: string;
   tainted: boolean;
   cordoned: boolean;
+  /** The node carries an operator's drain request (gamelift.status/drain-request). */
+  requested?: boolean;
   segments: PhaseSegment[];
   marks: StatusMark[];
   /** A replacement FleetIQ launched for a terminated instance. */
@@ -80,7 +83,14 @@ export interface Reaction {
   pollWaitMs?: number;
 }
 
-const DRAIN_PHASES: readonly NodePhase[] = ['Cordoned', 'Fenced', 'Tainted', 'SpotEvicting', 'Deregistered'];
+const DRAIN_PHASES: readonly NodePhase[] = [
+  'Cordoned',
+  'Fenced',
+  'Tainted',
+  'SpotEvicting',
+  'Drained',
+  'Deregistered',
+];
 
 /** The drain phase a Node records (absent or unknown: Active). */
 export function phaseOf(node: KubeObject): NodePhase {
@@ -197,6 +207,7 @@ export class SandboxRecorder {
     }
     track.label = node.metadata.labels?.[INSTANCE_STATUS_LABEL];
     track.cordoned = Boolean(node.spec?.unschedulable);
+    track.requested = node.metadata.annotations?.[DRAIN_REQUEST_ANNOTATION] !== undefined;
     const tainted = isTainted(node);
     if (tainted && !track.tainted) {
       const pending = this.pendingReaction.get(instanceId);

@@ -9,6 +9,7 @@ import { parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { SPOT_TARGETS, parseInterruptions, type Interruptions, type SpotTarget } from './interruptions.js';
 import { parseChaos, type ChaosFault } from './chaos.js';
+import { parseUpgrade, type UpgradeOptions } from './upgrade.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -48,6 +49,8 @@ export interface SandboxOptions {
   redisUrl?: string;
   /** Faults injected during the run (--chaos; see chaos.ts), in time order. */
   chaos: ChaosFault[];
+  /** --upgrade: every node replaced through a rolling drain (upgrade.ts). */
+  upgrade?: UpgradeOptions;
 }
 
 export const DEFAULT_OPTIONS: SandboxOptions = {
@@ -102,6 +105,8 @@ export interface SandboxFlags {
   ui?: boolean;
   redisUrl?: string;
   chaos?: string;
+  /** `--upgrade` alone is true; with a value, its spec. */
+  upgrade?: string | boolean;
 }
 
 export function parseInteger(value: string, flag: string, min: number, max: number): number {
@@ -262,6 +267,9 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     ui: flags.ui ?? d.ui,
     ...(flags.redisUrl ? { redisUrl: flags.redisUrl } : {}),
     chaos,
+    ...(flags.upgrade !== undefined && flags.upgrade !== false
+      ? { upgrade: parseUpgrade(flags.upgrade, '--upgrade') }
+      : {}),
   };
 }
 

@@ -39,6 +39,8 @@ import { renderTimelineSvg } from './timeline-svg.js';
 import { describeInterruptions } from './interruptions.js';
 import { ChaosInjector } from './chaos-injector.js';
 import { describeFault, strandedNodes } from './chaos.js';
+import { UpgradeRunner } from './upgrade.js';
+import { drainRequestPatch } from '../../cli/drain-plan.js';
 
 export const FLEET_NAME = 'game';
 
@@ -139,6 +141,8 @@ export interface Sandbox {
   readonly logger: Logger;
   /** --chaos: the faults injected so far; `inject()` one now. */
   readonly chaos: ChaosInjector;
+  /** --upgrade: the rolling replacement of every node (undefined without it). */
+  readonly upgrade?: UpgradeRunner;
   /** Applies the configured load and interruptions for options.durationMs, then settles. */
   run(signal?: AbortSignal): Promise<void>;
   /** Allocations at the configured rate until the returned function is called. */
@@ -372,15 +376,55 @@ export async function startSandbox(
         allocationRatePerSecond: options.allocationRatePerSecond,
         sessionSeconds: options.sessionSeconds,
       });
+    const sessionsOn = (nodeName: string) =>
+      sim.ledger.active().filter((r) => r.nodeName === nodeName).length;
+    const admin = kube.client();
     const startInts = () =>
       startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'), {
         spotTarget: options.spotTarget,
         untilMs: options.durationMs,
         sessionsOf: (instanceId) => {
           const node = sim.nodes.nodeNameOf(instanceId);
-          return node ? sim.ledger.active().filter((r) => r.nodeName === node).length : 0;
+          return node ? sessionsOn(node) : 0;
+        },
+        // An operator's scripted drain requests, written as kubectl fleetiq drain writes them.
+        requests: {
+          candidates: (action) =>
+            [...recorder.nodes.values()]
+              .filter((t) => t.leftAt === undefined)
+              .filter((t) =>
+                action === 'UNDRAIN'
+                  ? t.requested
+                  : !t.requested &&
+                    t.phase === 'Active' &&
+                    fleetiq.control.instance(t.instanceId)?.status === 'ACTIVE',
+              )
+              .map((t) => t.instanceId),
+          write: async (instanceId, mode) => {
+            const name = sim.nodes.nodeNameOf(instanceId);
+            if (!name) return;
+            await admin.patch({ ...NODES, name }, 'merge', drainRequestPatch(mode, clock.now()));
+            recorder.event(
+              clock.now(),
+              mode
+                ? `operator: drain requested on ${shortName(name)} (${mode})`
+                : `operator: undrain ${shortName(name)}`,
+            );
+          },
         },
       });
+    const upgrade = options.upgrade
+      ? new UpgradeRunner(options.upgrade, {
+          admin,
+          topology,
+          clock,
+          recorder,
+          logger: log('upgrade'),
+          sessionsOf: sessionsOn,
+          loadStartedAt: () => loadStartedAt,
+        })
+      : undefined;
+    if (upgrade) sys.defer('the upgrade', () => upgrade.stop());
 
     const elapsed = () => (loadStartedAt === undefined ? 0 : clock.now() - loadStartedAt);
     const run = async (signal?: AbortSignal) => {
@@ -390,6 +434,7 @@ export async function startSandbox(
       const stopLoad = startLoad();
       const ints = startInts();
       chaos.schedule(options.chaos);
+      upgrade?.schedule();
       try {
         await sleepUntil(() => elapsed() >= options.durationMs, signal);
       } finally {
@@ -400,10 +445,14 @@ export async function startSandbox(
       phase = 'settle';
       recorder.event(clock.now(), 'load stopped; waiting for the sessions still held');
       const settleFrom = clock.now();
+      // With --upgrade, also until every old node is replaced (the settle time bounds both).
       await sleepUntil(
-        () => sim.ledger.active().length === 0 || clock.now() - settleFrom >= options.settleMs,
+        () =>
+          (sim.ledger.active().length === 0 && (upgrade?.complete ?? true)) ||
+          clock.now() - settleFrom >= options.settleMs,
         signal,
       );
+      await upgrade?.stop();
       // Outages still on end now, so the report sees the system as it is left.
       await chaos.finish();
       simElapsedMs = elapsed();
@@ -529,6 +578,7 @@ export async function startSandbox(
         reactionMs: reactionSummary(recorder.reactions, timings.pubsubPollSeconds),
         nodes: { stranded: stranded.length, strandedNodes: stranded.map(shortName) },
         chaos: { injected: chaos.injected.map((c) => ({ ...c })) },
+        ...(upgrade ? { upgrade: upgrade.report() } : {}),
         apiCalls: {
           kubernetes,
           gamelift: gameLiftCalls(meter.counts()),
@@ -570,6 +620,7 @@ export async function startSandbox(
       ...(signingSecret ? { signingSecret } : {}),
       logger,
       chaos,
+      ...(upgrade ? { upgrade } : {}),
       run,
       startLoad,
       startInterruptions: startInts,
@@ -676,6 +727,7 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     controlPlane: o.controlPlane,
     signing: o.signing,
     chaos: o.chaos.map(describeFault),
+    ...(o.upgrade ? { upgrade: o.upgrade } : {}),
   };
 }
 

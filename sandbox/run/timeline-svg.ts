@@ -25,6 +25,7 @@ export const PHASE_COLORS: Record<NodePhase, string> = {
   Fenced: '#ff9800',
   Tainted: '#9c27b0',
   SpotEvicting: '#e53935',
+  Drained: '#607d8b',
   Deregistered: '#9e9e9e',
 };
 

@@ -38,6 +38,7 @@ const PHASE_STYLE: Record<string, keyof typeof ANSI> = {
   Fenced: 'yellow',
   Tainted: 'magenta',
   SpotEvicting: 'red',
+  Drained: 'gray',
   Deregistered: 'gray',
 };
 
