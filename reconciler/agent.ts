@@ -30,7 +30,13 @@ import { imdsInstanceId, resolveInstanceIdUntilKnown } from './identity.js';
 import { errorText } from '../shared/scoped-informer.js';
 import { clientNodeKubeApi, type AgentKubeApi } from './kube-api.js';
 import { Membership, MembershipSteps, gameLiftGameServerApi } from './membership.js';
-import { createReconcilerMetrics, partCounts, type ReconcilerMetrics } from './metrics.js';
+import {
+  createReconcilerMetrics,
+  drainReasonOf,
+  drainStartedBy,
+  partCounts,
+  type ReconcilerMetrics,
+} from './metrics.js';
 import { Observer } from './observer.js';
 import { SpotNoticeMonitor } from './spot-notice.js';
 import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
@@ -124,6 +130,7 @@ class NodeAgent {
       now: this.now,
       phase: () => this.reconciler?.phase()?.phase,
       phaseSince: () => this.reconciler?.phase()?.since,
+      reason: () => drainReasonOf(this.observer.node()),
       spotNotice: () =>
         this.spotNotice && {
           present: this.spotNotice.current() !== undefined,
@@ -301,6 +308,10 @@ class NodeAgent {
       emit: (e) => this.events.emit(e.type, e.reason, e.message),
       concurrency: this.timings.fetchConcurrency,
       onAction: (kind, result, n) => this.count(kind, result, n),
+      onNodeWritten: (before, after) => {
+        const reason = drainStartedBy(before, after);
+        if (reason) this.metrics.drainsStarted.inc({ reason });
+      },
       onApiError: (operation, err) => this.apiError(operation, err),
       onFleetIQError: (operation, err) => this.fleetiqError(operation, err),
     });

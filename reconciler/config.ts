@@ -138,6 +138,13 @@ export const SETTINGS: SettingsTable = [
     default: '10m',
     help: 'report a node still alive this long after its deregistration (NodeStranded)',
   },
+  {
+    flag: '--karpenter-drains',
+    env: 'KARPENTER_DRAINS',
+    default: 'false',
+    boolean: true,
+    help: "drain the node like a drain request while Karpenter's karpenter.sh/disrupted taint is on it",
+  },
   { flag: '--ops-listen', env: 'OPS_LISTEN', default: ':8080', help: '/healthz /readyz /metrics address' },
   {
     flag: '--shutdown-grace',
@@ -193,6 +200,7 @@ export function parseReconcilerConfig(
     spotGraceSeconds: r.duration('--spot-grace', { min: 1_000, max: spotMax }) / 1000,
     drainingStableMs: r.duration('--draining-stable-for', { min: 0, max: 600_000 }),
     strandedAfterMs: r.duration('--stranded-after', { min: 60_000, max: 7 * 86_400_000 }),
+    karpenterDrains: r.boolean('--karpenter-drains'),
   };
   const spotNoticePollIntervalMs = r.duration('--spot-notice-poll-interval');
   if (spotNoticePollIntervalMs !== 0 && (spotNoticePollIntervalMs < 500 || spotNoticePollIntervalMs > 60_000))

@@ -19,9 +19,11 @@ import {
   type DrainPhase,
   type DrainReason,
   type DrainRecord,
+  type DrainRequestMode,
   type NodeView,
 } from '../shared/drain-contract.js';
 import { GAME_SERVER_STATES, TERMINAL_GAME_SERVER_STATES } from '../shared/agones.js';
+import { KARPENTER_DISRUPTED_TAINT_KEY, karpenterDisrupting } from './karpenter.js';
 import { planSteps, stepsBeforeReobserving, type Step } from './plan.js';
 
 /** The length of an EC2 Spot interruption notice. */
@@ -114,6 +116,12 @@ export interface DecideConfig {
   drainingStableMs: number;
   /** A node still alive this long after its deregistration, and not brought back, is reported stranded. */
   strandedAfterMs: number;
+  /**
+   * Karpenter's disruption taint (karpenter.sh/disrupted) on the node counts as a drain request (mode
+   * `drain`): the node is fenced and emptied of sessions before Karpenter's own drain gets to them.
+   * Absent: off.
+   */
+  karpenterDrains?: boolean;
 }
 
 export interface Observation {
@@ -378,9 +386,9 @@ export function decide(
 
   // What the node drains for, most compelling first (DRAIN_REASONS). FleetIQ's statuses count only when
   // fresh; an operator's request holds whatever FleetIQ says, since it is no observation that can age.
-  const request = readDrainRequest(obs.node.annotations);
+  const request = drainRequest(obs.node, config);
   let drain: DrainStep;
-  if (record?.phase === 'Deregistered') drain = deregistered(ctx, record, fresh, request);
+  if (record?.phase === 'Deregistered') drain = deregistered(ctx, record, fresh, request?.mode);
   else if (fresh === 'SPOT_TERMINATING') drain = spotTerminating(ctx);
   else if (fresh === 'DRAINING') drain = draining(ctx, FLEETIQ_DRAIN);
   else if (
@@ -391,7 +399,7 @@ export function decide(
     drain = draining(ctx, requestDrain(request));
   else if (record !== null && !drainsOnFleetIQ(record.reason))
     // The trigger of a drain FleetIQ never asked for is gone: undone without waiting for a status.
-    drain = revert(ctx, record, withdrawnMessage(record));
+    drain = revert(ctx, record, withdrawnMessage(record, config));
   else if (fresh === 'ACTIVE') drain = active(ctx);
   else drain = record === null ? { phase: 'Active', actions: [] } : holdPhase(ctx, record);
   // The phase label follows the record (`Active` without one); a node without it (new, drained by an
@@ -466,18 +474,38 @@ const FLEETIQ_DRAIN: DrainGoal = {
   }),
 };
 
-function requestDrain(mode: 'drain' | 'deregister'): DrainGoal {
+/**
+ * A drain asked for from outside: an operator's drain-request annotation, or (when allowed) Karpenter's
+ * disruption taint. Both are drains for reason `request`; the operator's annotation, when present, says
+ * how the drain ends.
+ */
+interface DrainRequest {
+  mode: DrainRequestMode;
+  by: 'operator' | 'karpenter';
+}
+
+function drainRequest(node: NodeView, config: DecideConfig): DrainRequest | undefined {
+  const mode = readDrainRequest(node.annotations);
+  if (mode !== undefined) return { mode, by: 'operator' };
+  if (config.karpenterDrains === true && karpenterDisrupting(node)) return { mode: 'drain', by: 'karpenter' };
+  return undefined;
+}
+
+function requestDrain({ mode, by }: DrainRequest): DrainGoal {
   return {
     reason: 'request',
     ending: mode === 'deregister' ? 'deregister' : 'drained',
     labelDraining: false,
     opening: (n) => ({
       reason: 'DrainRequested',
-      message: `Drain requested (${DRAIN_REQUEST_ANNOTATION}=${mode}): draining the node, ${n} session(s) on it; ${
-        mode === 'deregister'
-          ? 'the instance is deregistered from FleetIQ once they end'
-          : 'it stays registered and drained until the request is removed'
-      }`,
+      message:
+        by === 'karpenter'
+          ? `Drain requested by Karpenter (taint ${KARPENTER_DISRUPTED_TAINT_KEY}): draining the node, ${n} session(s) on it; it stays registered and drained while the taint is on, and Karpenter takes the node once no session pod is left`
+          : `Drain requested (${DRAIN_REQUEST_ANNOTATION}=${mode}): draining the node, ${n} session(s) on it; ${
+              mode === 'deregister'
+                ? 'the instance is deregistered from FleetIQ once they end'
+                : 'it stays registered and drained until the request is removed'
+            }`,
     }),
   };
 }
@@ -487,8 +515,10 @@ function drainsOnFleetIQ(reason: DrainReason): boolean {
   return reason === 'fleetiq' || reason === 'spot';
 }
 
-function withdrawnMessage(record: DrainRecord): string {
-  return `The drain request was removed (phase ${record.phase})`;
+function withdrawnMessage(record: DrainRecord, config: DecideConfig): string {
+  const karpenter =
+    config.karpenterDrains === true ? ` nor Karpenter's ${KARPENTER_DISRUPTED_TAINT_KEY} taint` : '';
+  return `The drain request was removed (neither ${DRAIN_REQUEST_ANNOTATION}${karpenter} is on the node; phase ${record.phase})`;
 }
 
 function timing(

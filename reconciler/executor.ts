@@ -47,6 +47,8 @@ export interface ExecutorOptions {
   concurrency: number;
   /** Each action's result, for metrics and stats (n: how many actions). */
   onAction: (kind: string, result: 'ok' | 'changed' | 'failed', n?: number) => void;
+  /** A drain step's write of the Node succeeded: the Node as decided on, and as written. */
+  onNodeWritten?: (before: KubeObjectLike, after: KubeObjectLike) => void;
   onApiError: (operation: string, err: unknown) => void;
   onFleetIQError: (operation: string, err: unknown) => void;
 }
@@ -109,6 +111,7 @@ export class Executor {
     try {
       const updated = await this.o.api.patchNode(this.o.nodeName, body);
       this.o.cache.noteNodeWrite(updated);
+      this.o.onNodeWritten?.(node, updated);
       for (const a of actions) this.o.onAction(a.kind, 'ok');
       return { result: { result: 'ok' }, node: updated };
     } catch (err) {

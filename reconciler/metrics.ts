@@ -1,7 +1,8 @@
 // The agent's Prometheus metrics, on its own registry (each in-process agent has one: nothing global).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { DRAIN_PHASES } from '../shared/drain-contract.js';
+import { DRAIN_PHASES, DRAIN_REASONS, readDrainRecord, type DrainReason } from '../shared/drain-contract.js';
 import { FLEETIQ_STATUSES } from '../shared/contract.js';
+import type { KubeObjectLike } from '../shared/kube-object.js';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
@@ -9,6 +10,8 @@ export interface MetricSources {
   phase(): string | undefined;
   /** Epoch ms this agent saw the current phase begin. */
   phaseSince(): number | undefined;
+  /** Why the node drains (the reason recorded on it), when a drain is recorded. */
+  reason?(): DrainReason | undefined;
   status(): { status: string; observedAt: number; source: string; fresh: boolean } | undefined;
   /** What /readyz answers: true when ready (the agent's own view; alerts read it as a gauge). */
   ready?(): boolean;
@@ -37,6 +40,7 @@ export interface ReconcilerMetrics {
   reconciles: Counter<'result'>;
   reconcileDuration: Histogram;
   events: Counter<'type' | 'reason' | 'result'>;
+  drainsStarted: Counter<'reason'>;
 }
 
 const P = 'fleetiq_reconciler_';
@@ -45,13 +49,29 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
   const registers = [registry];
   new Gauge({
     name: `${P}drain_phase`,
-    help: 'The node drain phase: 1 for the current one (Active, Cordoned, Fenced, Tainted, SpotEvicting, Deregistered)',
+    help: 'The node drain phase: 1 for the current one (Active, Cordoned, Fenced, Tainted, SpotEvicting, Drained, Deregistered)',
     labelNames: ['phase'],
     registers,
     collect() {
       const current = src.phase();
       for (const p of DRAIN_PHASES) this.set({ phase: p }, p === current ? 1 : 0);
     },
+  });
+  new Gauge({
+    name: `${P}drain_reason`,
+    help: 'Why the node drains: 1 for the reason recorded on it (spot, fleetiq, request, rebalance), all 0 without a drain',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      const current = src.reason?.();
+      for (const r of DRAIN_REASONS) this.set({ reason: r }, r === current ? 1 : 0);
+    },
+  });
+  const drainsStarted = new Counter({
+    name: `${P}drains_started_total`,
+    help: 'Drains begun, by reason; a drain taken over by a more compelling reason counts again under it',
+    labelNames: ['reason'],
+    registers,
   });
   new Gauge({
     name: `${P}drain_phase_seconds`,
@@ -240,7 +260,23 @@ export function createReconcilerMetrics(registry: Registry, src: MetricSources):
     reconciles,
     reconcileDuration,
     events,
+    drainsStarted,
   };
+}
+
+/** The reason of the drain recorded on the node, if any. */
+export function drainReasonOf(node: KubeObjectLike | undefined): DrainReason | undefined {
+  return node ? readDrainRecord(node.metadata.annotations ?? {}, 0)?.reason : undefined;
+}
+
+/**
+ * The reason a Node write began a drain for: the record it wrote carries a reason the node did not
+ * record before (none, or a weaker one taken over). Counted on the write itself, so a restarted agent
+ * resuming a drain does not count it again.
+ */
+export function drainStartedBy(before: KubeObjectLike, after: KubeObjectLike): DrainReason | undefined {
+  const now = drainReasonOf(after);
+  return now !== undefined && now !== drainReasonOf(before) ? now : undefined;
 }
 
 /** The parts' cumulative counts, as MetricSources.counts() reports them. */

@@ -49,6 +49,8 @@ export async function startTestKube(
      */
     webhook?: boolean;
     failurePolicy?: 'Fail' | 'Ignore';
+    /** Also enforce manifests/base's admission policies (real control plane only). */
+    admissionPolicies?: boolean;
   } = {},
 ): Promise<TestKube> {
   const system = await startSystem({
@@ -56,6 +58,7 @@ export async function startTestKube(
     ...(o.clock ? { clock: o.clock } : { speed: 1 }),
     failurePolicy: o.failurePolicy ?? 'Fail',
     webhookConfiguration: o.webhook ?? false,
+    ...(o.admissionPolicies ? { admissionPolicies: true } : {}),
   });
   const backend = system.kube;
   const log: RequestLogEntry[] = [];

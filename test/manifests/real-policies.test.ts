@@ -386,6 +386,22 @@ const REFUSALS: Refusal[] = [
     message: ANOTHER_NODE,
   },
   {
+    what: 'request a drain of another Node',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: `/api/v1/nodes/${OTHER_NODE}`,
+    body: { metadata: { annotations: { 'gamelift.status/drain-request': 'drain' } } },
+    message: ANOTHER_NODE,
+  },
+  {
+    what: 'request a drain of its own Node (an operator’s annotation)',
+    as: 'reconciler',
+    method: 'PATCH',
+    path: `/api/v1/nodes/${NODE}`,
+    body: { metadata: { annotations: { 'gamelift.status/drain-request': 'deregister' } } },
+    message: 'may not set, change or remove gamelift.status/drain-request',
+  },
+  {
     what: 'set a label of its own Node outside gamelift.status/',
     as: 'reconciler',
     method: 'PATCH',
@@ -784,5 +800,42 @@ describe('the drain the product makes, last', () => {
     expect((reverted.spec.taints ?? []).map((t: { key: string }) => t.key)).not.toContain(
       'gamelift.status/draining',
     );
+  });
+
+  it('reconciler: drains its Node on an operator’s request beside Karpenter’s taint, and reverts it, leaving both', async () => {
+    const karpenter = { key: 'karpenter.sh/disrupted', effect: 'NoSchedule' };
+    await onConflictRetry(async () => {
+      const n = await admin('GET', `/api/v1/nodes/${NODE}`);
+      return admin(
+        'PATCH',
+        `/api/v1/nodes/${NODE}`,
+        {
+          metadata: { annotations: { 'gamelift.status/drain-request': 'drain' } },
+          spec: { taints: [...(n.spec.taints ?? []), karpenter] },
+        },
+        MERGE,
+      );
+    });
+    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const record = {
+      phase: 'Tainted',
+      reason: 'request',
+      startedAt: Date.now(),
+      cordonedByAgent: true,
+    } as const;
+    for (const actions of [
+      [{ kind: 'recordDrainState', record }, { kind: 'cordon' }, { kind: 'taint' }],
+      [{ kind: 'recordDrainState', record: { ...record, phase: 'Drained' } }],
+      [{ kind: 'recordDrainState', record: null }, { kind: 'uncordon' }, { kind: 'untaint' }],
+    ] as const) {
+      const written = await onConflictRetry(async () =>
+        api.patchNode(NODE, nodeMergePatch(await api.getNode(NODE), [...actions])),
+      );
+      expect(written.metadata.annotations?.['gamelift.status/drain-request']).toBe('drain');
+      expect(written.spec.taints).toContainEqual(karpenter);
+    }
+    const drainedAndBack = await admin('GET', `/api/v1/nodes/${NODE}`);
+    expect(drainedAndBack.metadata.annotations['gamelift.status/drain-phase']).toBeUndefined();
+    expect(drainedAndBack.spec.unschedulable).toBeUndefined();
   });
 });

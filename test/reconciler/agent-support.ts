@@ -48,8 +48,11 @@ export interface World {
   redis: RedisServer;
   publisher: StatusPublisher;
   agents: RunningReconciler[];
-  /** The agent's kubeconfig (its ServiceAccount's token). */
-  agentKubeconfig(): Promise<string>;
+  /**
+   * The agent's kubeconfig (its ServiceAccount's token); with the admission policies on, bound to a pod
+   * on `nodeName` as a DaemonSet pod's token is, so that the policies let it write that node.
+   */
+  agentKubeconfig(nodeName?: string): Promise<string>;
   /** What the agent asked the API server so far, and the answers. */
   agentRequests(): Promise<RequestLogEntry[]>;
   /** The game server FleetIQ holds for this instance in the test group, if any. */
@@ -80,8 +83,18 @@ export async function startWorld(o: {
   fleetiqSettings?: { drainingTerminationDelaySeconds?: number; healthCheckTimeoutSeconds?: number };
   /** The control plane (default: one of the world's own). */
   kube?: TestKube;
+  /**
+   * A world's own control plane enforces manifests/base's admission policies (the real one only);
+   * each agent then writes with a token bound to a pod on its node.
+   */
+  admissionPolicies?: boolean;
 }): Promise<World> {
-  const kube = o.kube ?? (await startTestKube(o.clock ? { clock: o.clock } : {}));
+  const kube =
+    o.kube ??
+    (await startTestKube({
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.admissionPolicies ? { admissionPolicies: true } : {}),
+    }));
   const admin = kube.admin;
   await grantAgentRbac(admin);
   // On the control plane's system, which stops them too when the world does not get to (a failed start).
@@ -104,7 +117,8 @@ export async function startWorld(o: {
     redis,
     publisher,
     agents,
-    agentKubeconfig: () => kube.backend.kubeconfig(AGENT_USER),
+    agentKubeconfig: (nodeName) =>
+      kube.backend.kubeconfig(AGENT_USER, o.admissionPolicies && nodeName ? { nodeName } : {}),
     agentRequests: () => kube.requests(AGENT_USER),
     async startAgent(nodeName, opts = {}) {
       const config = reconcilerConfig({
@@ -121,7 +135,7 @@ export async function startWorld(o: {
         decide: { ...TEST_DECIDE, ...opts.decide },
       });
       const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(await world.agentKubeconfig());
+      kubeConfig.loadFromString(await world.agentKubeconfig(nodeName));
       const agent = await startReconciler({
         config,
         kubeConfig,

@@ -34,6 +34,7 @@ describe('reconciler configuration', () => {
         spotGraceSeconds: 90,
         drainingStableMs: 15_000,
         strandedAfterMs: 600_000,
+        karpenterDrains: false,
       },
     });
     expect(c.statusSigningSecret).toBeUndefined();
@@ -60,6 +61,7 @@ describe('reconciler configuration', () => {
       SPOT_NOTICE_POLL_INTERVAL: '0',
       DRAINING_STABLE_FOR: '30s',
       STRANDED_AFTER: '1h',
+      KARPENTER_DRAINS: 'true',
       OPS_LISTEN: '127.0.0.1:9102',
     };
     const c = parseReconcilerConfig(env, {
@@ -96,6 +98,7 @@ describe('reconciler configuration', () => {
         spotGraceSeconds: 60,
         drainingStableMs: 30_000,
         strandedAfterMs: 1_200_000,
+        karpenterDrains: true,
       },
     });
   });
@@ -135,6 +138,8 @@ describe('reconciler configuration', () => {
     [{ SPOT_NOTICE_POLL_INTERVAL: 'often' }, {}, 'SPOT_NOTICE_POLL_INTERVAL', /expected a duration/],
     [{ DRAINING_STABLE_FOR: '11m' }, {}, 'DRAINING_STABLE_FOR', /between 0s and 10m/],
     [{ STRANDED_AFTER: '30s' }, {}, 'STRANDED_AFTER', /between 1m and 7d/],
+    [{ KARPENTER_DRAINS: 'karpenter' }, {}, 'KARPENTER_DRAINS', /true or false/],
+    [{}, { karpenterDrains: 'sometimes' }, '--karpenter-drains', /true or false/],
     [{ OPS_LISTEN: 'everywhere' }, {}, 'OPS_LISTEN', /host:port/],
     [{}, { opsListen: ':99999' }, '--ops-listen', /host:port/],
     [{ STATUS_SIGNING_SECRET: 'secret\n' }, {}, 'STATUS_SIGNING_SECRET', /whitespace/],
