@@ -272,7 +272,7 @@ export function registerStatusCommand(program: Command, ctx: CommandContext): vo
     .command('status')
     .description(
       'per game server node: instance, the FleetIQ status its agent last observed and how long ago, ' +
-        'drain phase and since when, allocated and ready game servers',
+        'drain phase, why (REASON) and since when, any drain request, allocated and ready game servers',
     )
     .option('-w, --watch', 'keep printing the table as it changes')
     .option('--interval <seconds>', 'with --watch, seconds between reads', '2')
