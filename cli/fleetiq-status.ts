@@ -6,21 +6,28 @@
 // fetchClusterState does the reading.
 //
 // Exit codes, as documented in the README: 0 done, 1 the cluster or the kubeconfig could not be read
-// (or an unsupported Node.js), 2 a usage error (unknown flag, invalid value).
-import { delimiter } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Command, CommanderError, Option } from 'commander';
+// (or an unsupported Node.js), 2 a usage error (unknown flag, invalid value), 3 a waiting drain was
+// interrupted (plugin-kube.ts). The plugin's program is plugin.ts; the drain commands fleetiq-drain.ts.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { Option, type Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { DRAIN_TAINT_KEY, GAME_SERVER_NODE_LABEL, INSTANCE_STATUS_LABEL } from '../shared/contract.js';
 import {
   DRAIN_PHASE_ANNOTATION,
+  DRAIN_REQUESTED_AT_ANNOTATION,
   DRAIN_STARTED_AT_ANNOTATION,
+  readDrainRecord,
+  readDrainRequest,
   readObservedStatus,
 } from '../shared/drain-contract.js';
-
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_USAGE = 2;
+import {
+  EXIT_ERROR,
+  EXIT_USAGE,
+  describeError,
+  loadKubeConfig,
+  pause,
+  type CommandContext,
+} from './plugin-kube.js';
 
 /** The few fields read from each object (client-node's models and plain JSON both fit). */
 export interface ObjectLike {
@@ -47,8 +54,17 @@ export interface NodeStatusRow {
   /** The gamelift.status/instance-status label: the status the agent last acted on ('-' when none). */
   instanceStatusLabel: string;
   drainPhase: string;
+  /**
+   * Why the node drains (annotation gamelift.status/drain-reason: spot, fleetiq, request, rebalance;
+   * a drain an older agent recorded without one reads as what it drained for), '-' when not draining.
+   */
+  drainReason: string;
   /** Epoch ms the drain started (drain-started-at), when draining. */
   drainStartedAt?: number;
+  /** The operator's request (annotation gamelift.status/drain-request: drain or deregister), '-' when none. */
+  drainRequest: string;
+  /** Epoch ms of the request (drain-requested-at), when recorded. */
+  drainRequestedAt?: number;
   cordoned: boolean;
   tainted: boolean;
   allocated: number;
@@ -95,6 +111,8 @@ export function buildStatusRows(state: ClusterState): NodeStatusRow[] {
       const annotations = n.metadata?.annotations ?? {};
       const phase = annotations[DRAIN_PHASE_ANNOTATION] ?? 'Active';
       const startedAt = Date.parse(annotations[DRAIN_STARTED_AT_ANNOTATION] ?? '');
+      const requestedAt = Date.parse(annotations[DRAIN_REQUESTED_AT_ANNOTATION] ?? '');
+      const record = readDrainRecord(annotations, 0);
       const observed = readObservedStatus(annotations);
       const c = perNode.get(name) ?? { allocated: 0, ready: 0, total: 0 };
       const row: NodeStatusRow = {
@@ -103,6 +121,8 @@ export function buildStatusRows(state: ClusterState): NodeStatusRow[] {
         fleetiqStatus: observed?.status ?? '-',
         instanceStatusLabel: n.metadata?.labels?.[INSTANCE_STATUS_LABEL] ?? '-',
         drainPhase: phase,
+        drainReason: record?.reason ?? '-',
+        drainRequest: readDrainRequest(annotations) ?? '-',
         cordoned: Boolean(n.spec?.unschedulable),
         tainted: (n.spec?.taints ?? []).some((t) => t.key === DRAIN_TAINT_KEY),
         allocated: c.allocated,
@@ -111,6 +131,7 @@ export function buildStatusRows(state: ClusterState): NodeStatusRow[] {
       };
       if (observed) row.fleetiqStatusObservedAt = observed.observedAt;
       if (phase !== 'Active' && !Number.isNaN(startedAt)) row.drainStartedAt = startedAt;
+      if (row.drainRequest !== '-' && !Number.isNaN(requestedAt)) row.drainRequestedAt = requestedAt;
       return row;
     })
     .sort((a, b) => compareNodeNames(a.node, b.node));
@@ -142,7 +163,9 @@ export function formatStatusTable(rows: NodeStatusRow[], now: number, wide = fal
     ['FLEETIQ-STATUS', (r) => r.fleetiqStatus],
     ['SEEN', (r) => age(r.fleetiqStatusObservedAt, now)],
     ['DRAIN-PHASE', (r) => r.drainPhase],
+    ['REASON', (r) => r.drainReason],
     ['DRAINING-FOR', (r) => age(r.drainStartedAt, now)],
+    ['REQUEST', (r) => r.drainRequest],
     ['ALLOCATED', (r) => String(r.allocated)],
     ['READY', (r) => String(r.ready)],
   ];
@@ -182,7 +205,10 @@ export function formatStatusDocument(rows: NodeStatusRow[], format: 'json' | 'ya
       fleetiqStatusObservedAt: iso(r.fleetiqStatusObservedAt),
       instanceStatusLabel: r.instanceStatusLabel === '-' ? null : r.instanceStatusLabel,
       drainPhase: r.drainPhase,
+      drainReason: r.drainReason === '-' ? null : r.drainReason,
       drainStartedAt: iso(r.drainStartedAt),
+      drainRequest: r.drainRequest === '-' ? null : r.drainRequest,
+      drainRequestedAt: iso(r.drainRequestedAt),
       cordoned: r.cordoned,
       tainted: r.tainted,
       allocated: r.allocated,
@@ -224,61 +250,6 @@ export async function fetchClusterState(kc: KubeConfig, o: FetchOptions = {}): P
   };
 }
 
-export interface PluginIo {
-  stdout: { write(s: string): unknown; isTTY?: boolean };
-  stderr: { write(s: string): unknown };
-  env: Record<string, string | undefined>;
-}
-
-/** kubectl's order: --kubeconfig, else KUBECONFIG (its files merged), else ~/.kube/config, else in-cluster. */
-function loadKubeConfig(
-  path: string | undefined,
-  context: string | undefined,
-  env: PluginIo['env'],
-): KubeConfig {
-  const kc = new KubeConfig();
-  const files = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
-  if (path) kc.loadFromFile(path);
-  else if (files.length) {
-    // As kubectl merges them: the first file's current context wins.
-    kc.loadFromFile(files[0]!);
-    for (const file of files.slice(1)) {
-      const other = new KubeConfig();
-      other.loadFromFile(file);
-      kc.mergeConfig(other, true);
-    }
-  } else kc.loadFromDefault();
-  if (context !== undefined) {
-    if (!kc.getContextObject(context))
-      throw new Error(
-        `context "${context}" not found (the kubeconfig has: ${
-          kc
-            .getContexts()
-            .map((c) => c.name)
-            .join(', ') || 'none'
-        })`,
-      );
-    kc.setCurrentContext(context);
-  }
-  if (!kc.getCurrentCluster()) throw new Error('no cluster: the kubeconfig has no current context');
-  return kc;
-}
-
-function describeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e.code === 'number' && e.code >= 400) {
-    let message = '';
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      message = (body as { message?: string })?.message ?? '';
-    } catch {
-      message = String(e.body ?? '');
-    }
-    return `the API server answered ${e.code}${message ? `: ${message}` : ''}`;
-  }
-  return e.message ?? String(err);
-}
-
 interface StatusFlags {
   watch?: boolean;
   interval: string;
@@ -290,25 +261,18 @@ interface StatusFlags {
   output: OutputFormat;
 }
 
-/**
- * Runs the plugin with kubectl's arguments (after `kubectl fleetiq`). Resolves with the exit code;
- * with --watch it runs until `signal` aborts.
- */
-export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: AbortSignal): Promise<number> {
-  let code = EXIT_OK;
+/** Registers `status` on the plugin's program (plugin.ts). */
+export function registerStatusCommand(program: Command, ctx: CommandContext): void {
+  const { io, signal } = ctx;
   const usage = (message: string) => {
     io.stderr.write(`error: ${message}\n`);
-    code = EXIT_USAGE;
+    ctx.setCode(EXIT_USAGE);
   };
-  const program = new Command('kubectl fleetiq')
-    .description('FleetIQ drain status of game server nodes (fleetiq-agones)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   program
     .command('status')
     .description(
       'per game server node: instance, the FleetIQ status its agent last observed and how long ago, ' +
-        'drain phase and since when, allocated and ready game servers',
+        'drain phase, why (REASON) and since when, any drain request, allocated and ready game servers',
     )
     .option('-w, --watch', 'keep printing the table as it changes')
     .option('--interval <seconds>', 'with --watch, seconds between reads', '2')
@@ -328,7 +292,9 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
     .addHelpText(
       'after',
       '\nExit codes: 0 done; 1 the cluster or the kubeconfig could not be read; 2 a usage error.\n' +
-        'FLEETIQ-STATUS is what the node agent last observed from FleetIQ, SEEN how long ago FleetIQ said it.\n',
+        'FLEETIQ-STATUS is what the node agent last observed from FleetIQ, SEEN how long ago FleetIQ said it.\n' +
+        "REASON is why the node drains (spot, fleetiq, request, rebalance); REQUEST an operator's drain request\n" +
+        '(drain or deregister: kubectl fleetiq drain).\n',
     )
     .action(async (flags: StatusFlags) => {
       const interval = Number(flags.interval);
@@ -341,7 +307,7 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
         kc = loadKubeConfig(flags.kubeconfig ?? undefined, flags.context, io.env);
       } catch (err) {
         io.stderr.write(`error: cannot load the kubeconfig: ${(err as Error).message}\n`);
-        code = EXIT_ERROR;
+        ctx.setCode(EXIT_ERROR);
         return;
       }
       const fetch: FetchOptions = {
@@ -366,7 +332,7 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
           io.stderr.write(
             `error: cannot read the cluster (${kc.getCurrentCluster()?.server ?? 'no server'}): ${describeError(err)}\n`,
           );
-          code = EXIT_ERROR;
+          ctx.setCode(EXIT_ERROR);
           if (!flags.watch) return;
           out = last;
           rowsKey = lastRows;
@@ -386,26 +352,8 @@ export async function runFleetIQPlugin(args: string[], io: PluginIo, signal?: Ab
         last = out;
         lastRows = rowsKey;
         if (signal?.aborted) return;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, interval * 1000);
-          signal?.addEventListener('abort', () => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
+        await pause(interval * 1000, signal);
         if (signal?.aborted) return;
       }
     });
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version are not errors; everything else commander rejects is a usage error.
-      if (err.exitCode === 0) return EXIT_OK;
-      return EXIT_USAGE;
-    }
-    io.stderr.write(`error: ${(err as Error).message}\n`);
-    return EXIT_ERROR;
-  }
-  return code;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The kubectl plugin: `kubectl fleetiq status [--watch]` (kubectl runs `kubectl-fleetiq status ...`
-// from PATH, with its environment, KUBECONFIG included). The logic lives in fleetiq-status.ts, loaded
+// The kubectl plugin: `kubectl fleetiq status`, `drain`, `undrain` (kubectl runs `kubectl-fleetiq status ...`
+// from PATH, with its environment, KUBECONFIG included). The logic lives in plugin.ts, loaded
 // only once the Node version is known to be supported (see node-version.ts).
 import { unsupportedNodeMessage } from './node-version.js';
 
@@ -9,7 +9,7 @@ if (problem) {
   process.stderr.write(`error: ${problem}`);
   process.exit(1);
 }
-const { runFleetIQPlugin } = await import('./fleetiq-status.js');
+const { runFleetIQPlugin } = await import('./plugin.js');
 // `kubectl fleetiq status | head`: a reader that went away is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
 const controller = new AbortController();

@@ -179,6 +179,12 @@ export type DrainReason = (typeof DRAIN_REASONS)[number];
  */
 export const DRAIN_REQUEST_ANNOTATION = 'gamelift.status/drain-request';
 export const DRAIN_REQUEST_MODES = ['drain', 'deregister'] as const;
+/**
+ * RFC 3339 time the request was made, written beside it by `kubectl fleetiq drain` (and removed with it
+ * by `undrain`). Informational: the agent never reads it; a rolling drain measures from it how long a
+ * node has been unavailable when the agent has not started the drain yet (no agent on the node).
+ */
+export const DRAIN_REQUESTED_AT_ANNOTATION = 'gamelift.status/drain-requested-at';
 export type DrainRequestMode = (typeof DRAIN_REQUEST_MODES)[number];
 
 /** The operator's drain request on the node, if any (a value that is not a known mode reads as `drain`). */

@@ -138,16 +138,25 @@ export interface ChaosInjection {
 
 /**
  * Nodes cordoned or tainted while FleetIQ says their (live) instance is ACTIVE: nothing will bring them
- * back. A node whose instance got a Spot notice is not one: EC2 takes it back within two minutes.
+ * back. A node whose instance got a Spot notice is not one: EC2 takes it back within two minutes; nor
+ * is one an operator's drain request holds.
  */
 export function strandedNodes(
-  nodes: Iterable<{ name: string; instanceId: string; cordoned: boolean; tainted: boolean; leftAt?: number }>,
+  nodes: Iterable<{
+    name: string;
+    instanceId: string;
+    cordoned: boolean;
+    tainted: boolean;
+    leftAt?: number;
+    /** An operator's drain request holds it drained: intended, and undone by removing the request. */
+    requested?: boolean;
+  }>,
   fleetiqStatus: (instanceId: string) => { status: string; terminated: boolean } | undefined,
   spotNoticed: (nodeName: string) => boolean = () => false,
 ): string[] {
   const out: string[] = [];
   for (const n of nodes) {
-    if (n.leftAt !== undefined || !(n.cordoned || n.tainted) || spotNoticed(n.name)) continue;
+    if (n.leftAt !== undefined || !(n.cordoned || n.tainted) || spotNoticed(n.name) || n.requested) continue;
     const i = fleetiqStatus(n.instanceId);
     if (i && !i.terminated && i.status === 'ACTIVE') out.push(n.name);
   }

@@ -71,7 +71,7 @@ export function registerSandboxCommand(program: Command, options: { isDefault?: 
     )
     .option(
       '--interruptions <spec>',
-      `a rate (2/min), none, or a script (30s:DRAINING:1,60s:SPOT_TERMINATING:1,90s:ACTIVE:1) (default ${describeInterruptions(d.interruptions)})`,
+      `a rate (2/min), none, or a script of FleetIQ statuses and operator drain requests (30s:DRAINING:1,60s:SPOT_TERMINATING:1,90s:ACTIVE:1,100s:DRAIN:1,120s:UNDRAIN:1; also DEREGISTER) (default ${describeInterruptions(d.interruptions)})`,
     )
     .option('--spot-share <fraction>', 'share of rate interruptions that are Spot notices (default 0.5)')
     .option(
@@ -122,6 +122,12 @@ export function registerSandboxCommand(program: Command, options: { isDefault?: 
       '--migrate <list>',
       'simulated times from the start of the load, comma-separated, e.g. 20s,40s,1m: at each, one node moves ' +
         'from the old daemon to the node agent, in the order of docs/migration.md (default none)',
+    )
+    .option(
+      '--upgrade [spec]',
+      'replace every node of the node group through a session-safe rolling drain, as a node group upgrade ' +
+        'or Karpenter drift would: max-unavailable=N (default 1), at=TIME (simulated, from the start of the ' +
+        'load; default 0s), deregister (deregister before termination), e.g. --upgrade max-unavailable=2,at=30s',
     )
     .option('--no-signing', 'publish status messages unsigned (default: HMAC-signed)')
     .option('--kubeconfig <path>', 'write an admin kubeconfig here (kubectl get nodes / gs while it runs)')
@@ -180,6 +186,11 @@ export async function runSandboxCli(
       `${Math.round(options.allocationRatePerSecond * 600) / 10} allocations/min, sessions ${options.sessionSeconds.min}-${options.sessionSeconds.max} s, ` +
       `interruptions ${describeInterruptions(options.interruptions)}, ${formatDuration(options.durationMs)} simulated at speed ${options.speed}.`,
   );
+  if (options.upgrade)
+    say(
+      `Upgrade: every node replaced through a rolling drain, max-unavailable ${options.upgrade.maxUnavailable}, ` +
+        `from ${formatDuration(options.upgrade.atMs)} after the start of the load (${options.upgrade.mode}).`,
+    );
   if (options.chaos.length)
     say(`Chaos: ${options.chaos.map(describeFault).join(', ')} (simulated time from the start of the load).`);
   if (options.legacyNodes)

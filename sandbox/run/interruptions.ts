@@ -1,12 +1,22 @@
 // What FleetIQ does to the sandbox's instances: nothing, a random rate (the FleetIQ emulator's spot
-// market: rebalancing DRAINING and Spot interruption notices), or a script of exactly when and what.
-// Parsing and the pure choice of which instances a scripted step hits; load.ts runs them.
+// market: rebalancing DRAINING and Spot interruption notices), or a script of exactly when and what,
+// which may also hold an operator's drain requests (the drain-request annotation, as `kubectl fleetiq
+// drain` writes it). Parsing and the pure choice of which instances a scripted step hits; load.ts runs them.
 import { parseDuration } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/ops-server.js';
 import { FLEETIQ_STATUSES, type InstanceStatus } from '../../shared/contract.js';
 import { SeededRandom } from '../clock.js';
 
-export interface ScriptStep {
+/**
+ * An operator's step: DRAIN and DEREGISTER write the drain request (`drain`, `deregister`) on that many
+ * nodes that are not draining (ACTIVE in FleetIQ, no request); UNDRAIN removes it from that many
+ * requested nodes.
+ */
+export const REQUEST_ACTIONS = ['DRAIN', 'DEREGISTER', 'UNDRAIN'] as const;
+export type RequestAction = (typeof REQUEST_ACTIONS)[number];
+
+/** FleetIQ's step. */
+export interface FleetIQStep {
   /** Simulated ms after the load starts. */
   atMs: number;
   /**
@@ -14,8 +24,18 @@ export interface ScriptStep {
    * instances are declared viable again (FleetIQ reverting a rebalancing decision).
    */
   status: InstanceStatus;
+  request?: undefined;
   count: number;
 }
+
+export interface RequestStep {
+  atMs: number;
+  request: RequestAction;
+  status?: undefined;
+  count: number;
+}
+
+export type ScriptStep = FleetIQStep | RequestStep;
 
 export type Interruptions =
   | { kind: 'none' }
@@ -26,7 +46,8 @@ const RATE = /^\d+(?:\.\d+)?\s*\/\s*(?:min|m|h|hour|s|sec)$/i;
 
 /**
  * `none`; a rate `2/min` (also `/h`, `/s`) of random hits (half Spot notices unless --spot-share);
- * or a script `30s:DRAINING:1,60s:SPOT_TERMINATING:2,90s:ACTIVE:1` (time:status[:count]).
+ * or a script `30s:DRAINING:1,60s:SPOT_TERMINATING:2,90s:ACTIVE:1,120s:DRAIN:1,150s:UNDRAIN:1`
+ * (time:status-or-request[:count]).
  */
 export function parseInterruptions(value: string, flag = '--interruptions'): Interruptions {
   const text = value.trim();
@@ -49,7 +70,7 @@ function parseStep(part: string, index: number, flag: string, whole: string): Sc
   const bad = (why: string) =>
     new ConfigError(
       flag,
-      `step ${index + 1} "${part}" of "${whole}": ${why}; expected a rate like 2/min, none, or steps like 30s:DRAINING:1,60s:SPOT_TERMINATING:1`,
+      `step ${index + 1} "${part}" of "${whole}": ${why}; expected a rate like 2/min, none, or steps like 30s:DRAINING:1,60s:SPOT_TERMINATING:1,90s:DRAIN:1`,
     );
   if (fields.length < 2 || fields.length > 3) throw bad('expected TIME:STATUS[:COUNT]');
   let atMs: number;
@@ -58,15 +79,20 @@ function parseStep(part: string, index: number, flag: string, whole: string): Sc
   } catch {
     throw bad(`"${fields[0]}" is not a duration such as 30s or 2m`);
   }
-  const status = fields[1]!.toUpperCase();
-  if (!(FLEETIQ_STATUSES as readonly string[]).includes(status))
-    throw bad(`status must be one of ${FLEETIQ_STATUSES.join(', ')}`);
+  const what = fields[1]!.toUpperCase();
+  const isStatus = (FLEETIQ_STATUSES as readonly string[]).includes(what);
+  if (!isStatus && !(REQUEST_ACTIONS as readonly string[]).includes(what))
+    throw bad(
+      `the second field must be a FleetIQ status (${FLEETIQ_STATUSES.join(', ')}) or a drain request (${REQUEST_ACTIONS.join(', ')})`,
+    );
   let count = 1;
   if (fields[2] !== undefined) {
     if (!/^\d+$/.test(fields[2]) || Number(fields[2]) < 1) throw bad('COUNT must be a whole number >= 1');
     count = Number(fields[2]);
   }
-  return { atMs, status: status as InstanceStatus, count };
+  return isStatus
+    ? { atMs, status: what as InstanceStatus, count }
+    : { atMs, request: what as RequestAction, count };
 }
 
 /**
@@ -87,10 +113,10 @@ export function rateSchedule(
   spotShare: number,
   seed: number,
   untilMs: number,
-): ScriptStep[] {
+): FleetIQStep[] {
   const random = new SeededRandom((seed ^ 0x5c4e) >>> 0);
   const every = 60_000 / perMinute;
-  const steps: ScriptStep[] = [];
+  const steps: FleetIQStep[] = [];
   for (let at = every; at <= untilMs; at += every)
     steps.push({
       atMs: Math.round(at),
@@ -134,7 +160,7 @@ export function describeInterruptions(i: Interruptions): string {
     case 'rate':
       return `${round(i.perMinute)}/min (${Math.round(i.spotShare * 100)}% Spot notices)`;
     case 'script':
-      return i.steps.map((s) => `${s.atMs / 1000}s:${s.status}:${s.count}`).join(',');
+      return i.steps.map((s) => `${s.atMs / 1000}s:${s.status ?? s.request}:${s.count}`).join(',');
   }
 }
 

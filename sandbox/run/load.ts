@@ -6,11 +6,13 @@ import { SeededRandom, type SimClock } from '../clock.js';
 import type { ClusterSimulation } from '../cluster/index.js';
 import type { FleetIQEmulator } from '../fleetiq/emulator.js';
 import type { Logger } from 'pino';
+import type { DrainRequestMode } from '../../shared/drain-contract.js';
 import {
   pickBusiest,
   pickTargets,
   rateSchedule,
   type Interruptions,
+  type RequestAction,
   type ScriptStep,
   type SpotTarget,
 } from './interruptions.js';
@@ -51,6 +53,8 @@ export interface InterruptionOptions {
    * recommendation went to (those still ACTIVE), so the agent's head start is on the right node.
    */
   rebalance?: { share: number; leadMs: number; recommend: (instanceId: string) => void };
+  /** An operator's drain requests (DRAIN, DEREGISTER, UNDRAIN steps); without it those steps do nothing. */
+  requests?: DrainRequests;
 }
 
 /**
@@ -60,6 +64,14 @@ export interface InterruptionOptions {
 export function rebalancedSteps(steps: readonly ScriptStep[], share: number, seed: number): boolean[] {
   const random = new SeededRandom((seed ^ 0x4eba1) >>> 0);
   return steps.map((s) => s.status === 'SPOT_TERMINATING' && random.next() < share);
+}
+
+/** Where a scripted drain request lands, and how it is written (sandbox.ts: the Node's annotation). */
+export interface DrainRequests {
+  /** Instances a step may hit: undrained ones for DRAIN and DEREGISTER, requested ones for UNDRAIN. */
+  candidates(action: RequestAction): string[];
+  /** Writes the request on the instance's node (null removes it). */
+  write(instanceId: string, mode: DrainRequestMode | null): Promise<void>;
 }
 
 /**
@@ -113,6 +125,21 @@ export function startInterruptions(
     return [...early, clock.setTimeout(() => hit(step, index), step.atMs)];
   });
   function hit(step: ScriptStep, index: number): void {
+    if (step.request !== undefined) {
+      const targets = pickTargets(o.requests?.candidates(step.request) ?? [], step.count, random);
+      const mode = step.request === 'UNDRAIN' ? null : step.request === 'DEREGISTER' ? 'deregister' : 'drain';
+      for (const id of targets)
+        o.requests!.write(id, mode).catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message, instanceId: id, request: step.request },
+            'scripted drain request failed',
+          ),
+        );
+      if (targets.length < step.count)
+        logger.warn({ step, found: targets.length }, 'scripted drain request: fewer nodes than asked');
+      applied.push({ ...step, instances: targets });
+      return;
+    }
     const from = step.status === 'ACTIVE' ? 'DRAINING' : 'ACTIVE';
     const candidates = candidatesFrom(from);
     const warned = (recommended.get(index) ?? []).filter((id) => candidates.includes(id));

@@ -5,7 +5,11 @@
 // FleetIQ status change to the drain taint on the node, each node's phases over time (the timeline),
 // and the recent events the live view shows. Pure: every method takes the times it needs.
 import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
-import { DRAIN_PHASE_ANNOTATION, DRAIN_REASON_ANNOTATION } from '../../shared/drain-contract.js';
+import {
+  DRAIN_PHASE_ANNOTATION,
+  DRAIN_REASON_ANNOTATION,
+  DRAIN_REQUEST_ANNOTATION,
+} from '../../shared/drain-contract.js';
 import type { KubeObject } from '../kube/types.js';
 
 export type NodePhase =
@@ -39,6 +43,8 @@ export interface NodeTrack {
   cordoned: boolean;
   /** Since when (simulated ms) the node is cordoned, and for what drain reason (`none`: no drain recorded). */
   cordon?: { since: number; reason: string };
+  /** The node carries an operator's drain request (gamelift.status/drain-request). */
+  requested?: boolean;
   segments: PhaseSegment[];
   marks: StatusMark[];
   /** A replacement FleetIQ launched for a terminated instance. */
@@ -241,6 +247,7 @@ export class SandboxRecorder {
     const reason = node.metadata.annotations?.[DRAIN_REASON_ANNOTATION] ?? 'none';
     if (track.cordon && (!track.cordoned || track.cordon.reason !== reason)) this.closeCordon(track, at);
     if (track.cordoned && !track.cordon) track.cordon = { since: at, reason };
+    track.requested = node.metadata.annotations?.[DRAIN_REQUEST_ANNOTATION] !== undefined;
     const tainted = isTainted(node);
     if (tainted && !track.tainted) {
       const pending = this.pendingReaction.get(instanceId);

@@ -12,6 +12,7 @@ import { parseChaos, type ChaosFault } from './chaos.js';
 import { parseMigrate } from './migration.js';
 import { DEFAULT_REBALANCE_ACTION } from '../../reconciler/config.js';
 import { REBALANCE_ACTIONS, type RebalanceAction } from '../../reconciler/decide.js';
+import { parseUpgrade, type UpgradeOptions } from './upgrade.js';
 
 export type Scheduling = 'Packed' | 'Distributed';
 
@@ -62,6 +63,8 @@ export interface SandboxOptions {
   legacyNodes: number;
   /** Simulated ms after the load starts at which one node moves from the old daemon to the agent. */
   migrate: number[];
+  /** --upgrade: every node replaced through a rolling drain (upgrade.ts). */
+  upgrade?: UpgradeOptions;
 }
 
 export const DEFAULT_OPTIONS: SandboxOptions = {
@@ -128,6 +131,8 @@ export interface SandboxFlags {
   chaos?: string;
   legacyNodes?: string;
   migrate?: string;
+  /** `--upgrade` alone is true; with a value, its spec. */
+  upgrade?: string | boolean;
 }
 
 export function parseInteger(value: string, flag: string, min: number, max: number): number {
@@ -322,6 +327,9 @@ export function parseSandboxFlags(flags: SandboxFlags): SandboxOptions {
     chaos,
     legacyNodes,
     migrate,
+    ...(flags.upgrade !== undefined && flags.upgrade !== false
+      ? { upgrade: parseUpgrade(flags.upgrade, '--upgrade') }
+      : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import type { ChaosInjection } from './chaos.js';
 import type { MeteredCalls } from './gamelift-meter.js';
 import { percentile, type DrainCounts, type Reaction } from './metrics.js';
 import type { MigrationReport } from './migration.js';
+import type { UpgradeReport } from './upgrade.js';
 
 export interface SessionOutcomes {
   started: number;
@@ -182,6 +183,8 @@ export interface SandboxReport {
   nodes?: { stranded: number; strandedNodes: string[] };
   /** --chaos: each fault, when (simulated seconds after the load started), on what, and what it did. */
   chaos?: { injected: ChaosInjection[] };
+  /** --upgrade: the rolling replacement of every node of the node group. */
+  upgrade?: UpgradeReport;
   apiCalls: {
     kubernetes: Record<string, KubeCalls>;
     gamelift: Record<string, GameLiftCalls>;
@@ -276,6 +279,21 @@ function fmtMs(v: number | null): string {
   return v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
 }
 
+/** The upgrade's line: nodes replaced, how long it took, and the sessions lost meanwhile (the run's). */
+export function formatUpgrade(u: UpgradeReport, lost: number): string {
+  const when =
+    u.durationSeconds !== null
+      ? `complete in ${formatClock(u.durationSeconds * 1000)} simulated`
+      : u.startedAtSeconds === null
+        ? 'never started (the run ended first)'
+        : 'NOT complete when the run ended';
+  return (
+    `Upgrade:      ${u.nodesReplaced}/${u.nodesToReplace} nodes replaced through the rolling drain ` +
+    `(max-unavailable ${u.maxUnavailable}, at most ${u.maxUnavailableSeen} at once${u.nodesGoneOtherwise ? `, ${u.nodesGoneOtherwise} taken by FleetIQ or Spot first` : ''}), ` +
+    `${when}; sessions lost ${lost}${u.stuck.length ? `; stuck: ${u.stuck.join(', ')}` : ''}`
+  );
+}
+
 /** The summary printed at the end of a run. */
 export function formatSummary(r: SandboxReport, reportPath?: string): string {
   const s = r.sessions;
@@ -307,6 +325,7 @@ export function formatSummary(r: SandboxReport, reportPath?: string): string {
         ]
       : []),
     ...(r.chaos?.injected.length ? formatChaos(r.chaos.injected) : []),
+    ...(r.upgrade ? [formatUpgrade(r.upgrade, s.lost)] : []),
     `API calls:    Kubernetes ${Object.entries(r.apiCalls.kubernetes)
       .map(([k, v]) => `${k} ${v.total}`)
       .join(', ')}; GameLift ${Object.entries(r.apiCalls.gamelift)

@@ -42,6 +42,8 @@ import { ChaosInjector } from './chaos-injector.js';
 import { describeFault, strandedNodes } from './chaos.js';
 import { LEGACY_ACTIVE_TOLERATION } from '../legacy/daemon.js';
 import { LegacyNodes, Migration, describeMigrate, migrationReport } from './migration.js';
+import { UpgradeRunner } from './upgrade.js';
+import { drainRequestPatch } from '../../cli/drain-plan.js';
 
 export const FLEET_NAME = 'game';
 
@@ -146,6 +148,8 @@ export interface Sandbox {
   readonly legacy?: LegacyNodes;
   /** --migrate: the nodes moved so far. */
   readonly migration?: Migration;
+  /** --upgrade: the rolling replacement of every node (undefined without it). */
+  readonly upgrade?: UpgradeRunner;
   /** Applies the configured load and interruptions for options.durationMs, then settles. */
   run(signal?: AbortSignal): Promise<void>;
   /** Allocations at the configured rate until the returned function is called. */
@@ -428,6 +432,7 @@ export async function startSandbox(
         allocationRatePerSecond: options.allocationRatePerSecond,
         sessionSeconds: options.sessionSeconds,
       });
+    const admin = kube.client();
     const startInts = () =>
       startInterruptions(fleetiq, clock, options.interruptions, options.seed, log('interruptions'), {
         spotTarget: options.spotTarget,
@@ -445,9 +450,46 @@ export async function startSandbox(
         },
         sessionsOf: (instanceId) => {
           const node = sim.nodes.nodeNameOf(instanceId);
-          return node ? sim.ledger.active().filter((r) => r.nodeName === node).length : 0;
+          return node ? sessionsOn(node) : 0;
+        },
+        // An operator's scripted drain requests, written as kubectl fleetiq drain writes them.
+        requests: {
+          candidates: (action) =>
+            [...recorder.nodes.values()]
+              .filter((t) => t.leftAt === undefined)
+              .filter((t) =>
+                action === 'UNDRAIN'
+                  ? t.requested
+                  : !t.requested &&
+                    t.phase === 'Active' &&
+                    fleetiq.control.instance(t.instanceId)?.status === 'ACTIVE',
+              )
+              .map((t) => t.instanceId),
+          write: async (instanceId, mode) => {
+            const name = sim.nodes.nodeNameOf(instanceId);
+            if (!name) return;
+            await admin.patch({ ...NODES, name }, 'merge', drainRequestPatch(mode, clock.now()));
+            recorder.event(
+              clock.now(),
+              mode
+                ? `operator: drain requested on ${shortName(name)} (${mode})`
+                : `operator: undrain ${shortName(name)}`,
+            );
+          },
         },
       });
+    const upgrade = options.upgrade
+      ? new UpgradeRunner(options.upgrade, {
+          admin,
+          topology,
+          clock,
+          recorder,
+          logger: log('upgrade'),
+          sessionsOf: sessionsOn,
+          loadStartedAt: () => loadStartedAt,
+        })
+      : undefined;
+    if (upgrade) sys.defer('the upgrade', () => upgrade.stop());
 
     const elapsed = () => (loadStartedAt === undefined ? 0 : clock.now() - loadStartedAt);
     const run = async (signal?: AbortSignal) => {
@@ -458,6 +500,7 @@ export async function startSandbox(
       const ints = startInts();
       chaos.schedule(options.chaos);
       migration?.schedule(options.migrate);
+      upgrade?.schedule();
       try {
         await sleepUntil(() => elapsed() >= options.durationMs, signal);
       } finally {
@@ -468,10 +511,14 @@ export async function startSandbox(
       phase = 'settle';
       recorder.event(clock.now(), 'load stopped; waiting for the sessions still held');
       const settleFrom = clock.now();
+      // With --upgrade, also until every old node is replaced (the settle time bounds both).
       await sleepUntil(
-        () => sim.ledger.active().length === 0 || clock.now() - settleFrom >= options.settleMs,
+        () =>
+          (sim.ledger.active().length === 0 && (upgrade?.complete ?? true)) ||
+          clock.now() - settleFrom >= options.settleMs,
         signal,
       );
+      await upgrade?.stop();
       // Outages still on end now, so the report sees the system as it is left.
       await chaos.finish();
       await migration?.finish();
@@ -612,6 +659,7 @@ export async function startSandbox(
               }),
             }
           : {}),
+        ...(upgrade ? { upgrade: upgrade.report() } : {}),
         apiCalls: {
           kubernetes,
           gamelift: gameLiftCalls(meter.counts()),
@@ -655,6 +703,7 @@ export async function startSandbox(
       chaos,
       ...(legacy ? { legacy } : {}),
       ...(migration ? { migration } : {}),
+      ...(upgrade ? { upgrade } : {}),
       run,
       startLoad,
       startInterruptions: startInts,
@@ -765,6 +814,7 @@ function reportableOptions(o: SandboxOptions): Record<string, unknown> {
     chaos: o.chaos.map(describeFault),
     legacyNodes: o.legacyNodes,
     migrate: describeMigrate(o.migrate),
+    ...(o.upgrade ? { upgrade: o.upgrade } : {}),
   };
 }
 

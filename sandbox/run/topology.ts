@@ -11,12 +11,20 @@
 import { SeededRandom, type SimClock } from '../clock.js';
 import type { ClusterSimulation, FleetOptions } from '../cluster/index.js';
 import type { FleetIQEmulator } from '../fleetiq/emulator.js';
-import type { InstanceStatus } from '../../shared/contract.js';
+import { GAME_SERVER_NODE_LABEL, type InstanceStatus } from '../../shared/contract.js';
 import type { System } from '../system/system.js';
 import type { Installation } from './manifests.js';
 import type { KubeBackend } from './kube-backend.js';
 
 export const GAME_SERVER_GROUP = 'agones-game-servers';
+
+/**
+ * The node label naming the node group a node came from, as EKS managed node groups label theirs. The
+ * sandbox's nodes start in NODE_GROUP; nodes launched once an upgrade has begun join `topology.nodeGroup`
+ * (upgrade.ts moves it on), so `kubectl fleetiq drain --selector` can select the old ones.
+ */
+export const NODE_GROUP_LABEL = 'eks.amazonaws.com/nodegroup';
+export const NODE_GROUP = 'game-servers-1';
 
 export interface TopologyOptions {
   seed: number;
@@ -59,6 +67,8 @@ export interface Topology {
   hooks: TopologyHooks;
   /** Instance ids of the nodes at start. */
   initialInstances: string[];
+  /** The node group (NODE_GROUP_LABEL) that nodes launched from now on join. */
+  nodeGroup: string;
 }
 
 /**
@@ -68,9 +78,14 @@ export interface Topology {
 export async function startTopology(system: System, o: TopologyOptions): Promise<Topology> {
   const { clock, kube } = system;
   const hooks: TopologyHooks = {};
+  const group = { current: NODE_GROUP };
   const s = await system.startCluster({
     seed: o.seed,
-    nodes: { count: o.nodes, capacity: { pods: o.podsPerNode } },
+    nodes: {
+      count: o.nodes,
+      capacity: { pods: o.podsPerNode },
+      labels: { [GAME_SERVER_NODE_LABEL.key]: GAME_SERVER_NODE_LABEL.value, [NODE_GROUP_LABEL]: NODE_GROUP },
+    },
     podStartDelaySeconds: 2,
     readyDelaySeconds: 1,
     exitOnSigtermSeconds: o.exitOnSigtermSeconds,
@@ -98,7 +113,13 @@ export async function startTopology(system: System, o: TopologyOptions): Promise
     },
     onInstanceLaunched: async (_group, instanceId) => {
       hooks.instanceLaunched?.(instanceId);
-      const node = await s.addNode({ instanceId });
+      const node = await s.addNode({
+        instanceId,
+        labels: {
+          [GAME_SERVER_NODE_LABEL.key]: GAME_SERVER_NODE_LABEL.value,
+          [NODE_GROUP_LABEL]: group.current,
+        },
+      });
       await hooks.nodeJoined?.(node.metadata.name!, instanceId);
     },
   });
@@ -111,5 +132,11 @@ export async function startTopology(system: System, o: TopologyOptions): Promise
     installation: system.installation,
     hooks,
     initialInstances,
+    get nodeGroup() {
+      return group.current;
+    },
+    set nodeGroup(name: string) {
+      group.current = name;
+    },
   };
 }

@@ -7,17 +7,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  EXIT_ERROR,
-  EXIT_OK,
-  EXIT_USAGE,
   buildStatusRows,
   compareNodeNames,
   formatAge,
   formatStatusDocument,
   formatStatusTable,
-  runFleetIQPlugin,
   type ClusterState,
 } from '../../../cli/fleetiq-status.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, runFleetIQPlugin } from '../../../cli/plugin.js';
 import { unsupportedNodeMessage } from '../../../cli/node-version.js';
 import { startKubeEmulator, type KubeEmulator } from '../../../sandbox/kube/emulator.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -34,7 +31,10 @@ function state(): ClusterState {
           labels: { role: 'game-servers', 'gamelift.status/instance-status': 'DRAINING' },
           annotations: {
             'gamelift.status/drain-phase': 'Tainted',
+            'gamelift.status/drain-reason': 'request',
             'gamelift.status/drain-started-at': '2026-01-01T11:57:30.000Z',
+            'gamelift.status/drain-request': 'deregister',
+            'gamelift.status/drain-requested-at': '2026-01-01T11:57:29.000Z',
             // FleetIQ made the instance ACTIVE again: the label still says what the agent acted on.
             'gamelift.status/fleetiq-status': 'ACTIVE',
             'gamelift.status/fleetiq-status-observed-at': '2026-01-01T11:59:48.000Z',
@@ -51,7 +51,12 @@ function state(): ClusterState {
         spec: { providerID: 'aws:///us-east-1b/i-0ddddddddddddddd4' },
       },
       {
-        metadata: { name: 'ip-10-0-0-4.ec2.internal', labels: { role: 'game-servers' } },
+        metadata: {
+          name: 'ip-10-0-0-4.ec2.internal',
+          labels: { role: 'game-servers' },
+          // Recorded by an older agent, without a reason: read as what it drained for.
+          annotations: { 'gamelift.status/drain-phase': 'SpotEvicting' },
+        },
         spec: { providerID: 'aws:///us-east-1b/i-0bbbbbbbbbbbbbbb2' },
       },
     ],
@@ -83,7 +88,9 @@ describe('status rows', () => {
         instanceId: 'i-0bbbbbbbbbbbbbbb2',
         fleetiqStatus: '-',
         instanceStatusLabel: '-',
-        drainPhase: 'Active',
+        drainPhase: 'SpotEvicting',
+        drainReason: 'spot',
+        drainRequest: '-',
         cordoned: false,
         tainted: false,
         allocated: 1,
@@ -97,7 +104,10 @@ describe('status rows', () => {
         fleetiqStatusObservedAt: NOW - 12_000,
         instanceStatusLabel: 'DRAINING',
         drainPhase: 'Tainted',
+        drainReason: 'request',
         drainStartedAt: NOW - 150_000,
+        drainRequest: 'deregister',
+        drainRequestedAt: NOW - 151_000,
         cordoned: true,
         tainted: true,
         allocated: 1,
@@ -110,6 +120,8 @@ describe('status rows', () => {
         fleetiqStatus: '-',
         instanceStatusLabel: '-',
         drainPhase: 'Active',
+        drainReason: '-',
+        drainRequest: '-',
         cordoned: false,
         tainted: false,
         allocated: 0,
@@ -131,13 +143,13 @@ describe('status rows', () => {
     ]);
   });
 
-  it('prints a kubectl-style table: FLEETIQ-STATUS is what the agent observed, not the node label', () => {
+  it('prints a kubectl-style table: FLEETIQ-STATUS is what the agent observed, not the node label; REASON and REQUEST', () => {
     expect(formatStatusTable(buildStatusRows(state()), NOW)).toBe(
       [
-        'NODE                        INSTANCE              FLEETIQ-STATUS   SEEN   DRAIN-PHASE   DRAINING-FOR   ALLOCATED   READY',
-        'ip-10-0-0-4.ec2.internal    i-0bbbbbbbbbbbbbbb2   -                -      Active        -              1           2',
-        'ip-10-0-0-5.ec2.internal    i-0aaaaaaaaaaaaaaa1   ACTIVE           12s    Tainted       2m30s          1           0',
-        'ip-10-0-0-10.ec2.internal   i-0ddddddddddddddd4   -                -      Active        -              0           0',
+        'NODE                        INSTANCE              FLEETIQ-STATUS   SEEN   DRAIN-PHASE    REASON    DRAINING-FOR   REQUEST      ALLOCATED   READY',
+        'ip-10-0-0-4.ec2.internal    i-0bbbbbbbbbbbbbbb2   -                -      SpotEvicting   spot      -              -            1           2',
+        'ip-10-0-0-5.ec2.internal    i-0aaaaaaaaaaaaaaa1   ACTIVE           12s    Tainted        request   2m30s          deregister   1           0',
+        'ip-10-0-0-10.ec2.internal   i-0ddddddddddddddd4   -                -      Active         -         -              -            0           0',
       ].join('\n'),
     );
     expect(formatStatusTable([], NOW)).toBe('No game server nodes (label role=game-servers) found.');
@@ -162,7 +174,10 @@ describe('status rows', () => {
       fleetiqStatusObservedAt: '2026-01-01T11:59:48.000Z',
       instanceStatusLabel: 'DRAINING',
       drainPhase: 'Tainted',
+      drainReason: 'request',
       drainStartedAt: '2026-01-01T11:57:30.000Z',
+      drainRequest: 'deregister',
+      drainRequestedAt: '2026-01-01T11:57:29.000Z',
       cordoned: true,
       tainted: true,
       allocated: 1,
@@ -170,6 +185,7 @@ describe('status rows', () => {
       gameServers: 2,
     });
     expect(json.items[0].fleetiqStatus).toBeNull();
+    expect(json.items[2]).toMatchObject({ drainReason: null, drainRequest: null, drainRequestedAt: null });
     expect(parseYaml(formatStatusDocument(rows, 'yaml'))).toEqual(json);
   });
 
@@ -290,7 +306,7 @@ describe('the plugin against an API server', () => {
         'ip-10-0-0-10.ec2.internal',
       ]);
       expect(lines[1]).toMatch(
-        /^ip-10-0-0-9\.ec2\.internal\s+i-0ccccccccccccccc3\s+SPOT_TERMINATING\s+\d+s\s+SpotEvicting\s+1m\d+s\s+1\s+0$/,
+        /^ip-10-0-0-9\.ec2\.internal\s+i-0ccccccccccccccc3\s+SPOT_TERMINATING\s+\d+s\s+SpotEvicting\s+spot\s+1m\d+s\s+-\s+1\s+0$/,
       );
     }
   });

@@ -13,6 +13,7 @@ import {
   parseInterruptions,
   pickTargets,
 } from '../../../sandbox/run/interruptions.js';
+import { parseUpgrade } from '../../../sandbox/run/upgrade.js';
 
 describe('parseSandboxFlags', () => {
   it('gives npm start its defaults', () => {
@@ -206,5 +207,63 @@ describe('interruptions', () => {
     expect(new Set(a).size).toBe(2);
     expect(pickTargets(ids, 10, new SeededRandom(1)).sort()).toEqual(ids);
     expect(pickTargets([], 1, new SeededRandom(1))).toEqual([]);
+  });
+});
+
+describe('operator drain requests in --interruptions', () => {
+  it('reads DRAIN, DEREGISTER and UNDRAIN steps beside FleetIQ statuses, in time order', () => {
+    expect(parseInterruptions('30s:drain:2,10s:DRAINING,1m:UNDRAIN,90s:DEREGISTER:1')).toEqual({
+      kind: 'script',
+      steps: [
+        { atMs: 10_000, status: 'DRAINING', count: 1 },
+        { atMs: 30_000, request: 'DRAIN', count: 2 },
+        { atMs: 60_000, request: 'UNDRAIN', count: 1 },
+        { atMs: 90_000, request: 'DEREGISTER', count: 1 },
+      ],
+    });
+    expect(describeInterruptions(parseInterruptions('30s:DRAIN:2,1m:UNDRAIN'))).toBe(
+      '30s:DRAIN:2,60s:UNDRAIN:1',
+    );
+  });
+
+  it('names the flag and both kinds of step when the second field is neither', () => {
+    expect(() => parseInterruptions('30s:CORDON:1')).toThrow(
+      /^invalid configuration --interruptions: step 1 "30s:CORDON:1" of "30s:CORDON:1": the second field must be a FleetIQ status \(ACTIVE, DRAINING, SPOT_TERMINATING\) or a drain request \(DRAIN, DEREGISTER, UNDRAIN\)/,
+    );
+  });
+});
+
+describe('--upgrade', () => {
+  it('takes the defaults alone, or max-unavailable, at and deregister', () => {
+    expect(parseSandboxFlags({}).upgrade).toBeUndefined();
+    expect(parseSandboxFlags({ upgrade: true }).upgrade).toEqual({
+      maxUnavailable: 1,
+      atMs: 0,
+      mode: 'drain',
+    });
+    expect(parseUpgrade('max-unavailable=3,at=1m30s,deregister')).toEqual({
+      maxUnavailable: 3,
+      atMs: 90_000,
+      mode: 'deregister',
+    });
+    expect(parseSandboxFlags({ upgrade: 'at=30s' }).upgrade).toEqual({
+      maxUnavailable: 1,
+      atMs: 30_000,
+      mode: 'drain',
+    });
+  });
+
+  it('refuses what it cannot read, naming the flag', () => {
+    for (const [value, why] of [
+      ['max-unavailable=0', 'max-unavailable must be a whole number >= 1'],
+      ['max-unavailable=two', 'max-unavailable must be a whole number >= 1'],
+      ['at=30', '"30" is not a duration such as 30s or 2m'],
+      ['surge=1', 'unknown setting'],
+      ['deregister=yes', 'unknown setting'],
+      ['at=1s=2s', 'one = per setting'],
+    ] as const)
+      expect(() => parseSandboxFlags({ upgrade: value })).toThrow(
+        new RegExp(`^invalid configuration --upgrade: "${value}" of "${value}": ${why}`),
+      );
   });
 });

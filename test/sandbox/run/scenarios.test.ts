@@ -159,7 +159,7 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     const row = stdout.split('\n').find((l) => l.startsWith(target.nodeName))!;
     expect(row).toMatch(
       new RegExp(
-        `^${target.nodeName}\\s+${target.instanceId}\\s+DRAINING\\s+\\d+s\\s+Tainted\\s+\\d+s\\s+\\d+\\s+0$`,
+        `^${target.nodeName}\\s+${target.instanceId}\\s+DRAINING\\s+\\d+s\\s+Tainted\\s+fleetiq\\s+\\d+s\\s+-\\s+\\d+\\s+0$`,
       ),
     );
 
