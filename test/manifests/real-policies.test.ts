@@ -14,7 +14,7 @@ import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.j
 import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
@@ -251,7 +251,7 @@ describe('the policies themselves', () => {
 
 describe('every write the product makes is still allowed, made by its own code', () => {
   it('reconciler: appends the drain toleration, shuts a Ready GameServer down, deletes a game server pod, writes a Node Event', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const allocated = (await api.getPod(GAMES, 'gs-allocated'))!;
     const tolerating = await api.patchPod(GAMES, 'gs-allocated', drainTolerationPatch(allocated));
     expect(tolerating.spec.tolerations).toContainEqual(DRAIN_TOLERATION);
@@ -743,7 +743,7 @@ describe('as kubectl shows it', () => {
 // that does not tolerate it, and the pods the refusals above use must still be there for them.
 describe('the drain the product makes, last', () => {
   it('reconciler (token bound to a pod on its node): drains its Node and reverts it', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const drained = await onConflictRetry(async () =>
       api.patchNode(
         NODE,
