@@ -2,8 +2,8 @@
 // optimistic concurrency on resourceVersion, expiry judged by the local time a record was last seen
 // to change (never by comparing clocks across pods), release by emptying holderIdentity.
 import { withTimeout } from '../shared/timeout.js';
-import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import { withConnectionReuse } from '../shared/kube-connection.js';
+import { kubeClientFor, type KubeClientConfig } from '../shared/kube-client/client.js';
+import { describeKubeError, statusCode } from '../shared/kube-error.js';
 import type { Logger } from '../shared/logger.js';
 import { ConfigError } from '../shared/ops-server.js';
 
@@ -53,6 +53,29 @@ export function checkLeaseTimings(
       `must be longer than ${JITTER} × --retry-period (${s.retryPeriodMs / 1000}s), got ${s.renewDeadlineMs / 1000}s`,
     );
   }
+}
+
+/** A coordination.k8s.io/v1 Lease as election reads and writes it (plain JSON; times are MicroTime strings). */
+export interface V1Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  spec?: {
+    holderIdentity?: string | null;
+    leaseDurationSeconds?: number | null;
+    acquireTime?: string | Date | null;
+    renewTime?: string | Date | null;
+    leaseTransitions?: number | null;
+    [k: string]: unknown;
+  };
+}
+
+/**
+ * A MicroTime as the API requires it: RFC 3339 with exactly six fractional digits (the API server
+ * refuses three, which is what Date.toISOString gives).
+ */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /** The fields of a Lease's spec that election reads and writes. */
@@ -105,21 +128,24 @@ export interface LeaseApi {
   replace(lease: V1Lease): Promise<V1Lease>;
 }
 
-export function leaseApiFor(kubeConfig: KubeConfig, namespace: string, name: string): LeaseApi {
+export function leaseApiFor(kubeConfig: KubeClientConfig, namespace: string, name: string): LeaseApi {
   // Renewed every few seconds for as long as the process lives: one kept-alive connection, not a
   // TLS handshake per renewal.
-  const api = withConnectionReuse(kubeConfig).makeApiClient(CoordinationV1Api);
+  const client = kubeClientFor(kubeConfig);
+  const collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const path = `${collection}/${encodeURIComponent(name)}`;
   return {
     get: async () => {
       try {
-        return await api.readNamespacedLease({ name, namespace });
+        return await client.request<V1Lease>('readNamespacedLease', { method: 'GET', path });
       } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
+        if (statusCode(err) === 404) return undefined;
         throw err;
       }
     },
-    create: (body) => api.createNamespacedLease({ namespace, body }),
-    replace: (body) => api.replaceNamespacedLease({ name, namespace, body }),
+    create: (body) =>
+      client.request<V1Lease>('createNamespacedLease', { method: 'POST', path: collection, body }),
+    replace: (body) => client.request<V1Lease>('replaceNamespacedLease', { method: 'PUT', path, body }),
   };
 }
 
@@ -268,11 +294,8 @@ export class LeaderElector {
     return {
       holderIdentity: this.settings.identity,
       leaseDurationSeconds: Math.round(this.settings.leaseDurationMs / 1000),
-      // MicroTime: client-node serializes V1MicroTime with six fractional digits, as the API requires.
-      acquireTime: new V1MicroTime(
-        typeof t.acquireTime === 'string' ? Date.parse(t.acquireTime) : t.acquireTime,
-      ),
-      renewTime: new V1MicroTime(t.renewTime),
+      acquireTime: microTime(typeof t.acquireTime === 'string' ? Date.parse(t.acquireTime) : t.acquireTime),
+      renewTime: microTime(t.renewTime),
       leaseTransitions: t.leaseTransitions,
     };
   }
@@ -319,8 +342,8 @@ export class LeaderElector {
             ...lease.spec,
             holderIdentity: '',
             leaseDurationSeconds: 1,
-            acquireTime: new V1MicroTime(now),
-            renewTime: new V1MicroTime(now),
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
           },
         }),
         this.settings.renewDeadlineMs,
@@ -337,10 +360,5 @@ export class LeaderElector {
 }
 
 function errorText(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e?.code === 'number') {
-    const body = typeof e.body === 'string' ? e.body : JSON.stringify(e.body);
-    return `HTTP ${e.code}: ${(body ?? '').slice(0, 300)}`;
-  }
-  return e?.message ?? String(err);
+  return describeKubeError(err);
 }

@@ -3,11 +3,10 @@
 import type { Component } from '../shared/component.js';
 import { settledWithin } from '../shared/timeout.js';
 import { GameLiftClient, type GameLiftClientConfig } from '@aws-sdk/client-gamelift';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { loadKubeConfig } from '../shared/kube-connection.js';
+import { loadKubeClientConfig, type KubeClientConfig } from '../shared/kube-client/config.js';
 import { startOpsServer } from '../shared/ops-server.js';
 import { watchConfigFile, type ConfigWatcher, type PubsubConfig } from './config.js';
 import { LeaderElector, leaseApiFor, type LeaderElectionSettings, type LeaseApi } from './leader-election.js';
@@ -39,8 +38,8 @@ export interface PubsubOptions {
   leaderElection:
     | false
     | (LeaderElectionSettings & {
-        /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, else in-cluster). */
-        kubeConfig?: KubeConfig;
+        /** Default: loadKubeClientConfig() (KUBECONFIG, else in-cluster); client-node's KubeConfig fits too. */
+        kubeConfig?: KubeClientConfig;
         /** Overrides the Lease calls entirely. */
         api?: LeaseApi;
       });
@@ -414,8 +413,8 @@ function publisherSettings(config: PubsubConfig, signingSecret?: string) {
   return { republishMs: config.republishMs, statusTtlMs: config.statusTtlMs, signingSecret };
 }
 
-function defaultKubeConfig(): KubeConfig {
-  return loadKubeConfig();
+function defaultKubeConfig(): KubeClientConfig {
+  return loadKubeClientConfig();
 }
 
 async function redisQuit(redis: Redis): Promise<void> {

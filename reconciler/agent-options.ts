@@ -1,7 +1,7 @@
 // The node agent's in-process surface (tests, the sandbox, benchmarks): its options, timings, handle
 // and the configuration helper. agent.ts re-exports all of it.
 import type { GameLiftClient, GameLiftClientConfig } from '@aws-sdk/client-gamelift';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from '../shared/kube-client/config.js';
 import type { RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { BackoffPolicy } from '../shared/backoff.js';
@@ -42,8 +42,11 @@ export const DEFAULT_TIMINGS: AgentTimings = {
 
 export interface ReconcilerOptions {
   config: ReconcilerConfig;
-  /** Default KubeConfig.loadFromDefault(): KUBECONFIG, else in-cluster. Each agent makes its own clients. */
-  kubeConfig?: KubeConfig;
+  /**
+   * Default loadKubeClientConfig(): KUBECONFIG, else in-cluster (client-node's KubeConfig fits too).
+   * Each configuration object has its own connection pool.
+   */
+  kubeConfig?: KubeClientConfig;
   /** A GameLift client, or the configuration to make one (default: the SDK's standard chain). */
   gameLift?: GameLiftClient | GameLiftClientConfig;
   /** Extra ioredis options for the status source's connections. */

@@ -8,9 +8,8 @@
 // Node records. What the agent keeps in memory is only a cache (objects, GameServer reads) and pacing
 // (back-off), never drain progress. FleetIQ membership steps run in the background (membership.ts).
 import { GameLiftClient } from '@aws-sdk/client-gamelift';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { primeConnectionReuse, withConnectionReuse } from '../shared/kube-connection.js';
+import { loadKubeClientConfig, type KubeClientConfig } from '../shared/kube-client/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { startOpsServer, type OpsServer } from '../shared/ops-server.js';
 import {
@@ -28,7 +27,7 @@ import { NodeReconciler } from './reconcile.js';
 import { Executor, kubeErrorCode } from './executor.js';
 import { imdsInstanceId, resolveInstanceIdUntilKnown } from './identity.js';
 import { errorText } from '../shared/scoped-informer.js';
-import { clientNodeKubeApi, type AgentKubeApi } from './kube-api.js';
+import { restKubeApi, type AgentKubeApi } from './kube-api.js';
 import { Membership, MembershipSteps, gameLiftGameServerApi } from './membership.js';
 import {
   createReconcilerMetrics,
@@ -61,7 +60,7 @@ class NodeAgent {
   private readonly logger: Logger;
   private readonly registry: Registry;
   private readonly metrics: ReconcilerMetrics;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeClientConfig;
   private readonly api: AgentKubeApi;
   private readonly gamelift: GameLiftClient;
   private readonly events: NodeEventRecorder;
@@ -98,13 +97,8 @@ class NodeAgent {
     this.logger = (o.logger ?? createLogger('reconciler')).child({ node: nodeName });
     this.registry = o.registry ?? new Registry();
     if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    let kc = o.kubeConfig;
-    if (!kc) {
-      kc = new KubeConfig();
-      kc.loadFromDefault();
-    }
-    this.kc = withConnectionReuse(kc);
-    this.api = clientNodeKubeApi(this.kc);
+    this.kc = o.kubeConfig ?? loadKubeClientConfig();
+    this.api = restKubeApi(this.kc);
     this.gamelift = o.gameLift instanceof GameLiftClient ? o.gameLift : new GameLiftClient(o.gameLift ?? {});
     this.loop = new ReconcileLoop({
       pass: () => this.pass(),
@@ -219,13 +213,6 @@ class NodeAgent {
   // ---- start-up -----------------------------------------------------------------------------------
 
   private async runBoot(): Promise<void> {
-    await primeConnectionReuse(this.kc).catch((err: unknown) =>
-      // Requests still work (each then builds its own connection pool): not fatal.
-      this.logger.warn(
-        { err: errorText(err) },
-        'reconciler: could not prepare the Kubernetes connection pool',
-      ),
-    );
     await this.observer.startNode();
     let logged = false;
     for (;;) {

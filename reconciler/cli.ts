@@ -9,7 +9,7 @@ import { createLogger } from '../shared/logger.js';
 import { addSettings, componentCommand, givenFlags } from '../shared/settings.js';
 import { VERSION } from '../shared/version.js';
 import { ConfigError } from '../shared/ops-server.js';
-import { loadKubeConfig } from '../shared/kube-connection.js';
+import { loadKubeClientConfig } from '../shared/kube-client/config.js';
 import {
   SETTINGS,
   STATUS_SIGNING_SECRET_ENV,
@@ -64,7 +64,7 @@ export function registerReconcilerCommand(program: Command): Command {
         { signing: 'off' },
         `reconciler: STATUS SIGNING IS OFF: this agent acts on unsigned statuses, so anything that can write Redis can drain this node; set ${STATUS_SIGNING_SECRET_ENV} or ${STATUS_SIGNING_SECRET_FILE_ENV}`,
       );
-    const kubeConfig = loadKubeConfig();
+    const kubeConfig = loadKubeClientConfig();
     const agent = await startReconciler({ config, kubeConfig, gameLift: {}, logger });
     logger.info(
       {

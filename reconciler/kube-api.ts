@@ -1,16 +1,11 @@
-// Every Kubernetes request the agent makes, through @kubernetes/client-node, with errors reduced to the
-// API server's Status (code, reason, message) so the agent can tell "it changed under me" (409, 422)
-// and "it is gone" (404) from a real failure.
+// Every Kubernetes request the agent makes, through shared/kube-client (plain JSON over node:https,
+// on the connection pool its watches share), with errors reduced to the API server's Status (code,
+// reason, message) so the agent can tell "it changed under me" (409, 422) and "it is gone" (404)
+// from a real failure.
 //
 // RBAC these calls need (see README.md): nodes get/list/watch/patch; pods list/watch/get/patch/delete;
 // agones.dev gameservers get/patch; events create.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import { kubeClientFor, PATCH_CONTENT_TYPE, type KubeClientConfig } from '../shared/kube-client/client.js';
 import { statusCode, toKubeApiError } from '../shared/kube-error.js';
 import type { KubeObjectLike } from '../shared/kube-object.js';
 import type { ListResult } from '../shared/scoped-informer.js';
@@ -37,17 +32,24 @@ export interface AgentKubeApi {
   readonly calls: Record<string, number>;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+const GAMESERVERS = '/apis/agones.dev/v1/namespaces';
+const enc = encodeURIComponent;
+const podPath = (namespace: string, name: string) => `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`;
+const gameServerPath = (namespace: string, name: string) =>
+  `${GAMESERVERS}/${enc(namespace)}/gameservers/${enc(name)}`;
 
-/** client-node's typed models turned back into the wire form (dates as strings, no class instances). */
-const plain = <T>(x: unknown): T => JSON.parse(JSON.stringify(x)) as T;
+interface List {
+  items?: KubeObjectLike[] | null;
+  metadata?: { resourceVersion?: string };
+}
+const listResult = (l: List): ListResult => ({
+  items: l.items ?? [],
+  resourceVersion: l.metadata?.resourceVersion ?? '',
+});
 
-const GS = { group: 'agones.dev', version: 'v1', plural: 'gameservers' } as const;
-
-export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+/** The agent's calls on `kc` (client-node's KubeConfig or shared/kube-client's configuration). */
+export function restKubeApi(kc: KubeClientConfig): AgentKubeApi {
+  const client = kubeClientFor(kc);
   const calls: Record<string, number> = {};
   const call = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     calls[operation] = (calls[operation] ?? 0) + 1;
@@ -65,50 +67,61 @@ export function clientNodeKubeApi(kc: KubeConfig): AgentKubeApi {
       throw err;
     }
   };
+  const req = <T>(operation: string, r: Parameters<typeof client.request>[1]) =>
+    call(operation, () => client.request<T>(operation, r));
   return {
     calls,
     listNodes: (fieldSelector) =>
-      call('listNodes', async () => {
-        const l = await core.listNode({ fieldSelector });
-        return { items: plain(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
-      }),
+      req<List>('listNodes', { method: 'GET', path: '/api/v1/nodes', query: { fieldSelector } }).then(
+        listResult,
+      ),
     listPods: (fieldSelector, labelSelector) =>
-      call('listPods', async () => {
-        const l = await core.listPodForAllNamespaces({ fieldSelector, labelSelector });
-        return { items: plain(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
-      }),
-    getNode: (name) => call('getNode', async () => plain(await core.readNode({ name }))),
+      req<List>('listPods', {
+        method: 'GET',
+        path: '/api/v1/pods',
+        query: { fieldSelector, labelSelector },
+      }).then(listResult),
+    getNode: (name) => req('getNode', { method: 'GET', path: `/api/v1/nodes/${enc(name)}` }),
     patchNode: (name, body) =>
-      call('patchNode', async () => plain(await core.patchNode({ name, body }, mergePatch))),
+      req('patchNode', {
+        method: 'PATCH',
+        path: `/api/v1/nodes/${enc(name)}`,
+        body,
+        contentType: PATCH_CONTENT_TYPE.merge,
+      }),
     getGameServer: (namespace, name) =>
-      orNull(
-        call('getGameServer', async () =>
-          plain<KubeObjectLike>(await custom.getNamespacedCustomObject({ ...GS, namespace, name })),
-        ),
-      ),
+      orNull(req<KubeObjectLike>('getGameServer', { method: 'GET', path: gameServerPath(namespace, name) })),
     patchGameServer: (namespace, name, ops) =>
-      call('patchGameServer', async () =>
-        plain(await custom.patchNamespacedCustomObject({ ...GS, namespace, name, body: ops }, jsonPatch)),
-      ),
+      req('patchGameServer', {
+        method: 'PATCH',
+        path: gameServerPath(namespace, name),
+        body: ops,
+        contentType: PATCH_CONTENT_TYPE.json,
+      }),
     getPod: (namespace, name) =>
-      orNull(
-        call('getPod', async () => plain<KubeObjectLike>(await core.readNamespacedPod({ namespace, name }))),
-      ),
+      orNull(req<KubeObjectLike>('getPod', { method: 'GET', path: podPath(namespace, name) })),
     patchPod: (namespace, name, ops) =>
-      call('patchPod', async () =>
-        plain(await core.patchNamespacedPod({ namespace, name, body: ops }, jsonPatch)),
-      ),
+      req('patchPod', {
+        method: 'PATCH',
+        path: podPath(namespace, name),
+        body: ops,
+        contentType: PATCH_CONTENT_TYPE.json,
+      }),
     deletePod: (namespace, name, graceSeconds) =>
       orNull(
-        call('deletePod', async () =>
-          plain<KubeObjectLike>(
-            await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: graceSeconds }),
-          ),
-        ),
+        req<KubeObjectLike>('deletePod', {
+          method: 'DELETE',
+          path: podPath(namespace, name),
+          query: { gracePeriodSeconds: graceSeconds },
+        }),
       ),
     createEvent: (namespace, event) =>
       call('createEvent', async () => {
-        await core.createNamespacedEvent({ namespace, body: event as never });
+        await client.request('createEvent', {
+          method: 'POST',
+          path: `/api/v1/namespaces/${enc(namespace)}/events`,
+          body: event,
+        });
       }),
   };
 }

@@ -15,7 +15,7 @@
 //
 // Every change the agent must react to (watch events, a new or stale status, a Spot notice, a FleetIQ
 // result, a recheck falling due) reaches the reconcile loop through one callback, `onChange`.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from '../shared/kube-client/config.js';
 import type { Logger } from '../shared/logger.js';
 import {
   actedOnMark,
@@ -57,7 +57,7 @@ export interface ObservationSources {
 
 export interface ObserverOptions {
   nodeName: string;
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeClientConfig;
   api: AgentKubeApi;
   logger: Logger;
   decide: DecideConfig;

@@ -1,8 +1,9 @@
-// One pool of HTTPS connections per KubeConfig. client-node 2.0 builds a new undici Agent for every
-// request (KubeConfig.applySecurityAuthentication → createDispatcher, uncached), so every call opens
-// a new TLS connection and the old ones linger until their keep-alive ends: a handshake per request
-// on the API server (times every node, for the reconciler), and two handshakes inside every webhook
-// transition, whose latency the API server waits on.
+// client-node's KubeConfig for the webhook and certs (the node agent and pubsub do not load
+// client-node: shared/kube-client/ is theirs). One pool of HTTPS connections per KubeConfig.
+// client-node 2.0 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication
+// → createDispatcher, uncached), so every call opens a new TLS connection and the old ones linger
+// until their keep-alive ends: two handshakes inside every webhook transition, whose latency the API
+// server waits on.
 import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { ConfigError } from './ops-server.js';
 

@@ -1,7 +1,10 @@
 // The one Kubernetes error type of the components: a failed API call reduced to the API server's
 // Status (code, reason, message), so callers tell "it changed under me" (409, 422) and "it is gone"
 // (404) from a real failure, and logs say what the server said.
-import { ApiException } from '@kubernetes/client-node';
+//
+// client-node's ApiException (the webhook's and certs' calls) is recognised by its shape, a numeric
+// `code` and a `body`, not by its class: importing the class would load client-node into the node
+// agent and pubsub, which do not use it (shared/kube-client/).
 
 export class KubeApiError extends Error {
   constructor(
@@ -46,16 +49,20 @@ export function toKubeApiError(operation: string, err: unknown): KubeApiError {
  */
 export function statusCode(err: unknown): number | undefined {
   if (err instanceof KubeApiError) return err.code || undefined;
-  if (err instanceof ApiException) return err.code;
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** client-node's ApiException: an Error with the HTTP status as a number and the answer's body. */
+function isApiException(err: unknown): err is Error & { code: number; body: unknown } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err;
 }
 
 /** A short, log-friendly description of a failed API call (the Status message when there is one). */
 export function describeKubeError(err: unknown): string {
   if (err instanceof KubeApiError) return err.message;
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
+  if (isApiException(err)) {
+    const body = err.body;
     let message: string | undefined;
     if (typeof body === 'string') {
       try {

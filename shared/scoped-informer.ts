@@ -2,15 +2,17 @@
 // agent's own Node (field selector metadata.name) and the game server pods on it (spec.nodeName +
 // agones.dev/role=gameserver); the webhook's fenced nodes (label selector on instance-status).
 //
-// Why not client-node's ListWatch or a bare Watch: neither asks for bookmarks nor sets timeoutSeconds,
-// so with Watch's 30 s inactivity timeout an idle watch is torn down and re-opened twice a minute.
+// Why not client-node's ListWatch or its Watch: neither asks for bookmarks nor sets timeoutSeconds,
+// so with Watch's 30 s inactivity timeout an idle watch is torn down and re-opened twice a minute
+// (and client-node costs the node agent ~30 MiB: shared/kube-client/). The watch requests go through
+// shared/kube-client, on the connection pool of the configuration's other calls.
 // Multiplied by thousands of nodes that is a steady load on the API server for nothing. Here a watch
 // lasts 5 to 10 minutes (client-go's choice, spread so that clients do not reconnect in step),
 // bookmarks keep the resourceVersion current, a watch the server ends resumes from that
 // resourceVersion without a list, and the cache is re-listed only on 410 Gone or when its owner asks
 // for a consistent read (the agent after its cordon: see reconciler/agent.ts). An idle cache costs
 // about two requests per 7.5 minutes.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { kubeClientFor, type KubeClientConfig } from './kube-client/client.js';
 import type { Logger } from './logger.js';
 import { objectKey, olderThan, type KubeObjectLike } from './kube-object.js';
 
@@ -28,7 +30,8 @@ export type RestartReason = 'start' | 'relist' | 'gone' | 'watch-ended' | 'error
 export interface InformerOptions {
   /** For logs and metrics: `node`, `pods`, `fenced-nodes`. */
   name: string;
-  kubeConfig: KubeConfig;
+  /** client-node's KubeConfig, or shared/kube-client's (loadKubeClientConfig). */
+  kubeConfig: KubeClientConfig;
   /** The collection's path, e.g. /api/v1/nodes. */
   path: string;
   fieldSelector?: string;
@@ -241,12 +244,9 @@ export class ScopedInformer {
     if (gen !== this.generation || this.stopped) return;
     const range = this.o.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT;
     const timeoutSeconds = Math.round(range.min + this.random() * (range.max - range.min));
-    const watcher = new Watch(this.o.kubeConfig);
     // The server ends the request after timeoutSeconds; the client-side inactivity guard only has to
     // catch a connection that died silently, so it must never fire before the server's own close.
-    // (client-node 2 declares the field private but reads it per request; its 30 s default would end
-    // every quiet watch twice a minute.)
-    (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + 60) * 1000;
+    const inactivityTimeoutMs = (timeoutSeconds + 60) * 1000;
     const query: Record<string, string | number | boolean> = {
       allowWatchBookmarks: true,
       timeoutSeconds,
@@ -257,7 +257,7 @@ export class ScopedInformer {
     this.stats.watches++;
     let gone = false;
     let watchError: unknown;
-    const controller = await watcher.watch(
+    const controller = await kubeClientFor(this.o.kubeConfig).watch(
       this.o.path,
       query,
       (type: string, obj: any) => {
@@ -296,6 +296,7 @@ export class ScopedInformer {
         this.o.onRestart?.('watch-ended');
         void this.watch(gen);
       },
+      inactivityTimeoutMs,
     );
     if (gen === this.generation && !this.stopped) {
       this.abort = controller;

@@ -79,20 +79,24 @@ describe('the production bundle', () => {
     expect(stdout).toContain('Usage: fleetiq-agones reconciler');
   }, 60_000);
 
-  it('loads, for the node agent and pubsub, neither the webhook’s HTTPS server nor its certificate code', () => {
+  it('loads, for the node agent and pubsub, neither the webhook’s HTTPS server nor its certificate code, nor client-node', () => {
     for (const command of ['reconciler', 'pubsub']) {
       const files = loadedBy(command);
       expect(files).toContain(`${command}/cli.ts`);
-      expect(has(files, '@kubernetes/client-node')).toBe(true);
-      expect({ command, express: has(files, 'express'), forge: has(files, 'node-forge') }).toEqual({
+      expect(files).toContain('shared/kube-client/client.ts');
+      // client-node (and its undici) only behind the dynamic import for the kubeconfigs it alone reads.
+      expect({
         command,
-        express: false,
-        forge: false,
-      });
+        express: has(files, 'express'),
+        forge: has(files, 'node-forge'),
+        clientNode: has(files, '@kubernetes/client-node'),
+        undici: has(files, 'undici'),
+      }).toEqual({ command, express: false, forge: false, clientNode: false, undici: false });
       expect(files.filter((f) => f.startsWith('webhook/'))).toEqual([]);
     }
     const webhook = loadedBy('webhook');
     expect(has(webhook, 'express')).toBe(true);
+    expect(has(webhook, '@kubernetes/client-node')).toBe(true);
     expect(webhook.filter((f) => f.startsWith('reconciler/agent'))).toEqual([]);
   });
 

@@ -11,7 +11,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.js';
 import { ensureCertificates } from '../../certs/ensure.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import { DirectNodeStatus } from '../../webhook/node-status.js';
@@ -172,7 +172,7 @@ describe('with the applied RBAC, each component’s own code as its ServiceAccou
   });
 
   it('reconciler: its Kubernetes client observes and patches its node and pods, and writes Node Events in default only', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     expect((await api.listNodes(`metadata.name=${NODE}`)).items).toHaveLength(1);
     const patched = await api.patchNode(NODE, {
       metadata: { labels: { 'gamelift.status/instance-status': 'ACTIVE' } },

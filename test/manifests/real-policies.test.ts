@@ -14,7 +14,7 @@ import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.j
 import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { legacyTaintRemovalPatch } from '../../reconciler/legacy.js';
@@ -261,7 +261,7 @@ describe('the policies themselves', () => {
 
 describe('every write the product makes is still allowed, made by its own code', () => {
   it('reconciler: appends the drain toleration and marks the pod, shuts a Ready GameServer down, deletes a game server pod, writes a Node Event', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const allocated = (await api.getPod(GAMES, 'gs-allocated'))!;
     const tolerating = await api.patchPod(GAMES, 'gs-allocated', sessionPodPatch(allocated));
     expect(tolerating.spec.tolerations).toContainEqual(DRAIN_TOLERATION);
@@ -861,7 +861,7 @@ describe('as kubectl shows it', () => {
 // that does not tolerate it, and the pods the refusals above use must still be there for them.
 describe('the drain the product makes, last', () => {
   it('reconciler (token bound to a pod on its node): drains its Node and reverts it', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const drained = await onConflictRetry(async () =>
       api.patchNode(
         NODE,
@@ -918,7 +918,7 @@ describe('the drain the product makes, last', () => {
         MERGE,
       );
     });
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const record = {
       phase: 'Tainted',
       reason: 'request',
@@ -945,7 +945,7 @@ describe('the drain the product makes, last', () => {
     const other = { key: 'example.com/dedicated', value: 'games', effect: 'NoSchedule' };
     const legacy = { key: 'gamelift.status/active', value: 'true', effect: 'NoExecute' };
     await admin('PATCH', `/api/v1/nodes/${NODE}`, { spec: { taints: [other, legacy] } }, MERGE);
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     const cleaned = await onConflictRetry(async () =>
       api.patchNode(NODE, legacyTaintRemovalPatch(await api.getNode(NODE))!),
     );

@@ -20,7 +20,7 @@ import { ensureOptionsFor, type CertificateSettings } from '../../certs/config.j
 import { ensureCertificates } from '../../certs/ensure.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { leaseApiFor } from '../../pubsub/leader-election.js';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { nodeMergePatch, shutdownPatch } from '../../reconciler/plan.js';
 import { renderKubeconfig } from '../../sandbox/kube/kubeconfig.js';
@@ -294,7 +294,7 @@ describe('every write the product makes is allowed, made by its own code with it
   });
 
   it('reconciler: observes and patches its node, fences its pods and GameServers, deletes a pod, writes a Node Event', async () => {
-    const api = clientNodeKubeApi(kubeConfigOf('reconciler'));
+    const api = restKubeApi(kubeConfigOf('reconciler'));
     expect((await api.listNodes(`metadata.name=${NODE}`)).items).toHaveLength(1);
     const node = await onConflictRetry(async () =>
       api.patchNode(

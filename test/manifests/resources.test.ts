@@ -10,7 +10,7 @@ import { OVERLAYS, renderOverlay } from './render.js';
 
 const MiB = 2 ** 20;
 /** Resident memory at its peak over start-up, 30 s idle and one drain, MiB (bench:memory, image flags). */
-const MEASURED_PEAK_MIB = { reconciler: 122, pubsub: 118, webhook: 115 } as const;
+const MEASURED_PEAK_MIB = { reconciler: 108, pubsub: 84, webhook: 115 } as const;
 
 describe('memory requests and limits', () => {
   const all: { overlay: string; objects: KubeObject[] }[] = [];

@@ -6,7 +6,7 @@
 // the drain.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { statusCode } from '../../shared/kube-error.js';
 import { DRAIN_TAINT, DRAIN_TOLERATION, INSTANCE_STATUS_LABEL } from '../../shared/contract.js';
 import {
@@ -47,7 +47,7 @@ beforeAll(async () => {
   await createNode(w.admin, 'policy-probe-other', 'i-00000000000000002');
   const kc = new KubeConfig();
   kc.loadFromString(await w.agentKubeconfig('policy-probe-own'));
-  const probe = clientNodeKubeApi(kc);
+  const probe = restKubeApi(kc);
   await waitFor(
     'the admission policies in force',
     async () =>

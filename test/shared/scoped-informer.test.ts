@@ -13,7 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startKubeEmulator, type KubeEmulator } from '../../sandbox/kube/emulator.js';
 import type { LocalClient } from '../../sandbox/kube/types.js';
 import { ScopedInformer, type InformerEvent, type RestartReason } from '../../shared/scoped-informer.js';
-import { clientNodeKubeApi } from '../../reconciler/kube-api.js';
+import { restKubeApi } from '../../reconciler/kube-api.js';
 import { GAME_SERVER_POD_SELECTOR } from '../../reconciler/kube-objects.js';
 import { startTestKube, TEST_KUBE_START_MS, type TestKube } from '../helpers/test-kube.js';
 import { createLogger } from '../../shared/logger.js';
@@ -72,7 +72,7 @@ const pod = (name: string, nodeName: string, gameServer = true) => ({
 
 function podInformer(node: string, watchSeconds = 300, on: Target = tested) {
   const { kc } = on;
-  const api = clientNodeKubeApi(kc);
+  const api = restKubeApi(kc);
   const events: [InformerEvent, string][] = [];
   /** The pods a MODIFIED event showed being deleted (deletionTimestamp set). */
   const terminating: string[] = [];

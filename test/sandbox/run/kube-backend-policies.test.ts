@@ -4,7 +4,7 @@
 // does not evict that pod (which would invalidate the token).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import { clientNodeKubeApi, type AgentKubeApi } from '../../../reconciler/kube-api.js';
+import { restKubeApi, type AgentKubeApi } from '../../../reconciler/kube-api.js';
 import { statusCode } from '../../../shared/kube-error.js';
 import { SimClock } from '../../../sandbox/clock.js';
 import { COMPONENT_USERS } from '../../../sandbox/run/components.js';
@@ -50,7 +50,7 @@ afterAll(async () => {
 async function agentApi(nodeName?: string): Promise<AgentKubeApi> {
   const kc = new KubeConfig();
   kc.loadFromString(await backend.kubeconfig(COMPONENT_USERS.reconciler, nodeName ? { nodeName } : {}));
-  return clientNodeKubeApi(kc);
+  return restKubeApi(kc);
 }
 
 const cordon = (api: AgentKubeApi, name: string) => api.patchNode(name, { spec: { unschedulable: true } });
