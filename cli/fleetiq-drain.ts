@@ -157,6 +157,21 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
     return problems.length === 0;
   };
 
+  /** The named nodes' rows once every one is a game server node (else the errors are written: undefined). */
+  const readNamedNodes = async (
+    kc: KubeConfig,
+    names: string[],
+  ): Promise<Map<string, NodeStatusRow> | undefined> => {
+    if (!(await checkNamedNodes(kc, names))) return undefined;
+    try {
+      const rows = (await readRows(kc)).filter((r) => names.includes(r.node));
+      return new Map(rows.map((r) => [r.node, r]));
+    } catch (err) {
+      fail(`cannot read the cluster (${server(kc)}): ${describeError(err)}`);
+      return undefined;
+    }
+  };
+
   const readRows = async (kc: KubeConfig, selector?: string): Promise<NodeStatusRow[]> =>
     buildStatusRows(await fetchClusterState(kc, selector ? { selector } : {}));
 
@@ -436,14 +451,8 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
         return;
       }
 
-      if (!(await checkNamedNodes(kc, names))) return;
-      let rows: NodeStatusRow[];
-      try {
-        rows = (await readRows(kc)).filter((r) => names.includes(r.node));
-      } catch (err) {
-        return fail(`cannot read the cluster (${server(kc)}): ${describeError(err)}`);
-      }
-      const byName = new Map(rows.map((r) => [r.node, r]));
+      const byName = await readNamedNodes(kc, names);
+      if (!byName) return;
       if (flags.dryRun) {
         const items = names.map((name) => {
           const r = byName.get(name);
@@ -520,14 +529,8 @@ export function registerDrainCommands(program: Command, ctx: CommandContext): vo
   kubeOptions(program.commands.at(-1)!).action(async (names: string[], flags: UndrainFlags) => {
     const kc = loadKc(flags);
     if (!kc) return;
-    if (!(await checkNamedNodes(kc, names))) return;
-    let rows: NodeStatusRow[];
-    try {
-      rows = (await readRows(kc)).filter((r) => names.includes(r.node));
-    } catch (err) {
-      return fail(`cannot read the cluster (${server(kc)}): ${describeError(err)}`);
-    }
-    const byName = new Map(rows.map((r) => [r.node, r]));
+    const byName = await readNamedNodes(kc, names);
+    if (!byName) return;
     const emit = emitter(flags.output);
     let failed = false;
     for (const name of names) {

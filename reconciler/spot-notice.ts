@@ -13,6 +13,7 @@
 // it: a timeout, a refused or expired token (401: a new token, once per poll), an unreachable service,
 // or an answer that is not the documented document are counted and logged (once per change, per
 // document), and the state the monitor reports stays what the last readable answer said.
+import { parseJsonObject } from '../shared/json-object.js';
 import type { Logger } from '../shared/logger.js';
 
 export type SpotAction = 'terminate' | 'stop' | 'hibernate';
@@ -60,16 +61,10 @@ export const POLL_RESULTS: readonly PollResult[] = [
 export function parseInstanceAction(
   body: string,
 ): { ok: true; action: SpotAction; interruptAt: number } | { ok: false; error: string } {
-  if (body.length > 4096) return { ok: false, error: `document of ${body.length} bytes` };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    return { ok: false, error: 'not an object' };
-  const { action, time } = doc as Record<string, unknown>;
+  const parsed = parseJsonObject(body, 4096);
+  if (!parsed.ok) return parsed;
+  const doc = parsed.value;
+  const { action, time } = doc;
   if (typeof action !== 'string' || !ACTIONS.includes(action))
     return {
       ok: false,
@@ -84,16 +79,10 @@ export function parseInstanceAction(
 export function parseRebalanceRecommendation(
   body: string,
 ): { ok: true; noticeTime: number } | { ok: false; error: string } {
-  if (body.length > 4096) return { ok: false, error: `document of ${body.length} bytes` };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    return { ok: false, error: 'not an object' };
-  const { noticeTime } = doc as Record<string, unknown>;
+  const parsed = parseJsonObject(body, 4096);
+  if (!parsed.ok) return parsed;
+  const doc = parsed.value;
+  const { noticeTime } = doc;
   if (!isRfc3339(noticeTime))
     return {
       ok: false,

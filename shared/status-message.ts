@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { FLEETIQ_STATUSES, type InstanceStatus } from './contract.js';
+import { parseJsonObject } from './json-object.js';
 
 /**
  * The message pubsub publishes on the Redis channel named after each instance id, and stores under
@@ -56,14 +57,9 @@ export type ParseResult = { ok: true; message: StatusMessage } | { ok: false; er
  * with a reason, never thrown.
  */
 export function parseStatusMessage(raw: string, secret?: string): ParseResult {
-  let value: any;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return { ok: false, error: 'not an object' };
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const value: any = parsed.value;
   for (const f of ['GameServerGroupName', 'GameServerGroupArn', 'InstanceId', 'ObservedAt'] as const) {
     if (typeof value[f] !== 'string' || value[f] === '')
       return { ok: false, error: `missing or invalid ${f}` };
@@ -114,14 +110,9 @@ export type LegacyParseResult = { ok: true; message: LegacyStatusMessage } | { o
  * them claims to be ours and is judged by parseStatusMessage alone). Never throws.
  */
 export function parseLegacyStatusMessage(raw: string): LegacyParseResult {
-  let value: any;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return { ok: false, error: 'not an object' };
+  const parsed = parseJsonObject(raw);
+  if (!parsed.ok) return parsed;
+  const value: any = parsed.value;
   for (const f of ['ObservedAt', 'Sequence', 'Signature'])
     if (f in value) return { ok: false, error: `has ${f}: not the old format` };
   if (typeof value.InstanceId !== 'string' || value.InstanceId === '')

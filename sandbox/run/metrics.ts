@@ -6,14 +6,15 @@
 // and the recent events the live view shows. Pure: every method takes the times it needs.
 import { DRAIN_TAINT_KEY, INSTANCE_STATUS_LABEL, type InstanceStatus } from '../../shared/contract.js';
 import {
+  DRAIN_PHASES,
   DRAIN_PHASE_ANNOTATION,
   DRAIN_REASON_ANNOTATION,
   DRAIN_REQUEST_ANNOTATION,
+  type DrainPhase,
 } from '../../shared/drain-contract.js';
 import type { KubeObject } from '../kube/types.js';
 
-export type NodePhase =
-  'Active' | 'Cordoned' | 'Fenced' | 'Tainted' | 'SpotEvicting' | 'Drained' | 'Deregistered';
+export type NodePhase = DrainPhase;
 
 export interface PhaseSegment {
   phase: NodePhase;
@@ -89,19 +90,12 @@ export interface Reaction {
   pollWaitMs?: number;
 }
 
-const DRAIN_PHASES: readonly NodePhase[] = [
-  'Cordoned',
-  'Fenced',
-  'Tainted',
-  'SpotEvicting',
-  'Drained',
-  'Deregistered',
-];
+/** The phases a drain records (every one but Active). */
+const RECORDED_PHASES: readonly NodePhase[] = DRAIN_PHASES.filter((p) => p !== 'Active');
 
-/** The drain phase a Node records (absent or unknown: Active). */
 export function phaseOf(node: KubeObject): NodePhase {
   const v = node.metadata.annotations?.[DRAIN_PHASE_ANNOTATION];
-  return (DRAIN_PHASES as readonly string[]).includes(v ?? '') ? (v as NodePhase) : 'Active';
+  return (RECORDED_PHASES as readonly string[]).includes(v ?? '') ? (v as NodePhase) : 'Active';
 }
 
 export function isTainted(node: KubeObject): boolean {

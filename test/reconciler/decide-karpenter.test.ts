@@ -9,30 +9,32 @@ import {
   DRAIN_PHASE_LABEL,
   DRAIN_REQUEST_ANNOTATION,
   hasDrainTaint,
-  readDrainRecord,
   type DrainRecord,
   type NodeView,
 } from '../../shared/drain-contract.js';
 import { decide, type DecideConfig } from '../../reconciler/decide.js';
 import { KARPENTER_DISRUPTED_TAINT_KEY, karpenterDisrupting } from '../../reconciler/karpenter.js';
-import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
+import {
+  CONFIG,
+  World,
+  fresh,
+  gs,
+  makeNode,
+  observation,
+  drainRecord,
+  drainRecordOf,
+  eventReasonsOf,
+  fromEveryInterruption,
+  staleStatus,
+} from './world.js';
 
 const ON: DecideConfig = { ...CONFIG, karpenterDrains: true };
 const DISRUPTED = { key: KARPENTER_DISRUPTED_TAINT_KEY, effect: 'NoSchedule' };
-const stale = (status: InstanceStatus) => ({
-  status,
-  observedAt: T0 - 10 * CONFIG.statusStaleAfterMs,
-  source: 'redis' as const,
-});
-const record = (w: World) => readDrainRecord(w.node.annotations, w.now);
-const reasons = (w: World) => w.events.map((e) => e.reason);
-const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
-  phase,
-  reason: 'request',
-  startedAt: T0 - 60_000,
-  cordonedByAgent: true,
-  ...extra,
-});
+const stale = (status: InstanceStatus) => staleStatus(status);
+const record = drainRecordOf;
+const reasons = eventReasonsOf;
+const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}) =>
+  drainRecord('request', phase, extra);
 
 /** A node Karpenter is disrupting (its taint added to whatever else the node carries). */
 function disrupted(node: NodeView = makeNode({ label: 'ACTIVE' })): NodeView {
@@ -258,19 +260,15 @@ describe('decide: Karpenter disrupting the node', () => {
           gs('q', 'RequestReady'),
         ],
       });
-    const reference = build();
-    reference.settle(ON);
-    for (let round = 0; round < 6; round++) {
-      for (let prefix = 0; prefix <= 6; prefix++) {
-        const w = build();
-        for (let i = 0; i < round; i++) w.execute(w.decide(ON));
-        w.execute(w.decide(ON), prefix);
-        w.idleSince = undefined;
-        w.settle(ON);
+    const cases = fromEveryInterruption(
+      build,
+      (w, reference) => {
         expect(w.node).toEqual(reference.node);
         expect(w.lostSessions).toEqual([]);
-      }
-    }
+      },
+      { config: ON },
+    );
+    expect(cases).toBe(42);
   });
 
   it('never loses a session while Karpenter taints and untaints among requests, FleetIQ flaps, allocations and crashes', () => {

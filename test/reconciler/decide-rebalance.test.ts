@@ -10,23 +10,29 @@ import {
   DRAIN_REQUEST_ANNOTATION,
   REBALANCE_SEEN_ANNOTATION,
   hasDrainTaint,
-  readDrainRecord,
   type DrainRecord,
 } from '../../shared/drain-contract.js';
 import { decide, type DecideConfig } from '../../reconciler/decide.js';
-import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
+import {
+  CONFIG,
+  T0,
+  World,
+  fresh,
+  gs,
+  makeNode,
+  observation,
+  drainRecord,
+  drainRecordOf,
+  eventReasonsOf,
+  fromEveryInterruption,
+} from './world.js';
 
 const DRAIN: DecideConfig = { ...CONFIG, rebalanceAction: 'drain' };
 const WINDOW = DRAIN.rebalanceDrainWindowMs;
-const record = (w: World) => readDrainRecord(w.node.annotations, w.now);
-const reasons = (w: World) => w.events.map((e) => e.reason);
-const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
-  phase,
-  reason: 'rebalance',
-  startedAt: T0 - 60_000,
-  cordonedByAgent: true,
-  ...extra,
-});
+const record = drainRecordOf;
+const reasons = eventReasonsOf;
+const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}) =>
+  drainRecord('rebalance', phase, extra);
 /** A recommendation issued `agoMs` before T0. */
 const recommendation = (agoMs = 0) => ({ noticeTime: T0 - agoMs });
 
@@ -340,22 +346,17 @@ describe('decide: a rebalance recommendation in drain mode', () => {
     const reference = build();
     reference.settle(DRAIN);
     const referenceEvents = reasons(reference);
-    let cases = 0;
-    for (let round = 0; round < 6; round++) {
-      for (let prefix = 0; prefix <= 7; prefix++) {
-        const w = build();
-        for (let i = 0; i < round; i++) w.execute(w.decide(DRAIN));
-        w.execute(w.decide(DRAIN), prefix);
-        w.idleSince = undefined;
-        w.settle(DRAIN);
-        expect(w.node).toEqual(reference.node);
+    const cases = fromEveryInterruption(
+      build,
+      (w, ref) => {
+        expect(w.node).toEqual(ref.node);
         expect(w.lostSessions).toEqual([]);
         // The recommendation's Event is raised at most once however the agent was interrupted (an
         // agent killed between the Node patch and the Event loses it, as it would any Event).
         expect(reasons(w).filter((r) => r === 'RebalanceRecommendation').length).toBeLessThanOrEqual(1);
-        cases++;
-      }
-    }
+      },
+      { config: DRAIN, prefixes: 7 },
+    );
     expect(cases).toBe(48);
     expect(referenceEvents[0]).toBe('RebalanceRecommendation');
     // And the revert after the window, from every prefix of its decision.

@@ -8,27 +8,30 @@ import {
   DRAIN_PHASE_LABEL,
   DRAIN_REQUEST_ANNOTATION,
   hasDrainTaint,
-  readDrainRecord,
   type DrainRecord,
 } from '../../shared/drain-contract.js';
 import { decide } from '../../reconciler/decide.js';
-import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
+import {
+  CONFIG,
+  T0,
+  World,
+  fresh,
+  gs,
+  makeNode,
+  observation,
+  drainRecord,
+  drainRecordOf,
+  eventReasonsOf,
+  fromEveryInterruption,
+  staleStatus,
+} from './world.js';
 
 const requested = (mode = 'drain') => ({ [DRAIN_REQUEST_ANNOTATION]: mode });
-const stale = (status: InstanceStatus) => ({
-  status,
-  observedAt: T0 - 10 * CONFIG.statusStaleAfterMs,
-  source: 'redis' as const,
-});
-const record = (w: World) => readDrainRecord(w.node.annotations, w.now);
-const reasons = (w: World) => w.events.map((e) => e.reason);
-const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}): DrainRecord => ({
-  phase,
-  reason: 'request',
-  startedAt: T0 - 60_000,
-  cordonedByAgent: true,
-  ...extra,
-});
+const stale = (status: InstanceStatus) => staleStatus(status);
+const record = drainRecordOf;
+const reasons = eventReasonsOf;
+const rec = (phase: DrainRecord['phase'], extra: Partial<DrainRecord> = {}) =>
+  drainRecord('request', phase, extra);
 
 describe('decide: an operator drain request', () => {
   it('drains like DRAINING and stops at Drained, the instance registered, its status label untouched', () => {
@@ -298,21 +301,10 @@ describe('decide: an operator drain request', () => {
           gs('q', 'RequestReady'),
         ],
       });
-    const reference = build();
-    reference.settle();
-    let cases = 0;
-    for (let round = 0; round < 6; round++) {
-      for (let prefix = 0; prefix <= 6; prefix++) {
-        const w = build();
-        for (let i = 0; i < round; i++) w.execute(w.decide());
-        w.execute(w.decide(), prefix);
-        w.idleSince = undefined;
-        w.settle();
-        expect(w.node).toEqual(reference.node);
-        expect(w.lostSessions).toEqual([]);
-        cases++;
-      }
-    }
+    const cases = fromEveryInterruption(build, (w, reference) => {
+      expect(w.node).toEqual(reference.node);
+      expect(w.lostSessions).toEqual([]);
+    });
     expect(cases).toBe(42);
   });
 

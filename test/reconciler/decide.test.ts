@@ -23,7 +23,7 @@ import {
   readDrainRecord,
   type DrainRecord,
 } from '../../shared/drain-contract.js';
-import { CONFIG, T0, World, fresh, gs, makeNode, observation } from './world.js';
+import { CONFIG, T0, World, fresh, fromEveryInterruption, gs, makeNode, observation } from './world.js';
 
 // The replay high-water mark rides along with most transitions; it has tests of its own below.
 const drainActions = (d: Decision) => d.actions.filter((a) => a.kind !== 'recordActedOn');
@@ -1368,24 +1368,13 @@ describe('decide: whole drains in a modelled world', () => {
           gs('q', 'RequestReady'),
         ],
       });
-    const reference = build();
-    reference.settle();
-    let cases = 0;
-    for (let round = 0; round < 6; round++) {
-      for (let prefix = 0; prefix <= 6; prefix++) {
-        const w = build();
-        for (let i = 0; i < round; i++) w.execute(w.decide());
-        w.execute(w.decide(), prefix); // the agent dies after `prefix` actions of this step
-        w.idleSince = undefined; // a restarted agent remembers nothing
-        w.settle();
-        expect(w.node).toEqual(reference.node);
-        expect(w.gameServers.map((g) => [g.name, g.state, g.podTolerates])).toEqual(
-          reference.gameServers.map((g) => [g.name, g.state, g.podTolerates]),
-        );
-        expect(w.lostSessions).toEqual([]);
-        cases++;
-      }
-    }
+    const cases = fromEveryInterruption(build, (w, reference) => {
+      expect(w.node).toEqual(reference.node);
+      expect(w.gameServers.map((g) => [g.name, g.state, g.podTolerates])).toEqual(
+        reference.gameServers.map((g) => [g.name, g.state, g.podTolerates]),
+      );
+      expect(w.lostSessions).toEqual([]);
+    });
     expect(cases).toBe(42);
   });
 

@@ -17,10 +17,12 @@ import {
 } from '../../reconciler/decide.js';
 import {
   hasDrainTaint,
+  readDrainRecord,
   ACTED_ON_OBSERVED_AT_ANNOTATION,
   REBALANCE_SEEN_ANNOTATION,
   withDrainPhaseLabel,
   withDrainRecord,
+  type DrainReason,
   type DrainRecord,
   type NodeView,
 } from '../../shared/drain-contract.js';
@@ -284,4 +286,58 @@ export class World {
     }
     throw new Error(`no quiescence after ${maxRounds} rounds: last ${JSON.stringify(out.at(-1))}`);
   }
+}
+
+/** A FleetIQ status observed long enough before T0 to be stale. */
+export const staleStatus = (status: InstanceStatus, observedAt = T0 - 10 * CONFIG.statusStaleAfterMs) => ({
+  status,
+  observedAt,
+  source: 'redis' as const,
+});
+
+/** The drain record the world's node carries now (null: none). */
+export const drainRecordOf = (w: World) => readDrainRecord(w.node.annotations, w.now);
+
+/** The reasons of the Events raised so far, in order. */
+export const eventReasonsOf = (w: World) => w.events.map((e) => e.reason);
+
+/** A drain record for `reason` in `phase`, begun a minute before T0 with the agent's own cordon. */
+export function drainRecord(
+  reason: DrainReason,
+  phase: DrainRecord['phase'],
+  extra: Partial<DrainRecord> = {},
+): DrainRecord {
+  return { phase, reason, startedAt: T0 - 60_000, cordonedByAgent: true, ...extra };
+}
+
+/**
+ * Restart safety: for every round of a run and every prefix of that round's actions, an agent killed
+ * after the prefix and restarted remembering nothing must end where an uninterrupted run ends. `check`
+ * compares each outcome with that reference (it should at least compare nodes and lost sessions).
+ * Returns the number of cases run.
+ */
+export function fromEveryInterruption(
+  build: () => World,
+  check: (w: World, reference: World) => void,
+  {
+    config = CONFIG,
+    rounds = 6,
+    prefixes = 6,
+  }: { config?: DecideConfig; rounds?: number; prefixes?: number } = {},
+): number {
+  const reference = build();
+  reference.settle(config);
+  let cases = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (let prefix = 0; prefix <= prefixes; prefix++) {
+      const w = build();
+      for (let i = 0; i < round; i++) w.execute(w.decide(config));
+      w.execute(w.decide(config), prefix); // the agent dies after `prefix` actions of this step
+      w.idleSince = undefined; // a restarted agent remembers nothing
+      w.settle(config);
+      check(w, reference);
+      cases++;
+    }
+  }
+  return cases;
 }
