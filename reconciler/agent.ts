@@ -21,26 +21,21 @@ import {
   type RunningReconciler,
 } from './agent-options.js';
 import type { ReconcilerConfig } from './config.js';
-import { isStatusFresh } from './decide.js';
 import { NodeEventRecorder } from './events.js';
 import { NodeReconciler } from './reconcile.js';
-import { Executor, kubeErrorCode } from './executor.js';
+import { Executor } from './executor.js';
 import { imdsInstanceId, resolveInstanceIdUntilKnown } from './identity.js';
-import { errorText } from '../shared/scoped-informer.js';
 import { restKubeApi, type AgentKubeApi } from './kube-api.js';
-import { Membership, MembershipSteps, gameLiftGameServerApi } from './membership.js';
 import {
+  MetricRecorder,
+  agentMetricSources,
   createReconcilerMetrics,
-  drainReasonOf,
-  drainStartedBy,
-  partCounts,
   type ReconcilerMetrics,
 } from './metrics.js';
 import { Observer } from './observer.js';
-import { SpotNoticeMonitor } from './spot-notice.js';
-import { RedisStatusSource, fleetIQInstanceStatusLookup } from './status-source.js';
+import { startAgentParts, stopAgentParts, type AgentParts } from './parts.js';
+import { readiness } from './readiness.js';
 import { ReconcileLoop, type PassResult } from './work-loop.js';
-import { settledWithin } from '../shared/timeout.js';
 
 export * from './agent-options.js';
 export { fleetiqRefusal } from './membership.js';
@@ -60,6 +55,7 @@ class NodeAgent {
   private readonly logger: Logger;
   private readonly registry: Registry;
   private readonly metrics: ReconcilerMetrics;
+  private readonly record: MetricRecorder;
   private readonly kc: KubeClientConfig;
   private readonly api: AgentKubeApi;
   private readonly gamelift: GameLiftClient;
@@ -67,10 +63,8 @@ class NodeAgent {
   private readonly loop: ReconcileLoop;
   private readonly observer: Observer;
   private ops?: OpsServer;
-  private statusSource?: RedisStatusSource;
-  private spotNotice?: SpotNoticeMonitor;
-  private membership?: Membership;
-  private membershipSteps?: MembershipSteps;
+  /** Status source, Spot notice monitor, membership: started once the instance id is known. */
+  private parts?: AgentParts;
   /** The pass, once every part it needs is started. */
   private reconciler?: NodeReconciler;
   private nodeSeen = false;
@@ -118,35 +112,19 @@ class NodeAgent {
       watchTimeoutSeconds: this.timings.watchTimeoutSeconds,
       fetchConcurrency: this.timings.fetchConcurrency,
       onChange: () => this.loop.trigger(),
-      onApiError: (operation, err) => this.apiError(operation, err),
+      onApiError: (operation, err) => this.record.kubeError(operation, err),
     });
-    this.metrics = createReconcilerMetrics(this.registry, {
+    const sources = agentMetricSources({
       now: this.now,
-      phase: () => this.reconciler?.phase()?.phase,
-      phaseSince: () => this.reconciler?.phase()?.since,
-      reason: () => drainReasonOf(this.observer.node()),
-      spotNotice: () =>
-        this.spotNotice && {
-          present: this.spotNotice.current() !== undefined,
-          polls: this.spotNotice.stats.polls,
-          rebalancePresent: this.spotNotice.currentRebalance() !== undefined,
-          rebalancePolls: this.spotNotice.stats.rebalancePolls,
-        },
-      status: () => {
-        const s = this.observer.effectiveStatus();
-        if (!s) return undefined;
-        const fresh = isStatusFresh(s, this.now(), this.config.decide.statusStaleAfterMs);
-        return { status: s.status, observedAt: s.observedAt, source: s.source, fresh };
-      },
-      counts: () =>
-        partCounts({
-          ...(this.statusSource ? { statusSource: this.statusSource } : {}),
-          ...(this.membership ? { membership: this.membership } : {}),
-          kubeRequests: this.api.calls,
-          watchRequests: this.observer.informerStats(),
-        }),
+      statusStaleAfterMs: this.config.decide.statusStaleAfterMs,
+      phase: () => this.reconciler?.phase(),
+      observer: this.observer,
+      parts: () => this.parts,
+      kubeRequests: this.api.calls,
       ready: () => this.ready() === true,
     });
+    this.metrics = createReconcilerMetrics(this.registry, sources);
+    this.record = new MetricRecorder(this.metrics, this.counters.actions);
     this.events = new NodeEventRecorder({
       api: this.api,
       nodeName,
@@ -154,10 +132,7 @@ class NodeAgent {
       now: this.now,
       failureIntervalMs: this.timings.failureEventIntervalMs,
       deferWhile: () => this.acting && !this.stopping,
-      onResult: (type, reason, ok) => {
-        this.metrics.events.inc({ type, reason, result: ok ? 'ok' : 'failed' });
-        if (!ok) this.metrics.apiErrors.inc({ api: 'kubernetes', operation: 'createEvent', code: 'error' });
-      },
+      onResult: this.record.event,
     });
   }
 
@@ -199,15 +174,17 @@ class NodeAgent {
   }
 
   ready(): true | string {
-    if (this.stopping) return 'stopping';
-    if (!this.nodeSeen) return `node ${this.config.nodeName} not read yet`;
-    if (!this.resolvedInstanceId) return 'instance id not known yet';
-    if (!this.statusSource) return 'status source not started';
-    if (!this.reconciler) return 'pods on the node not listed yet';
-    if (!this.membership?.started() && this.phase() !== 'Deregistered')
-      return 'FleetIQ membership not started yet';
-    // A rollout with a wrong group name or IAM role must not look healthy while every call fails.
-    return this.membershipSteps?.refusal() ?? true;
+    return readiness({
+      stopping: this.stopping,
+      nodeName: this.config.nodeName,
+      nodeSeen: this.nodeSeen,
+      instanceId: this.resolvedInstanceId,
+      partsStarted: this.parts !== undefined,
+      podsListed: this.reconciler !== undefined,
+      membershipStarted: this.parts?.membership.started() ?? false,
+      phase: this.phase(),
+      fleetiqRefusal: this.parts?.membershipSteps.refusal(),
+    });
   }
 
   // ---- start-up -----------------------------------------------------------------------------------
@@ -236,60 +213,22 @@ class NodeAgent {
     });
     this.resolvedInstanceId = instanceId;
     this.checkStopping();
-    const { config, gamelift, observer } = this;
-
-    this.statusSource = new RedisStatusSource({
+    const { config, observer } = this;
+    const parts = startAgentParts({
+      config,
       instanceId,
-      gameServerGroup: config.gameServerGroup,
-      redis: config.redis,
-      ...(config.statusSigningSecret ? { signingSecret: config.statusSigningSecret } : {}),
-      staleAfterMs: config.decide.statusStaleAfterMs,
-      fallback: {
-        lookup: fleetIQInstanceStatusLookup(gamelift, config.gameServerGroup, instanceId),
-        intervalMs: config.fleetiqFallbackIntervalMs,
-      },
-      onStatus: observer.notify,
-      onStale: observer.notify,
-      logger: this.logger,
-      now: this.now,
-      random: this.random,
+      gamelift: this.gamelift,
+      membershipBackoff: this.timings.membershipBackoff,
       ...(this.o.redisOptions ? { redisOptions: this.o.redisOptions } : {}),
-    });
-    this.statusSource.start();
-    if (config.spotNoticePollIntervalMs > 0) {
-      this.spotNotice = new SpotNoticeMonitor({
-        endpoint: config.imdsEndpoint,
-        timeoutMs: config.imdsTimeoutMs,
-        intervalMs: config.spotNoticePollIntervalMs,
-        onChange: observer.notify,
-        onRebalanceChange: observer.notify,
-        logger: this.logger,
-        now: this.now,
-      });
-      this.spotNotice.start();
-    }
-    const membership = new Membership({
-      api: gameLiftGameServerApi(gamelift, { gameServerGroup: config.gameServerGroup, instanceId }),
-      healthIntervalMs: config.healthIntervalMs,
-      logger: this.logger,
-      onChange: observer.notify,
-      random: this.random,
-    });
-    this.membership = membership;
-    this.membershipSteps = new MembershipSteps({
-      membership,
-      gameServerGroup: config.gameServerGroup,
-      backoff: this.timings.membershipBackoff,
       logger: this.logger,
       now: this.now,
       random: this.random,
-      onResult: (action, err) => {
-        this.count(action.kind, err === undefined ? 'ok' : 'failed');
-        if (err !== undefined) this.fleetiqError(action.kind, err);
-      },
+      onChange: observer.notify,
+      onMembershipResult: this.record.membershipStep,
       onFailureEvent: (reason, message) => this.events.emitFailure(reason, message),
-      onSettled: observer.notify,
     });
+    this.parts = parts;
+    const { membership } = parts;
     const executor = new Executor({
       nodeName: config.nodeName,
       api: this.api,
@@ -297,17 +236,14 @@ class NodeAgent {
       deregister: () => membership.execute({ kind: 'deregister' }),
       emit: (e) => this.events.emit(e.type, e.reason, e.message),
       concurrency: this.timings.fetchConcurrency,
-      onAction: (kind, result, n) => this.count(kind, result, n),
-      onNodeWritten: (before, after) => {
-        const reason = drainStartedBy(before, after);
-        if (reason) this.metrics.drainsStarted.inc({ reason });
-      },
-      onApiError: (operation, err) => this.apiError(operation, err),
-      onFleetIQError: (operation, err) => this.fleetiqError(operation, err),
+      onAction: this.record.action,
+      onNodeWritten: this.record.nodeWritten,
+      onApiError: this.record.kubeError,
+      onFleetIQError: this.record.fleetiqError,
     });
     await observer.startPods({
-      status: this.statusSource,
-      ...(this.spotNotice ? { spotNotice: this.spotNotice } : {}),
+      status: parts.statusSource,
+      ...(parts.spotNotice ? { spotNotice: parts.spotNotice } : {}),
       registration: () => membership.registration(),
     });
     this.checkStopping();
@@ -317,8 +253,8 @@ class NodeAgent {
       observer,
       executor,
       membership,
-      membershipSteps: this.membershipSteps,
-      reportedStatus: () => this.statusSource?.current(),
+      membershipSteps: parts.membershipSteps,
+      reportedStatus: () => parts.statusSource.current(),
       failureEvent: (reason, message) => this.events.emitFailure(reason, message),
       failuresInARow: () => this.loop.streaks().failures,
       stopping: () => this.stopping,
@@ -348,22 +284,6 @@ class NodeAgent {
     return this.reconciler && !this.stopping ? this.reconciler.pass() : { outcome: 'waiting' };
   }
 
-  // ---- metrics ------------------------------------------------------------------------------------
-
-  private count(kind: string, result: 'ok' | 'changed' | 'failed', n = 1): void {
-    this.metrics.actions.inc({ action: kind, result }, n);
-    if (result === 'ok') this.counters.actions[kind] = (this.counters.actions[kind] ?? 0) + n;
-  }
-
-  private apiError(operation: string, err: unknown): void {
-    this.metrics.apiErrors.inc({ api: 'kubernetes', operation, code: kubeErrorCode(err) });
-  }
-
-  private fleetiqError(operation: string, err: unknown): void {
-    const code = (err as { name?: string })?.name ?? 'Error';
-    this.metrics.apiErrors.inc({ api: 'fleetiq', operation, code });
-  }
-
   // ---- stopping -----------------------------------------------------------------------------------
 
   private async stop(): Promise<void> {
@@ -374,13 +294,7 @@ class NodeAgent {
     const finished = await this.loop.stop(this.config.shutdownGraceMs);
     if (!finished) this.logger.warn('reconciler: the step in flight did not finish within the grace period');
     this.observer.stop();
-    // Neither may hold the exit up: a FleetIQ call in flight is abandoned after the grace period.
-    await settledWithin(
-      Promise.all([this.statusSource?.stop(), this.spotNotice?.stop(), this.membership?.stop()]).catch(
-        (err: unknown) => this.logger.warn({ err: errorText(err) }, 'reconciler: stopping a part failed'),
-      ),
-      this.config.shutdownGraceMs,
-    );
+    await stopAgentParts(this.parts, this.config.shutdownGraceMs, this.logger);
     await this.events.flush(1000);
     await this.ops?.close();
     if (!(this.o.gameLift instanceof GameLiftClient)) this.gamelift.destroy();

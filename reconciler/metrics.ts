@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { DRAIN_PHASES, DRAIN_REASONS, readDrainRecord, type DrainReason } from '../shared/drain-contract.js';
 import { FLEETIQ_STATUSES } from '../shared/contract.js';
 import type { KubeObjectLike } from '../shared/kube-object.js';
+import { isStatusFresh, type ObservedStatus } from './decide.js';
+import { kubeErrorCode } from './executor.js';
+import type { AgentParts } from './parts.js';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
@@ -332,5 +335,98 @@ export function partCounts(parts: {
     healthReportFailures: m?.healthReportFailures ?? 0,
     kubeRequests: { ...parts.kubeRequests },
     watchRequests: parts.watchRequests,
+  };
+}
+
+/** Where the node agent's metrics read at scrape time: its pass, its observer and its parts, once there. */
+export function agentMetricSources(a: {
+  now: () => number;
+  statusStaleAfterMs: number;
+  /** The pass's drain phase and since when, once passes run. */
+  phase: () => { phase: string; since: number } | undefined;
+  observer: {
+    node(): KubeObjectLike | undefined;
+    effectiveStatus(): ObservedStatus | undefined;
+    informerStats(): Record<string, { lists: number; watches: number }>;
+  };
+  /** Started once the instance id is known. */
+  parts: () => AgentParts | undefined;
+  kubeRequests: Record<string, number>;
+  ready: () => boolean;
+}): MetricSources {
+  return {
+    now: a.now,
+    phase: () => a.phase()?.phase,
+    phaseSince: () => a.phase()?.since,
+    reason: () => drainReasonOf(a.observer.node()),
+    spotNotice: () => {
+      const monitor = a.parts()?.spotNotice;
+      return (
+        monitor && {
+          present: monitor.current() !== undefined,
+          polls: monitor.stats.polls,
+          rebalancePresent: monitor.currentRebalance() !== undefined,
+          rebalancePolls: monitor.stats.rebalancePolls,
+        }
+      );
+    },
+    status: () => {
+      const s = a.observer.effectiveStatus();
+      if (!s) return undefined;
+      const fresh = isStatusFresh(s, a.now(), a.statusStaleAfterMs);
+      return { status: s.status, observedAt: s.observedAt, source: s.source, fresh };
+    },
+    counts: () => {
+      const parts = a.parts();
+      return partCounts({
+        ...(parts ? { statusSource: parts.statusSource, membership: parts.membership } : {}),
+        kubeRequests: a.kubeRequests,
+        watchRequests: a.observer.informerStats(),
+      });
+    },
+    ready: a.ready,
+  };
+}
+
+/**
+ * What the parts' callbacks count: actions, failed API calls, Events, drains begun; successful actions
+ * also in the agent's stats (its handle's stats().actions).
+ */
+export class MetricRecorder {
+  constructor(
+    private readonly metrics: ReconcilerMetrics,
+    private readonly okActions: Record<string, number>,
+  ) {}
+
+  readonly action = (kind: string, result: 'ok' | 'changed' | 'failed', n = 1): void => {
+    this.metrics.actions.inc({ action: kind, result }, n);
+    if (result === 'ok') this.okActions[kind] = (this.okActions[kind] ?? 0) + n;
+  };
+
+  readonly kubeError = (operation: string, err: unknown): void => {
+    this.metrics.apiErrors.inc({ api: 'kubernetes', operation, code: kubeErrorCode(err) });
+  };
+
+  readonly fleetiqError = (operation: string, err: unknown): void => {
+    const code = (err as { name?: string })?.name ?? 'Error';
+    this.metrics.apiErrors.inc({ api: 'fleetiq', operation, code });
+  };
+
+  /** A FleetIQ membership step's result (err: it failed). */
+  readonly membershipStep = (action: { kind: string }, err?: unknown): void => {
+    this.action(action.kind, err === undefined ? 'ok' : 'failed');
+    if (err !== undefined) this.fleetiqError(action.kind, err);
+  };
+
+  /** An Event written on the Node, or not. */
+  readonly event = (type: string, reason: string, ok: boolean): void => {
+    this.metrics.events.inc({ type, reason, result: ok ? 'ok' : 'failed' });
+    if (!ok) this.metrics.apiErrors.inc({ api: 'kubernetes', operation: 'createEvent', code: 'error' });
+  };
+
+  /** A Node write: counts the drain it began, if it did (drainStartedBy). */
+  readonly nodeWritten = (before: KubeObjectLike, after: KubeObjectLike): void => {
+    const reason = drainStartedBy(before, after);
+    if (reason) this.metrics.drainsStarted.inc({ reason });
   };
 }
