@@ -159,6 +159,9 @@ export async function startPubsub(options: PubsubOptions): Promise<PubsubService
     // Counted together, before publishing: pages per poll stays exact for anyone reading both.
     metrics.pages.inc({ group }, result.pages);
     metrics.polls.inc({ group, result: !result.error ? 'ok' : result.pages > 0 ? 'partial' : 'error' });
+    // Removed from the configuration while this poll was in flight: the removal forgot the group's
+    // gauge series and publisher state, and a late result must not bring them back.
+    if (!config.gameServerGroups.includes(group)) return 'ok';
     if (result.unknownStatuses > 0) {
       logger.warn(
         { group, count: result.unknownStatuses },

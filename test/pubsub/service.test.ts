@@ -301,3 +301,50 @@ describe('pubsub service with a signing secret', () => {
     }
   });
 });
+
+describe('pubsub service, a group removed while its poll is in flight', () => {
+  it('drops that poll’s result: the removed group does not come back into the instance gauge', async () => {
+    const config = new ConfigFile({
+      GameServerGroups: ['later'],
+      PollIntervalSeconds: 0.2,
+      RepublishSeconds: 1,
+    });
+    const service = await startService({ fleetiqUrl: emulator.url, redisUrl: redisServer.url, config });
+    const laterSeries = () =>
+      metricValue(service.registry, 'fleetiq_pubsub_instances', { group: 'later', status: 'ACTIVE' });
+    const laterPolls = async () =>
+      (await metricValue(service.registry, 'fleetiq_pubsub_polls_total', { group: 'later', result: 'ok' })) ??
+      0;
+    try {
+      await waitFor('the group in the gauge', async () => (await laterSeries()) !== undefined);
+      const hungBefore = emulator.control.callCounts().DescribeGameServerInstances.hung;
+      const fault = emulator.control.addFault({
+        operation: 'DescribeGameServerInstances',
+        kind: 'hang',
+        delayMs: 8000,
+        count: 1,
+      });
+      await waitFor(
+        'a poll of the group held by FleetIQ',
+        () => emulator.control.callCounts().DescribeGameServerInstances.hung > hungBefore,
+      );
+      const pollsBefore = await laterPolls();
+      config.write({ GameServerGroups: ['small'], PollIntervalSeconds: 0.2, RepublishSeconds: 1 });
+      await waitFor('the group removed', () => service.config().gameServerGroups.join() === 'small');
+      // The removal happened while the poll was held: it has not come back yet.
+      expect(await laterPolls()).toBe(pollsBefore);
+      expect(await laterSeries()).toBeUndefined();
+      await waitFor('the held poll back', async () => (await laterPolls()) > pollsBefore, 15_000);
+      expect(emulator.control.faults().find((f) => f.id === fault.id)).toBeUndefined();
+      expect(await laterSeries()).toBeUndefined();
+      expect(
+        await metricValue(service.registry, 'fleetiq_pubsub_seconds_since_last_successful_poll', {
+          group: 'later',
+        }),
+      ).toBeUndefined();
+    } finally {
+      await service.stop();
+      config.remove();
+    }
+  });
+});
