@@ -79,14 +79,18 @@ export class GameSessionDriver {
       labelSelector: `${ROLE_LABEL}=${ROLE_GAMESERVER}`,
     }).on((type, pod) => {
       if (type === 'DELETED')
-        this.ledger.observePodGone(
-          pod.metadata.namespace ?? 'default',
-          pod.metadata.name!,
-          this.options.clock.now(),
+        this.logLost(
+          this.ledger.observePodGone(
+            pod.metadata.namespace ?? 'default',
+            pod.metadata.name!,
+            this.options.clock.now(),
+          ),
+          { podUid: pod.metadata.uid, podNode: pod.spec?.nodeName },
         );
     });
     this.nodes = informerFor(options.informers, watcher, NODES, base).on((type, node) => {
-      if (type === 'DELETED') this.ledger.observeNodeGone(node.metadata.name!, this.options.clock.now());
+      if (type === 'DELETED')
+        this.logLost(this.ledger.observeNodeGone(node.metadata.name!, this.options.clock.now()));
     });
   }
 
@@ -119,18 +123,43 @@ export class GameSessionDriver {
 
   private judge(ns: string, name: string, gs: KubeObject | undefined): void {
     const now = this.options.clock.now();
-    if (!gs) this.ledger.observeGameServer(ns, name, undefined, now);
+    if (!gs) this.logLost(this.ledger.observeGameServer(ns, name, undefined, now));
     else
-      this.ledger.observeGameServer(
-        ns,
-        name,
+      this.logLost(
+        this.ledger.observeGameServer(
+          ns,
+          name,
+          {
+            uid: gs.metadata.uid,
+            state: gs.status?.state,
+            nodeName: gs.status?.nodeName,
+            deleting: Boolean(gs.metadata.deletionTimestamp),
+          },
+          now,
+        ),
+        { gameServerUid: gs.metadata.uid, resourceVersion: gs.metadata.resourceVersion },
+      );
+  }
+
+  /**
+   * Every session the ledger ends as lost, in the log at real time (to line it up with the components'
+   * lines) with what the pod or GameServer showed. The run's report may still count it as ended by a
+   * Spot notice: that accounting needs the notice's time, which is not known here.
+   */
+  private logLost(lost: readonly SessionRecord[], detail: Record<string, unknown> = {}): void {
+    for (const r of lost)
+      this.options.logger.info(
         {
-          uid: gs.metadata.uid,
-          state: gs.status?.state,
-          nodeName: gs.status?.nodeName,
-          deleting: Boolean(gs.metadata.deletionTimestamp),
+          session: r.id,
+          gameServer: `${r.namespace}/${r.gameServer}`,
+          uid: r.uid,
+          node: r.nodeName,
+          reason: r.lostReason,
+          simAllocatedAt: new Date(r.allocatedAt).toISOString(),
+          simEndedAt: r.endedAt === undefined ? undefined : new Date(r.endedAt).toISOString(),
+          ...detail,
         },
-        now,
+        'session cut short (lost, unless a Spot notice accounts for it)',
       );
   }
 

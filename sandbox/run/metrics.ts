@@ -133,6 +133,8 @@ export class SandboxRecorder {
     { status: InstanceStatus; realAt: number; pollAt?: number }
   >();
   private readonly fleetiqStatus = new Map<string, InstanceStatus>();
+  /** Status changes of instances whose node had no track yet, in order (given to the track when it comes). */
+  private readonly earlyStatuses = new Map<string, { at: number; status: InstanceStatus }[]>();
   private readonly replacements = new Set<string>();
 
   constructor(private readonly recentLimit = 200) {}
@@ -159,11 +161,14 @@ export class SandboxRecorder {
     this.fleetiqStatus.set(instanceId, to);
     this.statusChanges[to] = (this.statusChanges[to] ?? 0) + 1;
     const track = this.trackOf(instanceId);
-    if (track) {
-      if (to === 'SPOT_TERMINATING' && !this.spotNoticeAt.has(track.name))
-        this.spotNoticeAt.set(track.name, at);
-      track.fleetiqStatus = to;
-      track.marks.push({ at, status: to });
+    if (track) this.noteStatus(track, to, at);
+    else {
+      // FleetIQ (a Spot interruption above all) may hit an instance whose Node has not registered, or
+      // not reached this recorder's watch yet: kept for the node's track, which would otherwise never
+      // learn of the notice, and would count the sessions the notice ends on it as lost.
+      const early = this.earlyStatuses.get(instanceId) ?? [];
+      early.push({ at, status: to });
+      this.earlyStatuses.set(instanceId, early);
     }
     this.event(at, `FleetIQ: ${instanceId} ${from} → ${to}${track ? ` (${shortName(track.name)})` : ''}`);
     if (to === 'ACTIVE') {
@@ -174,6 +179,14 @@ export class SandboxRecorder {
     // already tainted (DRAINING → SPOT_TERMINATING on a tainted node has nothing left to react to).
     if (track?.tainted) return;
     if (!this.pendingReaction.has(instanceId)) this.pendingReaction.set(instanceId, { status: to, realAt });
+  }
+
+  /** What a FleetIQ status change means for the node's track: the Spot notice's time, the timeline mark. */
+  private noteStatus(track: NodeTrack, to: InstanceStatus, at: number): void {
+    if (to === 'SPOT_TERMINATING' && !this.spotNoticeAt.has(track.name))
+      this.spotNoticeAt.set(track.name, at);
+    track.fleetiqStatus = to;
+    track.marks.push({ at, status: to });
   }
 
   /** The sandbox posted a rebalance recommendation in the metadata of this node's instance. */
@@ -234,6 +247,8 @@ export class SandboxRecorder {
       };
       this.nodes.set(name, track);
       if (track.replacement) this.event(at, `node ${shortName(name)} joined (${instanceId})`);
+      for (const e of this.earlyStatuses.get(instanceId) ?? []) this.noteStatus(track, e.status, e.at);
+      this.earlyStatuses.delete(instanceId);
     }
     track.label = node.metadata.labels?.[INSTANCE_STATUS_LABEL];
     track.cordoned = Boolean(node.spec?.unschedulable);

@@ -19,6 +19,22 @@ export interface SessionOutcomes {
   /** Of those, ended by the graceful shutdown the agent gave them inside the 2-minute notice. */
   endedGracefullyBySpotNotice: number;
   lostByReason: Record<string, number>;
+  /** Every lost session: which, where, why and when, to follow it in the component logs. */
+  lostSessions: LostSession[];
+}
+
+/** A lost session. Times are simulated (RFC 3339 on the simulated clock). */
+export interface LostSession {
+  session: number;
+  gameServer: string;
+  node: string | null;
+  reason: string;
+  allocatedAt: string;
+  endedAt: string | null;
+  /** When a Spot notice reached the session's node, if one did. */
+  spotNoticeAt: string | null;
+  /** When the session's node was terminated, if it was. */
+  nodeTerminatedAt: string | null;
 }
 
 /**
@@ -37,7 +53,9 @@ export function sessionOutcomes(records: readonly SessionRecord[], nodes: Sessio
     interruptedBySpotNotice: 0,
     endedGracefullyBySpotNotice: 0,
     lostByReason: {},
+    lostSessions: [],
   };
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
   for (const r of records) {
     out.started++;
     const c = classify(r, nodes);
@@ -48,6 +66,16 @@ export function sessionOutcomes(records: readonly SessionRecord[], nodes: Sessio
     else if ('reason' in c) {
       out.lost++;
       out.lostByReason[c.reason] = (out.lostByReason[c.reason] ?? 0) + 1;
+      out.lostSessions.push({
+        session: r.id,
+        gameServer: `${r.namespace}/${r.gameServer}`,
+        node: r.nodeName ?? null,
+        reason: r.lostReason ?? 'unknown',
+        allocatedAt: iso(r.allocatedAt)!,
+        endedAt: iso(r.endedAt),
+        spotNoticeAt: iso(r.nodeName !== undefined ? nodes.spotNoticeAt.get(r.nodeName) : undefined),
+        nodeTerminatedAt: iso(r.nodeName !== undefined ? nodes.terminatedAt.get(r.nodeName) : undefined),
+      });
     }
   }
   return out;

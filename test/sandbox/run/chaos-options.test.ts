@@ -177,6 +177,7 @@ describe('the summary', () => {
         interruptedBySpotNotice: 0,
         endedGracefullyBySpotNotice: 0,
         lostByReason: {},
+        lostSessions: [],
       },
       allocations: { succeeded: 1, failed: 0, unallocated: 0 },
       drains: { started: 0, deregistered: 0, reverted: 0, spotEvictions: 0 },

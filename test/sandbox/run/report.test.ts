@@ -118,6 +118,49 @@ describe('SandboxRecorder', () => {
     expect(r.spotNoticeAt.get('ip-10-0-0-4.ec2.internal')).toBe(T0 + 2);
   });
 
+  it('gives a Spot notice that hit the instance before its node was seen to the node: what it ends is not lost', () => {
+    // A replacement instance is ACTIVE in FleetIQ from launch, before its Node registers (or reaches the
+    // recorder's watch), and Spot notices may hit it then. A session allocated there before the agent
+    // learns of the notice, and given its graceful end by the agent's Spot eviction, was ended by AWS.
+    const name = 'ip-10-0-0-4.ec2.internal';
+    const r = new SandboxRecorder();
+    r.instanceLaunched(ID, T0);
+    r.statusChanged(ID, 'ACTIVE', 'SPOT_TERMINATING', T0 + 1000, 100);
+    r.nodeObserved('ADDED', node(), T0 + 1050, 105);
+    expect(r.spotNoticeAt.get(name)).toBe(T0 + 1000);
+    const t = r.nodes.get(name)!;
+    expect(t.fleetiqStatus).toBe('SPOT_TERMINATING');
+    expect(t.marks).toEqual([{ at: T0 + 1000, status: 'SPOT_TERMINATING' }]);
+    r.nodeObserved(
+      'MODIFIED',
+      node('SpotEvicting', { label: 'SPOT_TERMINATING', cordoned: true, tainted: true }),
+      T0 + 6000,
+      600,
+    );
+    r.instanceTerminated(ID, name, 'spot-interruption', T0 + 121_000);
+    expect(r.reactions).toEqual([{ instanceId: ID, status: 'SPOT_TERMINATING', ms: 500 }]);
+    const session = rec({
+      id: 1,
+      nodeName: name,
+      allocatedAt: T0 + 2000,
+      outcome: 'lost',
+      lostReason: 'pod-gone',
+      endedAt: T0 + 8000,
+    });
+    expect(sessionOutcomes([session], r)).toMatchObject({
+      lost: 0,
+      interruptedBySpotNotice: 1,
+      endedGracefullyBySpotNotice: 1,
+    });
+    // Another instance's node learns nothing of it.
+    const other = node();
+    other.metadata.name = 'ip-10-0-0-5.ec2.internal';
+    other.spec!.providerID = 'aws:///us-east-1a/i-0fedcba9876543210';
+    r.nodeObserved('ADDED', other, T0 + 2000, 200);
+    expect(r.spotNoticeAt.has('ip-10-0-0-5.ec2.internal')).toBe(false);
+    expect(r.nodes.get('ip-10-0-0-5.ec2.internal')!.marks).toEqual([]);
+  });
+
   it('keeps the recent events bounded', () => {
     const r = new SandboxRecorder(10);
     for (let i = 0; i < 100; i++) r.event(T0 + i, `e${i}`);
@@ -201,6 +244,38 @@ describe('sessionOutcomes', () => {
       interruptedBySpotNotice: 4,
       endedGracefullyBySpotNotice: 2,
       lostByReason: { 'pod-gone': 2, 'node-gone': 1 },
+      lostSessions: [
+        {
+          session: 3,
+          gameServer: 'default/gs-3',
+          node: 'n1',
+          reason: 'pod-gone',
+          allocatedAt: '2026-01-01T00:00:00.000Z',
+          endedAt: '2026-01-01T00:00:05.000Z',
+          spotNoticeAt: null,
+          nodeTerminatedAt: null,
+        },
+        {
+          session: 6,
+          gameServer: 'default/gs-6',
+          node: 'spot',
+          reason: 'node-gone',
+          allocatedAt: '2026-01-01T00:00:00.000Z',
+          endedAt: '2026-01-01T00:02:00.000Z',
+          spotNoticeAt: '2026-01-01T00:00:01.000Z',
+          nodeTerminatedAt: '2026-01-01T00:02:00.000Z',
+        },
+        {
+          session: 7,
+          gameServer: 'default/gs-7',
+          node: 'spot',
+          reason: 'pod-gone',
+          allocatedAt: '2026-01-01T00:00:00.000Z',
+          endedAt: '2026-01-01T00:02:00.500Z',
+          spotNoticeAt: '2026-01-01T00:00:01.000Z',
+          nodeTerminatedAt: '2026-01-01T00:02:00.000Z',
+        },
+      ],
     });
   });
 });
@@ -287,6 +362,7 @@ describe('report figures', () => {
         interruptedBySpotNotice: 0,
         endedGracefullyBySpotNotice: 0,
         lostByReason: { 'node-gone': 2 },
+        lostSessions: [],
       },
       allocations: { succeeded: 10, failed: 0, unallocated: 1 },
       drains: { started: 2, deregistered: 2, reverted: 0, spotEvictions: 1 },
@@ -327,6 +403,7 @@ describe('report figures', () => {
       interruptedBySpotNotice: 30,
       endedGracefullyBySpotNotice: 27,
       lostByReason: {},
+      lostSessions: [],
     };
     expect(headline(s)).toBe(
       'no session lost; 27 sessions ended early by Spot notices (ended gracefully inside the 2-minute notice, counted apart).',
