@@ -131,24 +131,39 @@ class Parts implements SystemParts {
     this.redis = firstRedis;
   }
 
+  /**
+   * `part`, stopped with the system; stopped at once when the system already is (a part started while
+   * it stopped, e.g. for an instance launched meanwhile), so that nothing outlives it.
+   */
+  protected async own<T extends { stop(): Promise<void> }>(name: string, part: T): Promise<T> {
+    try {
+      this.teardown.defer(name, () => part.stop());
+    } catch (err) {
+      await part.stop();
+      throw err;
+    }
+    return part;
+  }
+
   async startRedis(options: { requirePass?: string } = {}): Promise<RedisProcess> {
-    const r = await startRedisProcess(options);
-    this.teardown.defer('redis-server', () => r.stop());
+    const r = await this.own('redis-server', await startRedisProcess(options));
     this.redis ??= r;
     return r;
   }
 
   async startFleetIQ(options: FleetIQEmulatorOptions): Promise<FleetIQEmulator> {
-    const f = await startFleetIQEmulator({ clock: this.clock, logger: this.logger('fleetiq'), ...options });
-    this.teardown.defer('the FleetIQ emulator', () => f.stop());
+    const f = await this.own(
+      'the FleetIQ emulator',
+      await startFleetIQEmulator({ clock: this.clock, logger: this.logger('fleetiq'), ...options }),
+    );
     this.fleetiq ??= f;
     return f;
   }
 
-  async startImds(options: ImdsEmulatorOptions): Promise<ImdsEmulator> {
-    const i = await startImdsEmulator(options);
-    this.teardown.defer(`the instance metadata of ${options.instanceId}`, () => i.stop());
-    return i;
+  startImds(options: ImdsEmulatorOptions): Promise<ImdsEmulator> {
+    return startImdsEmulator(options).then((i) =>
+      this.own(`the instance metadata of ${options.instanceId}`, i),
+    );
   }
 
   defer(name: string, run: () => unknown, limitMs = DEFAULT_STEP_LIMIT_MS): void {
@@ -190,13 +205,15 @@ class WholeSystem extends Parts implements System {
   async startCluster(
     options: Omit<ClusterSimulationOptions, 'clock' | 'controlPlane'>,
   ): Promise<ClusterSimulation> {
-    const s = await startClusterSimulation(this.kube.host, {
-      logger: this.logger('cluster'),
-      ...options,
-      clock: this.clock,
-      controlPlane: this.kube.kind,
-    });
-    this.teardown.defer('the simulated cluster', () => s.stop());
+    const s = await this.own(
+      'the simulated cluster',
+      await startClusterSimulation(this.kube.host, {
+        logger: this.logger('cluster'),
+        ...options,
+        clock: this.clock,
+        controlPlane: this.kube.kind,
+      }),
+    );
     this.sim ??= s;
     return s;
   }

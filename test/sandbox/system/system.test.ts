@@ -7,6 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { COMPONENT_USERS } from '../../../sandbox/run/components.js';
 import { WEBHOOK_CONFIGURATION_NAME } from '../../../sandbox/run/manifests.js';
+import { freePort } from '../../../sandbox/run/redis-process.js';
 import { startParts, startSystem, type System } from '../../../sandbox/system/system.js';
 
 let system: System;
@@ -81,7 +82,7 @@ describe('startSystem (emulated)', () => {
 });
 
 describe('startParts (no control plane)', () => {
-  it('starts Redis, FleetIQ and instance metadata on one clock, and stops them all', async () => {
+  it('starts Redis, FleetIQ and instance metadata on one clock, and stops them all, late ones too', async () => {
     const parts = await startParts({ redis: true, speed: 5 });
     try {
       const fleetiq = await parts.startFleetIQ({ groups: [{ name: 'g', instances: 1 }] });
@@ -104,6 +105,13 @@ describe('startParts (no control plane)', () => {
       expect(parts.redis!.running()).toBe(false);
       await expect(fetch(fleetiq.url, { method: 'POST' })).rejects.toThrow();
       await expect(fetch(`${imds.url}/latest/api/token`, { method: 'PUT' })).rejects.toThrow();
+
+      // A part started once the parts stopped (an instance launched meanwhile) does not outlive them.
+      const port = await freePort();
+      await expect(parts.startImds({ instanceId: 'i-0123456789abcdef1', port })).rejects.toThrow(
+        /already ran/,
+      );
+      await expect(fetch(`http://127.0.0.1:${port}/latest/api/token`, { method: 'PUT' })).rejects.toThrow();
     } finally {
       await parts.stop();
     }
