@@ -14,9 +14,11 @@
 //     matchmaker's client would hold), 6,000 allocations: achieved rate, p50/p99 latency, outcomes
 //   - peak RSS and heap of the emulator+simulation process
 // Each part's server runs in a child process (one core, as an API server would), the clients in
-// this one; the parts run one after the other. The load average of the (shared) machine is
-// recorded at the start and the end. Figures are printed as one table and written to
-// bench/results/kube.json.
+// this one. Part 1 measures the API server emulator alone (no RBAC, no installation: the figures are
+// the store's and the watch fan-out's); part 2's emulator, with the installation, and its cluster come
+// from the system builder (sandbox/system/system.ts), as the sandbox's do. The parts run one after
+// the other. The load average of the (shared) machine is recorded at the start and the end. Figures
+// are printed as one table and written to bench/results/kube.json.
 //
 // Usage: npm run bench:kube [-- --nodes 1000 --pods 30000 --writes 2000 --rate 200
 //          --cluster-nodes 1000 --gameservers 20000 --allocations 6000 --allocation-rate 200
@@ -385,12 +387,10 @@ const FLEET = 'bench';
 
 async function clusterServer(): Promise<void> {
   const { pino } = await import('pino');
-  const { SimClock } = await import('../sandbox/clock.js');
-  const { startKubeEmulator } = await import('../sandbox/kube/emulator.js');
-  const { startClusterSimulation } = await import('../sandbox/cluster/index.js');
-  // Speed 1: every simulated delay (pod start, SDK.Ready, grace periods) takes its real time.
-  const clock = new SimClock({ speed: 1 });
-  const emu = await startKubeEmulator({ clock });
+  const { startSystem } = await import('../sandbox/system/system.js');
+  // The emulator with the installation, from the system builder. Speed 1: every simulated delay (pod
+  // start, SDK.Ready, grace periods) takes its real time. No webhook runs here: its configuration goes.
+  const system = await startSystem({ controlPlane: 'emulated', speed: 1, webhookConfiguration: false });
   const peak: Memory = { rss: 0, heapUsed: 0 };
   const sample = () => {
     const m = process.memoryUsage();
@@ -400,7 +400,7 @@ async function clusterServer(): Promise<void> {
   };
   setInterval(sample, 50).unref();
   const send = (m: FromCluster) => process.send!(m);
-  let sim: Awaited<ReturnType<typeof startClusterSimulation>> | undefined;
+  let sim: Awaited<ReturnType<typeof system.startCluster>> | undefined;
   const readyCount = () => {
     let n = 0;
     for (const g of sim!.allocator.cache.values()) if (g.status?.state === 'Ready') n++;
@@ -409,8 +409,7 @@ async function clusterServer(): Promise<void> {
   process.on('message', async (m: ToCluster) => {
     if (m.cmd === 'nodes') {
       const t0 = now();
-      sim = await startClusterSimulation(emu, {
-        clock,
+      sim = await system.startCluster({
         seed: 1,
         logger: pino({ level: 'error' }),
         nodes: { count: m.count, capacity: { pods: 110 } },
@@ -432,12 +431,10 @@ async function clusterServer(): Promise<void> {
       send({ type: 'fleet', ms: now() - t0, memory: sample() });
     } else if (m.cmd === 'stats') {
       // From the API (the informer cache may trail the last writes).
-      const list = await emu
-        .client()
-        .list(
-          { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' },
-          { labelSelector: `agones.dev/fleet=${FLEET}` },
-        );
+      const list = await system.admin.list(
+        { group: 'agones.dev', version: 'v1', resource: 'gameservers', namespace: 'default' },
+        { labelSelector: `agones.dev/fleet=${FLEET}` },
+      );
       const allocated = list.items.filter((g) => g.status?.state === 'Allocated').length;
       send({
         type: 'stats',
@@ -447,13 +444,11 @@ async function clusterServer(): Promise<void> {
         peak: { ...peak },
       });
     } else if (m.cmd === 'stop') {
-      await sim?.stop();
-      await emu.stop();
-      clock.stop();
+      await system.stop();
       process.exit(0);
     }
   });
-  send({ type: 'ready', kubeconfig: emu.kubeconfig() });
+  send({ type: 'ready', kubeconfig: system.kube.adminKubeconfig });
 }
 
 const ALLOCATION_CONNECTIONS = 32;

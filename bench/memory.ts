@@ -2,7 +2,8 @@
 // it: the production bundle (dist/fleetiq-agones.mjs, `npm run build`) started by plain Node with the
 // image's Node flags, one process per component, against the sandbox's Kubernetes API server emulator
 // (RBAC from manifests/, the webhook called through the MutatingWebhookConfiguration), the FleetIQ
-// emulator, the instance metadata emulator and a real redis-server, all in this process.
+// emulator, the instance metadata emulator and a real redis-server, all in this process, all from the
+// system builder (sandbox/system/system.ts).
 //
 // Per component: start-up time to ready (spawn → /readyz 200), resident memory idle (after --idle
 // seconds with nothing to do) and at its peak (the kernel's high-water mark, VmHWM, over the whole run:
@@ -19,23 +20,21 @@
 // --no-build measures the dist/ already built.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { buildAll, BUNDLES, PRODUCTION_ENV, PRODUCTION_NODE_FLAGS } from '../scripts/build.js';
 import { DRAIN_TAINT } from '../shared/contract.js';
-import { startFleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
-import { startImdsEmulator } from '../sandbox/imds/emulator.js';
 import { serviceAccountUser } from '../sandbox/kube/authn.js';
-import { startKubeEmulator, type KubeEmulator } from '../sandbox/kube/emulator.js';
 import type { LocalClient } from '../sandbox/kube/types.js';
-import { createGameServer, GAMESERVERS, NODES } from '../sandbox/system/agent-fixtures.js';
-import { applyInstallation, INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME } from '../sandbox/run/manifests.js';
-import { freePort, startRedisProcess } from '../sandbox/run/redis-process.js';
+import { createGameServer, createNode, GAMESERVERS, NODES } from '../sandbox/system/agent-fixtures.js';
+import { startSystem } from '../sandbox/system/system.js';
+import { INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME } from '../sandbox/run/manifests.js';
+import { freePort } from '../sandbox/run/redis-process.js';
+import { sleep, waitFor, writeResults } from './lib.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLE = join(ROOT, 'dist', BUNDLES.image.out);
@@ -79,20 +78,11 @@ function args(): { idleSeconds: number; flagSets: string[][]; build: boolean } {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
-async function until(
-  what: string,
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Polls `probe` every 100 ms until it holds (the components' own work is what is measured). */
+const until = (what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 60_000) =>
+  waitFor(what, probe, timeoutMs, 100);
 
 /** VmRSS and VmHWM of a process, in KiB, from /proc. */
 function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
@@ -229,16 +219,6 @@ async function allocate(admin: LocalClient, name: string): Promise<boolean> {
   }
 }
 
-async function createNode(admin: LocalClient, name: string, instanceId: string): Promise<void> {
-  await admin.create(NODES, {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, role: 'game-servers' } },
-    spec: { providerID: `aws:///us-east-1a/${instanceId}` },
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  });
-}
-
 /** A GameServer update that is not an allocation: what most reviews are, answered without an API call. */
 function nonTransitionReview(i: number): string {
   const gs = (state: string) => ({
@@ -343,22 +323,21 @@ interface RunResult {
 }
 
 async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult> {
-  const silent = pino({ level: 'silent' });
   const work = await mkdtemp(join(tmpdir(), 'bench-memory-'));
-  const emu: KubeEmulator = await startKubeEmulator({ authorization: 'rbac', logger: silent });
-  const fleetiq = await startFleetIQEmulator({
-    groups: [{ name: GROUP, instanceIds: [INSTANCE, OTHER_INSTANCE] }],
-    logger: silent,
-    healthCheckTimeoutSeconds: 3600,
-  });
-  const imds = await startImdsEmulator({ instanceId: INSTANCE });
-  const redis = await startRedisProcess();
+  // The emulator with the installation (RBAC, the webhook configuration with failurePolicy Fail).
+  const system = await startSystem({ controlPlane: 'emulated', failurePolicy: 'Fail', redis: true });
+  system.defer('the work directory', () => rm(work, { recursive: true, force: true }));
+  const redis = system.redis!;
   const processes: Measured[] = [];
+  // Each waits up to 30 s for its process to exit before killing it.
+  system.defer('the components', () => Promise.all(processes.map((p) => p.stop())), 35_000);
   try {
-    const admin = emu.client();
-    await applyInstallation(admin, (apiVersion, kind) => emu.registry.byKind(apiVersion, kind), {
-      failurePolicy: 'Fail',
+    const fleetiq = await system.startFleetIQ({
+      groups: [{ name: GROUP, instanceIds: [INSTANCE, OTHER_INSTANCE] }],
+      healthCheckTimeoutSeconds: 3600,
     });
+    const imds = await system.startImds({ instanceId: INSTANCE });
+    const admin = system.admin;
     await createNode(admin, NODE, INSTANCE);
     await createNode(admin, OTHER_NODE, OTHER_INSTANCE);
     for (const node of [NODE, OTHER_NODE])
@@ -366,7 +345,8 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
 
     const kubeconfigOf = async (serviceAccount: string) => {
       const path = join(work, `${serviceAccount}.kubeconfig`);
-      await emu.writeKubeconfig(path, serviceAccountUser(INSTALL_NAMESPACE, serviceAccount));
+      const user = serviceAccountUser(INSTALL_NAMESPACE, serviceAccount);
+      await writeFile(path, await system.kube.kubeconfig(user), { mode: 0o600 });
       return path;
     };
     const aws = {
@@ -380,7 +360,10 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
     await writeFile(config, JSON.stringify({ GameServerGroups: [GROUP], PollIntervalSeconds: 2 }));
 
     const webhookPort = await freePort();
-    emu.registerServiceEndpoint(INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME, '127.0.0.1', webhookPort);
+    await system.kube.exposeService(INSTALL_NAMESPACE, WEBHOOK_SERVICE_NAME, {
+      host: '127.0.0.1',
+      port: webhookPort,
+    });
     const ports = { pubsub: await freePort(), webhook: await freePort(), reconciler: await freePort() };
     log(`  starting the components (node ${nodeFlags.join(' ') || '(no flags)'})`);
     const pubsub = new Measured(
@@ -492,12 +475,7 @@ async function run(nodeFlags: string[], idleSeconds: number): Promise<RunResult>
       webhookLatencyMs: latency,
     };
   } finally {
-    await Promise.all(processes.map((p) => p.stop()));
-    await redis.stop();
-    await imds.stop();
-    await fleetiq.stop();
-    await emu.stop();
-    await rm(work, { recursive: true, force: true });
+    await system.stop();
   }
 }
 
@@ -544,11 +522,7 @@ async function main(): Promise<void> {
     meetsTargets: meets(first),
   };
   // Where `npm run bench` collects every benchmark's figures.
-  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
-  await writeFile(
-    join(ROOT, 'bench', 'results', 'memory.json'),
-    `${JSON.stringify({ headline, ...output }, null, 2)}\n`,
-  );
+  await writeResults('memory', { headline, ...output });
   process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
   process.exitCode = failed.length === 0 && runs.every(meets) ? 0 : 1;
 }

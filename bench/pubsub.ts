@@ -12,11 +12,10 @@ import { cpus, loadavg } from 'node:os';
 import { GameLiftClient } from '@aws-sdk/client-gamelift';
 import { Redis } from 'ioredis';
 import { SeededRandom } from '../sandbox/clock.js';
-import { startFleetIQEmulator } from '../sandbox/fleetiq/emulator.js';
 import { DEFAULT_RATE_LIMITS } from '../sandbox/fleetiq/throttle.js';
 import { createLogger } from '../shared/logger.js';
 import { parseStatusMessage } from '../shared/status-message.js';
-import { startRedisProcess } from '../sandbox/run/redis-process.js';
+import { startParts } from '../sandbox/system/system.js';
 import { resolveConfig } from '../pubsub/config.js';
 import { describeInstancesWith, pollGroup, type ObservedInstance } from '../pubsub/poller.js';
 import { StatusPublisher } from '../pubsub/publisher.js';
@@ -32,14 +31,20 @@ async function main(): Promise<void> {
   const spreadSeconds = argNumber('spread-seconds', 60);
   const silent = createLogger('bench', 'silent');
   const loadAtStart = loadavg()[0]!;
-  const emulator = await startFleetIQEmulator({
-    logger: silent,
-    seed: 2024,
-    groups: GROUPS.map((name) => ({ name, instances: INSTANCES_PER_GROUP })),
-    // Keep drained instances around for the whole run (the default terminates them after 60 s).
-    drainingTerminationDelaySeconds: 3600,
-  });
-  const redisServer = await startRedisProcess();
+  // FleetIQ and Redis only: pubsub needs no Kubernetes without leader election.
+  const parts = await startParts({ redis: true });
+  const redisServer = parts.redis!;
+  const emulator = await parts
+    .startFleetIQ({
+      seed: 2024,
+      groups: GROUPS.map((name) => ({ name, instances: INSTANCES_PER_GROUP })),
+      // Keep drained instances around for the whole run (the default terminates them after 60 s).
+      drainingTerminationDelaySeconds: 3600,
+    })
+    .catch(async (err) => {
+      await parts.stop();
+      throw err;
+    });
   const results: Record<string, unknown> = {
     setup: {
       groups: GROUPS.length,
@@ -207,8 +212,7 @@ async function main(): Promise<void> {
     await service.stop();
     subscriber.disconnect();
   } finally {
-    await redisServer.stop();
-    await emulator.stop();
+    await parts.stop();
   }
 
   // Other work on the machine slows Redis and this process alike: say how busy it was.

@@ -67,7 +67,11 @@ export const SANDBOX_TIMINGS: ComponentTimings = {
 
 export interface ComponentsOptions {
   kube: KubeBackend;
-  meter: GameLiftMeter;
+  /**
+   * The GameLift endpoint the components call and the credentials each signs with: the sandbox's
+   * meter (which counts calls per component), or the FleetIQ emulator itself with any credentials.
+   */
+  meter: Pick<GameLiftMeter, 'url' | 'credentials'>;
   group: string;
   redisUrl: string;
   signingSecret?: string;

@@ -6,6 +6,7 @@
 //                      sandbox/run/kube-backend.ts) with the installation from manifests/, on a SimClock
 //   .startRedis()      a real redis-server on a free loopback port
 //   .startFleetIQ()    the FleetIQ emulator, on the same clock
+//   .startImds()       an instance's metadata service (the IMDS emulator), on loopback
 //   .startCluster()    the simulated cluster (kubelets, Agones, players; on the emulator also the
 //                      scheduler and taint manager) as a client of that control plane
 //   .startComponents() the project's components (webhook, pubsub, node agents) under their
@@ -14,6 +15,10 @@
 //   .defer()           anything else the caller started, to be stopped with the rest
 //
 // stop() stops everything in the reverse order it started, each step bounded (teardown.ts).
+//
+// What needs no Kubernetes (the clock, Redis, the FleetIQ and instance metadata emulators) is also had
+// alone, startParts(), for what measures those parts only (bench/pubsub.ts): a System is those parts
+// with a control plane under them.
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { SimClock } from '../clock.js';
@@ -32,18 +37,30 @@ import { Components, type ComponentsOptions } from '../run/components.js';
 import { startKubeBackend, type ControlPlaneKind, type KubeBackend } from '../run/kube-backend.js';
 import { WEBHOOK_CONFIGURATION_NAME, type Installation } from '../run/manifests.js';
 import { startRedisProcess, type RedisProcess } from '../run/redis-process.js';
+import { startImdsEmulator, type ImdsEmulator, type ImdsEmulatorOptions } from '../imds/emulator.js';
 import { DEFAULT_STEP_LIMIT_MS, Teardown, describeFailures, type TeardownFailure } from './teardown.js';
 
-export interface SystemOptions {
-  /** The emulator (starts in a second) or kube-apiserver, etcd and the controllers of the pinned release. */
-  controlPlane: ControlPlaneKind;
-  /** The simulated clock every part shares; default a new one at `speed` (1), stopped with the system. */
+/** The parts that need no Kubernetes, and how they are stopped. */
+export interface PartsOptions {
+  /** The simulated clock every part shares; default a new one at `speed` (1), stopped with the parts. */
   clock?: SimClock;
   speed?: number;
-  /** Random numbers for the emulator's generated names (default: a fixed sequence). */
-  random?: () => number;
   /** Each part's logger (default: silent). */
   logger?: (component: string) => Logger;
+  /**
+   * Start a redis-server first, before the control plane: a machine without one is told so at once
+   * (SetupError), not after the real control plane took its ten seconds. Later: startRedis().
+   */
+  redis?: boolean | { requirePass?: string };
+  /** Called with each teardown step that failed or did not finish in its time. */
+  onTeardownFailure?: (f: TeardownFailure) => void;
+}
+
+export interface SystemOptions extends PartsOptions {
+  /** The emulator (starts in a second) or kube-apiserver, etcd and the controllers of the pinned release. */
+  controlPlane: ControlPlaneKind;
+  /** Random numbers for the emulator's generated names (default: a fixed sequence). */
+  random?: () => number;
   /** The webhook configuration's failurePolicy (default Fail, as manifests/ has it). */
   failurePolicy?: 'Fail' | 'Ignore';
   /** The real API server's audit policy (see KubeBackendOptions). */
@@ -55,39 +72,39 @@ export interface SystemOptions {
    * its failurePolicy Fail would refuse every allocation: a system without one deletes it.
    */
   webhookConfiguration?: boolean;
-  /**
-   * Start a redis-server first, before the control plane: a machine without one is told so at once
-   * (SetupError), not after the real control plane took its ten seconds. Later: startRedis().
-   */
-  redis?: boolean | { requirePass?: string };
-  /** Called with each teardown step that failed or did not finish in its time. */
-  onTeardownFailure?: (f: TeardownFailure) => void;
 }
 
-export interface System {
-  readonly kind: ControlPlaneKind;
+/** The clock, Redis, FleetIQ and instance metadata: what startParts() gives, and every System too. */
+export interface SystemParts {
   readonly clock: SimClock;
-  readonly kube: KubeBackend;
-  /** The admin's client (in-process on the emulator, HTTPS on the real one). */
-  readonly admin: LocalClient;
-  readonly installation: Installation;
   logger(component: string): Logger;
-  /** The parts started so far (undefined until started). */
+  /** The first of each started so far (undefined until started). */
   readonly redis: RedisProcess | undefined;
   readonly fleetiq: FleetIQEmulator | undefined;
-  readonly sim: ClusterSimulation | undefined;
-  readonly components: Components | undefined;
-  /** A client-node KubeConfig for `user`; with `nodeName`, bound to that node (see KubeBackend.kubeconfig). */
-  kubeConfig(user: UserInfo, options?: { nodeName?: string }): Promise<KubeConfig>;
   startRedis(options?: { requirePass?: string }): Promise<RedisProcess>;
   /** The FleetIQ emulator on the system's clock and logger unless `options` says otherwise. */
   startFleetIQ(options: FleetIQEmulatorOptions): Promise<FleetIQEmulator>;
-  startCluster(options: Omit<ClusterSimulationOptions, 'clock' | 'controlPlane'>): Promise<ClusterSimulation>;
-  startComponents(options: Omit<ComponentsOptions, 'kube' | 'logger'>): Components;
+  /** One instance's metadata service on loopback (on real time, as the agents that poll it are). */
+  startImds(options: ImdsEmulatorOptions): Promise<ImdsEmulator>;
   /** Stops `run` with the system, before everything started so far. */
   defer(name: string, run: () => unknown, limitMs?: number): void;
   /** Stops every part, last started first; once. Rejects naming each step that failed or hung. */
   stop(): Promise<void>;
+}
+
+export interface System extends SystemParts {
+  readonly kind: ControlPlaneKind;
+  readonly kube: KubeBackend;
+  /** The admin's client (in-process on the emulator, HTTPS on the real one). */
+  readonly admin: LocalClient;
+  readonly installation: Installation;
+  /** The parts started so far (undefined until started). */
+  readonly sim: ClusterSimulation | undefined;
+  readonly components: Components | undefined;
+  /** A client-node KubeConfig for `user`; with `nodeName`, bound to that node (see KubeBackend.kubeconfig). */
+  kubeConfig(user: UserInfo, options?: { nodeName?: string }): Promise<KubeConfig>;
+  startCluster(options: Omit<ClusterSimulationOptions, 'clock' | 'controlPlane'>): Promise<ClusterSimulation>;
+  startComponents(options: Omit<ComponentsOptions, 'kube' | 'logger'>): Components;
 }
 
 const silentLogger = pino({ level: 'silent' });
@@ -101,18 +118,123 @@ export function fixedRandom(seed = 0x2545f491): () => number {
   };
 }
 
-export async function startSystem(o: SystemOptions): Promise<System> {
+class Parts implements SystemParts {
+  redis: RedisProcess | undefined;
+  fleetiq: FleetIQEmulator | undefined;
+
+  constructor(
+    readonly clock: SimClock,
+    readonly logger: (component: string) => Logger,
+    protected readonly teardown: Teardown,
+    firstRedis: RedisProcess | undefined,
+  ) {
+    this.redis = firstRedis;
+  }
+
+  /**
+   * `part`, stopped with the system; stopped at once when the system already is (a part started while
+   * it stopped, e.g. for an instance launched meanwhile), so that nothing outlives it.
+   */
+  protected async own<T extends { stop(): Promise<void> }>(name: string, part: T): Promise<T> {
+    try {
+      this.teardown.defer(name, () => part.stop());
+    } catch (err) {
+      await part.stop();
+      throw err;
+    }
+    return part;
+  }
+
+  async startRedis(options: { requirePass?: string } = {}): Promise<RedisProcess> {
+    const r = await this.own('redis-server', await startRedisProcess(options));
+    this.redis ??= r;
+    return r;
+  }
+
+  async startFleetIQ(options: FleetIQEmulatorOptions): Promise<FleetIQEmulator> {
+    const f = await this.own(
+      'the FleetIQ emulator',
+      await startFleetIQEmulator({ clock: this.clock, logger: this.logger('fleetiq'), ...options }),
+    );
+    this.fleetiq ??= f;
+    return f;
+  }
+
+  startImds(options: ImdsEmulatorOptions): Promise<ImdsEmulator> {
+    return startImdsEmulator(options).then((i) =>
+      this.own(`the instance metadata of ${options.instanceId}`, i),
+    );
+  }
+
+  defer(name: string, run: () => unknown, limitMs = DEFAULT_STEP_LIMIT_MS): void {
+    this.teardown.defer(name, run, limitMs);
+  }
+
+  async stop(): Promise<void> {
+    const failures = await this.teardown.stop();
+    if (failures.length > 0) throw new Error(`stopping the system: ${describeFailures(failures)}`);
+  }
+}
+
+class WholeSystem extends Parts implements System {
+  readonly kind: ControlPlaneKind;
+  readonly admin: LocalClient;
+  readonly installation: Installation;
+  sim: ClusterSimulation | undefined;
+  components: Components | undefined;
+
+  constructor(
+    clock: SimClock,
+    logger: (component: string) => Logger,
+    teardown: Teardown,
+    firstRedis: RedisProcess | undefined,
+    readonly kube: KubeBackend,
+  ) {
+    super(clock, logger, teardown, firstRedis);
+    this.kind = kube.kind;
+    this.admin = kube.client();
+    this.installation = kube.installation;
+  }
+
+  async kubeConfig(user: UserInfo, options: { nodeName?: string } = {}): Promise<KubeConfig> {
+    const kc = new KubeConfig();
+    kc.loadFromString(await this.kube.kubeconfig(user, options));
+    return kc;
+  }
+
+  async startCluster(
+    options: Omit<ClusterSimulationOptions, 'clock' | 'controlPlane'>,
+  ): Promise<ClusterSimulation> {
+    const s = await this.own(
+      'the simulated cluster',
+      await startClusterSimulation(this.kube.host, {
+        logger: this.logger('cluster'),
+        ...options,
+        clock: this.clock,
+        controlPlane: this.kube.kind,
+      }),
+    );
+    this.sim ??= s;
+    return s;
+  }
+
+  startComponents(options: Omit<ComponentsOptions, 'kube' | 'logger'>): Components {
+    const c = new Components({ ...options, kube: this.kube, logger: this.logger });
+    this.teardown.defer('the components', () => c.stop());
+    this.components ??= c;
+    return c;
+  }
+}
+
+/** The teardown, the clock and (when asked for) Redis: what every caller starts with. */
+async function openParts(o: PartsOptions) {
   const logger = o.logger ?? (() => silentLogger);
   const teardown = new Teardown(o.onTeardownFailure);
-  const stop = async () => {
-    const failures = await teardown.stop();
-    if (failures.length > 0) throw new Error(`stopping the system: ${describeFailures(failures)}`);
-  };
-  let firstRedis: RedisProcess | undefined;
+  let redis: RedisProcess | undefined;
   if (o.redis) {
     const r = await startRedisProcess(o.redis === true ? {} : o.redis);
     teardown.defer('redis-server', () => r.stop());
-    firstRedis = r;
+    redis = r;
   }
   let clock = o.clock;
   if (!clock) {
@@ -120,6 +242,17 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     teardown.defer('the clock', () => own.stop());
     clock = own;
   }
+  return { logger, teardown, redis, clock };
+}
+
+/** The parts that need no Kubernetes (no control plane is started). */
+export async function startParts(o: PartsOptions = {}): Promise<SystemParts> {
+  const { logger, teardown, redis, clock } = await openParts(o);
+  return new Parts(clock, logger, teardown, redis);
+}
+
+export async function startSystem(o: SystemOptions): Promise<System> {
+  const { logger, teardown, redis, clock } = await openParts(o);
   try {
     const backend = await startKubeBackend({
       kind: o.controlPlane,
@@ -133,77 +266,14 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     // Its owner may stop it early (the real one before the servers it calls: test/e2e/harness.ts).
     const kube: KubeBackend = { ...backend, stop: once(() => backend.stop()) };
     teardown.defer('the control plane', () => kube.stop());
-    const admin = kube.client();
     if (o.webhookConfiguration === false)
-      await admin.delete({
+      await kube.client().delete({
         group: 'admissionregistration.k8s.io',
         version: 'v1',
         resource: 'mutatingwebhookconfigurations',
         name: WEBHOOK_CONFIGURATION_NAME,
       });
-
-    const sharedClock = clock;
-    let redis = firstRedis;
-    let fleetiq: FleetIQEmulator | undefined;
-    let sim: ClusterSimulation | undefined;
-    let components: Components | undefined;
-    const system: System = {
-      kind: kube.kind,
-      clock: sharedClock,
-      kube,
-      admin,
-      installation: kube.installation,
-      logger,
-      get redis() {
-        return redis;
-      },
-      get fleetiq() {
-        return fleetiq;
-      },
-      get sim() {
-        return sim;
-      },
-      get components() {
-        return components;
-      },
-      async kubeConfig(user, options = {}) {
-        const kc = new KubeConfig();
-        kc.loadFromString(await kube.kubeconfig(user, options));
-        return kc;
-      },
-      async startRedis(options = {}) {
-        const r = await startRedisProcess(options);
-        teardown.defer('redis-server', () => r.stop());
-        redis ??= r;
-        return r;
-      },
-      async startFleetIQ(options) {
-        const f = await startFleetIQEmulator({ clock: sharedClock, logger: logger('fleetiq'), ...options });
-        teardown.defer('the FleetIQ emulator', () => f.stop());
-        fleetiq ??= f;
-        return f;
-      },
-      async startCluster(options) {
-        const s = await startClusterSimulation(kube.host, {
-          logger: logger('cluster'),
-          ...options,
-          clock: sharedClock,
-          controlPlane: kube.kind,
-        });
-        teardown.defer('the simulated cluster', () => s.stop());
-        sim ??= s;
-        return s;
-      },
-      startComponents(options) {
-        const c = new Components({ ...options, kube, logger });
-        teardown.defer('the components', () => c.stop());
-        components ??= c;
-        return c;
-      },
-      defer: (name, run, limitMs = DEFAULT_STEP_LIMIT_MS) => teardown.defer(name, run, limitMs),
-      stop,
-    };
-    return system;
+    return new WholeSystem(clock, logger, teardown, redis, kube);
   } catch (err) {
     // Why it did not start matters more than what stopping the rest then ran into.
     await teardown.stop();

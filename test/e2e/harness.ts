@@ -7,15 +7,15 @@
 // On it: the simulated cluster (kubelets and Agones; on the emulator also the scheduler and taint
 // manager, on the real one the real ones) and the real webhook in built-in certificate mode, its
 // settings taken from the Deployment's environment. The API server reaches the webhook's replicas
-// through a Service stand-in (a TCP round-robin proxy made the Service's endpoint), so replicas can
-// be added, removed or all taken away (an outage) while traffic runs.
+// through the sandbox's Service stand-in (sandbox/run/service-proxy.ts: a TCP round-robin proxy made
+// the Service's endpoint), so replicas can be added, removed or all taken away (an outage) while
+// traffic runs.
 //
 // What a test reads about the API server is taken from the API server itself, on either backend:
 // the webhook's call statistics from kube-apiserver's apiserver_admission_* metrics (the emulator
 // keeps the same counts itself), and the requests a ServiceAccount made from kube-apiserver's audit
 // log (the emulator's request log). On the real control plane, matchmakers allocate through
 // Agones' aggregated allocation API (allocation-api.ts).
-import net from 'node:net';
 import tls from 'node:tls';
 import https from 'node:https';
 import { open } from 'node:fs/promises';
@@ -31,6 +31,7 @@ import type {
   FleetOptions,
 } from '../../sandbox/cluster/index.js';
 import type { ControlPlaneKind, KubeBackend } from '../../sandbox/run/kube-backend.js';
+import { startServiceProxy, type ServiceProxy } from '../../sandbox/run/service-proxy.js';
 import { startSystem } from '../../sandbox/system/system.js';
 import { registerWebhookCommand, webhookConfigFromOptions } from '../../webhook/cli.js';
 import type { WebhookConfig } from '../../webhook/config.js';
@@ -94,71 +95,6 @@ export function webhookOptionsFromDeployment(
   for (const o of cmd.options)
     if (o.envVar && env[o.envVar] !== undefined) opts[o.attributeName()] = env[o.envVar];
   return { ...opts, ...overrides };
-}
-
-/**
- * A Service with its endpoints, as kube-proxy makes it: each new TCP connection goes to the next
- * backend in turn, established connections stay with theirs, and with no backend at all connections
- * are refused at once.
- */
-export class ServiceProxy {
-  private backends: { host: string; port: number }[] = [];
-  private next = 0;
-  private readonly conns = new Map<net.Socket, { socket: net.Socket; backend: string }>();
-  private server: net.Server | undefined;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  /**
-   * The Service's endpoints become `backends`. A removed endpoint's established connections stay (as
-   * with kube-proxy: its pod keeps serving them until it shuts down), unless `cut` (its pod died).
-   */
-  setBackends(backends: { host: string; port: number }[], options: { cut?: boolean } = {}): void {
-    this.backends = [...backends];
-    if (!options.cut) return;
-    const keep = new Set(backends.map((b) => `${b.host}:${b.port}`));
-    for (const [client, c] of this.conns) {
-      if (!keep.has(c.backend)) {
-        client.destroy();
-        c.socket.destroy();
-      }
-    }
-  }
-
-  private accept(client: net.Socket): void {
-    if (this.backends.length === 0) {
-      client.resetAndDestroy();
-      return;
-    }
-    const b = this.backends[this.next++ % this.backends.length]!;
-    const upstream = net.connect({ port: b.port, host: b.host, allowHalfOpen: true });
-    this.conns.set(client, { socket: upstream, backend: `${b.host}:${b.port}` });
-    // Transparent as a NAT: a FIN is passed on as a FIN (pipe), a reset as a reset.
-    client.on('close', () => {
-      this.conns.delete(client);
-      upstream.end();
-    });
-    upstream.on('close', () => {
-      this.conns.delete(client);
-      client.end();
-    });
-    client.on('error', () => upstream.resetAndDestroy());
-    upstream.on('error', () => client.resetAndDestroy());
-    client.pipe(upstream).pipe(client);
-  }
-
-  async stop(): Promise<void> {
-    for (const [client, c] of this.conns) {
-      client.destroy();
-      c.socket.destroy();
-    }
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
 }
 
 export interface E2eOptions {
@@ -389,9 +325,8 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
     const hookName = findObject(manifests, 'MutatingWebhookConfiguration', WEBHOOK_NAME).webhooks[0]
       .name as string;
 
-    const service = new ServiceProxy();
-    system.defer('the Service stand-in', () => service.stop(), 5_000);
-    await service.start();
+    const service = await startServiceProxy();
+    system.defer('the Service stand-in', () => service.close(), 5_000);
     await kube.exposeService(WEBHOOK_NAMESPACE, WEBHOOK_NAME, { host: '127.0.0.1', port: service.port });
 
     const webhookUser = componentUser('webhook');
@@ -421,7 +356,7 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       return w;
     };
     const route = (list: RunningWebhook[], o: { crash?: boolean } = {}) =>
-      service!.setBackends(
+      service.setEndpoints(
         list.map((w) => ({ host: '127.0.0.1', port: w.port })),
         { cut: o.crash ?? false },
       );
@@ -446,7 +381,7 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2e> {
       async () => {
         if (kube.kind === 'real') await kube.stop();
         kube.emulator?.webhooks?.close();
-        service.setBackends([], { cut: true });
+        service.setEndpoints([], { cut: true });
       },
       20_000,
     );

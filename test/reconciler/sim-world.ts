@@ -7,27 +7,28 @@
 // takes its node away, a launched one registers a node and gets an agent), Redis, the real pubsub
 // publishing FleetIQ's statuses, the real webhook registered with the API server, and one real agent
 // per node (on real time, as in production). The parts come from the system builder
-// (sandbox/system/system.ts) through the test control plane (test/helpers/test-kube.ts).
-import { KubeConfig } from '@kubernetes/client-node';
+// (sandbox/system/system.ts) through the test control plane (test/helpers/test-kube.ts): pubsub and
+// the webhook as the sandbox runs them (startComponents: under their ServiceAccounts, pubsub with its
+// Lease, the webhook with its built-in certificates behind the Service stand-in); the agents, which
+// these tests are about, with the agent tests' timings (agent-support.ts).
 import { SimClock } from '../../sandbox/clock.js';
-import { WEBHOOK_CONFIGURATION_NAME, WEBHOOK_SERVICE_NAME } from '../../sandbox/run/manifests.js';
+import { SANDBOX_TIMINGS, type ComponentTimings } from '../../sandbox/run/components.js';
+import { WEBHOOK_CONFIGURATION_NAME } from '../../sandbox/run/manifests.js';
 import { startTestKube } from '../helpers/test-kube.js';
 import type { ClusterSimulation, FleetOptions } from '../../sandbox/cluster/index.js';
 import type { KubeObject } from '../../sandbox/kube/types.js';
-import { startPubsub, type PubsubService } from '../../pubsub/service.js';
-import { resolveConfig } from '../../pubsub/config.js';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '../../certs/issue.js';
-import { StaticCertificateSource, servingCertificateFrom } from '../../webhook/tls-source.js';
-import { webhookConfig } from '../../webhook/config.js';
-import { startWebhook, type RunningWebhook } from '../../webhook/server.js';
+import type { PubsubService } from '../../pubsub/service.js';
+import type { RunningWebhook } from '../../webhook/server.js';
 import type { RunningReconciler } from '../../reconciler/agent.js';
 import type { DecideConfig } from '../../reconciler/decide.js';
-import { startImdsEmulator, type ImdsEmulator } from '../../sandbox/imds/emulator.js';
+import type { ImdsEmulator } from '../../sandbox/imds/emulator.js';
 import { startWorld, type World } from './agent-support.js';
 import { GROUP, SECRET } from '../../sandbox/system/agent-fixtures.js';
-import { silent, waitFor } from './helpers.js';
+import { waitFor } from './helpers.js';
 
-const DAY = 86_400_000;
+/** pubsub polls FleetIQ four times a second (the agents here are started by the world, not by these). */
+const TIMINGS: ComponentTimings = { ...SANDBOX_TIMINGS, pubsubPollSeconds: 0.25, pubsubRepublishSeconds: 5 };
+const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'dummy-secret' };
 
 export interface SimWorld {
   world: World;
@@ -80,9 +81,6 @@ export async function startSimWorld(o: {
     const agentOf = new Map<string, RunningReconciler>();
     const launched: string[] = [];
     const imdsOf = new Map<string, ImdsEmulator>();
-    system.defer('the instance metadata emulators', () =>
-      Promise.all([...imdsOf.values()].map((i) => i.stop())),
-    );
 
     // The instance ids are FleetIQ's; the group is created with them so that the hooks see everything after.
     const ids = Array.from(
@@ -114,7 +112,7 @@ export async function startSimWorld(o: {
       const node = await sim.addNode({ instanceId, capacity: { pods: o.nodeCapacityPods ?? 8 } });
       let config = {};
       if (o.imds) {
-        const imds = await startImdsEmulator({ instanceId });
+        const imds = await system.startImds({ instanceId });
         imdsOf.set(instanceId, imds);
         config = { imdsEndpoint: imds.url, spotNoticePollIntervalMs: 500 };
       }
@@ -123,75 +121,34 @@ export async function startSimWorld(o: {
     };
 
     // The webhook, registered with the API server as the manifests register it (the installation's
-    // MutatingWebhookConfiguration, by Service reference), with our CA as its caBundle.
-    const ca = await createCertificateAuthority({
-      commonName: 'agent-test-ca',
-      validityMs: DAY,
-      keySize: 2048,
-      now: new Date(),
-    });
-    const serving = await issueServingCertificate(ca, {
-      dnsNames: serviceDnsNames('fleetiq-agones-webhook', 'fleetiq-system'),
-      validityMs: DAY,
-      keySize: 2048,
-      now: new Date(),
-    });
-    const adminKc = new KubeConfig();
-    adminKc.loadFromString(kube.backend.adminKubeconfig);
-    const webhook = await startWebhook(
-      webhookConfig(
-        {
-          mode: 'static',
-          source: new StaticCertificateSource(
-            servingCertificateFrom(serving.certPem, serving.keyPem, ca.certPem),
-          ),
-        },
-        {
-          listen: { host: '127.0.0.1', port: 0 },
-          opsListen: { host: '127.0.0.1', port: 0 },
-          shutdownGraceMs: 200,
-        },
-      ),
-      { kubeConfig: adminKc, logger: silent },
-    );
-    system.defer('the webhook', () => webhook.stop());
-    await kube.backend.exposeService('fleetiq-system', WEBHOOK_SERVICE_NAME, {
-      host: '127.0.0.1',
-      port: webhook.port,
-    });
-    await w.admin.patch(
-      {
-        group: 'admissionregistration.k8s.io',
-        version: 'v1',
-        resource: 'mutatingwebhookconfigurations',
-        name: WEBHOOK_CONFIGURATION_NAME,
-      },
-      'json',
-      [
-        {
-          op: 'add',
-          path: '/webhooks/0/clientConfig/caBundle',
-          value: Buffer.from(ca.certPem).toString('base64'),
-        },
-      ],
-    );
-    await waitFor('webhook ready', () => webhook.ready() === true);
-
-    const pubsub = await startPubsub({
-      config: resolveConfig({ GameServerGroups: [GROUP], PollIntervalSeconds: 0.25, RepublishSeconds: 5 }),
+    // MutatingWebhookConfiguration, by Service reference; it publishes its own caBundle there), and
+    // pubsub publishing FleetIQ's statuses, as the sandbox runs them.
+    const components = system.startComponents({
+      meter: { url: w.fleetiq.url, credentials: () => CREDENTIALS },
+      group: GROUP,
       redisUrl: w.redis.url,
       signingSecret: SECRET,
-      gameLift: {
-        region: 'us-east-1',
-        endpoint: w.fleetiq.url,
-        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'dummy-secret' },
-        maxAttempts: 2,
-      },
-      leaderElection: false,
-      listen: { host: '127.0.0.1', port: 0 },
-      logger: silent,
+      timings: TIMINGS,
     });
-    system.defer('pubsub', () => pubsub.stop({ release: false }));
+    await components.startWebhooks(1);
+    const webhook = components.webhooks[0]!;
+    await waitFor(
+      'the webhook caBundle in the MutatingWebhookConfiguration',
+      async () => {
+        const mwc = await w.admin.get({
+          group: 'admissionregistration.k8s.io',
+          version: 'v1',
+          resource: 'mutatingwebhookconfigurations',
+          name: WEBHOOK_CONFIGURATION_NAME,
+        });
+        return (mwc.webhooks as { clientConfig?: { caBundle?: string } }[]).every((h) =>
+          Boolean(h.clientConfig?.caBundle),
+        );
+      },
+      30_000,
+    );
+    const pubsub = await components.startPubsub(0);
+    await waitFor('pubsub to lead', () => pubsub.isLeader(), 30_000);
 
     for (const id of ids) await startAgentFor(id);
     await sim.applyFleet(o.fleet);
