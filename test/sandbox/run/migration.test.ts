@@ -18,12 +18,14 @@ describe('migration: node by node from the old daemon to the node agent, under l
       {
         nodes: '4',
         legacyNodes: '4',
-        migrate: '8s,16s,24s,32s',
-        duration: '45s',
+        // The first move comes well over one pubsub poll (1 s real, 20 s simulated at the tests' speed)
+        // after the first DRAINING, so the old daemon hears of it before its node can be moved.
+        migrate: '30s,38s,46s,54s',
+        duration: '65s',
         allocationRate: '30/min',
         sessionSeconds: '20-40',
         // The old daemon never handled Spot notices: only DRAINING here, on nodes of either kind.
-        interruptions: '4s:DRAINING:1,20s:DRAINING:1',
+        interruptions: '2s:DRAINING:1,42s:DRAINING:1',
       },
       // No idle instance is made AVAILABLE again during the run: each registration counted is a real one.
       { timings: { ...TEST_TIMINGS, decide: { ...TEST_TIMINGS.decide, idlePeriodMs: 600_000 } } },
@@ -49,7 +51,7 @@ describe('migration: node by node from the old daemon to the node agent, under l
     expect(m.stillOnLegacy).toEqual([]);
     expect(m.withoutAgent).toEqual([]);
     expect(m.registeredMoreThanOnce).toEqual([]);
-    // The old daemons followed our pubsub: the DRAINING at 4 s hit a node still on one, which drained it.
+    // The old daemons followed our pubsub: the DRAINING at 2 s hit a node still on one, which drained it.
     expect(m.legacyDrains).toBeGreaterThanOrEqual(1);
     expect(sb.legacy!.daemons.size).toBe(0);
 
