@@ -21,6 +21,7 @@ import {
   DRAIN_TOLERATION_ANNOTATION,
   FLEETIQ_STATUSES,
   INSTANCE_STATUS_LABEL,
+  LEGACY_ACTIVE_TAINT_KEY,
   type InstanceStatus,
 } from './contract.js';
 
@@ -379,34 +380,74 @@ export const FENCED_NODE_STATUSES: ReadonlySet<string> = new Set<InstanceStatus>
 /** The node labels that say whether a node takes new sessions (see nodeRefusesSessions). */
 export const NODE_DRAIN_LABELS = [INSTANCE_STATUS_LABEL, DRAIN_PHASE_LABEL] as const;
 
+/** What of a node says whether it takes new sessions (see nodeRefusesSessions). */
+export interface NodeSessionSignals {
+  /** Its labels (only NODE_DRAIN_LABELS are looked at). */
+  labels: Readonly<Record<string, string>>;
+  /** `spec.unschedulable`. */
+  cordoned: boolean;
+  /** The keys of its taints. */
+  taintKeys: readonly string[];
+}
+
 /**
- * Why no new session may start on a node with these labels, or undefined when one may. A node drains
- * when FleetIQ says so (`instance-status` DRAINING or SPOT_TERMINATING) but also for reasons under
- * which that label stays ACTIVE (an operator's request, a rebalance recommendation, Karpenter): the
- * agent then records the drain in the `drain-phase` label. Any phase but `Active` (absent: a node the
- * agent does not run on, or has not labelled yet) refuses; that includes a value this version does not
- * know, which is read as a drain of unknown progress, as readDrainRecord does. The answer is the
- * text after "the node is" in the webhook's refusal.
+ * Why no new session may start on a node, or undefined when one may. The answer is the text after
+ * "the node is" in the webhook's refusal.
+ *
+ * - FleetIQ drains it (`instance-status` DRAINING or SPOT_TERMINATING), or the agent records a drain in
+ *   the `drain-phase` label for a reason under which that label stays ACTIVE (an operator's request, a
+ *   rebalance recommendation, Karpenter). Any phase but `Active` (absent: a node the agent does not run
+ *   on, or has not labelled yet) refuses; that includes a value this version does not know, which is
+ *   read as a drain of unknown progress, as readDrainRecord does.
+ * - The old Python adapter's daemon drains it: cordoned while it carries that daemon's
+ *   `gamelift.status/active` taint. The old daemon cordons, then lists the Allocated game servers, adds
+ *   the toleration to their pods and taints the node, without fencing: the taint evicts the Ready game
+ *   servers, and one allocated as its pod is being deleted loses its session even though this webhook
+ *   made the pod tolerate the taint. Refusing from the cordon, which comes a list and some patches
+ *   before the taint, closes that window (docs/migration.md). A cordon alone refuses nothing: the agent
+ *   labels its own drains, and an operator's cordon of a node the agent runs is not a drain.
  */
-export function nodeRefusesSessions(labels: Readonly<Record<string, string>>): string | undefined {
-  const status = labels[INSTANCE_STATUS_LABEL];
+export function nodeRefusesSessions(node: NodeSessionSignals): string | undefined {
+  const status = node.labels[INSTANCE_STATUS_LABEL];
   if (status !== undefined && FENCED_NODE_STATUSES.has(status)) return `${status} (${INSTANCE_STATUS_LABEL})`;
-  const phase = labels[DRAIN_PHASE_LABEL];
+  const phase = node.labels[DRAIN_PHASE_LABEL];
   if (phase !== undefined && phase !== 'Active') return `draining (${DRAIN_PHASE_LABEL}=${phase})`;
+  if (node.cordoned && node.taintKeys.includes(LEGACY_ACTIVE_TAINT_KEY))
+    return `cordoned with the old adapter's ${LEGACY_ACTIVE_TAINT_KEY} taint (its daemon drains it)`;
   return undefined;
 }
 
 /**
- * Label selectors that together select exactly the nodes nodeRefusesSessions refuses: a node refuses
- * iff it matches at least one (Kubernetes selectors cannot say "or", so a cache of those nodes keeps
- * one list and watch per selector). Each is authoritative for its own label only.
- * test/shared/drain-contract.test.ts checks the two agree on every combination of values.
+ * The selections that together hold every node nodeRefusesSessions refuses, for a cache of those nodes
+ * (Kubernetes selectors cannot say "or": one list and watch per selection). Each label selector is
+ * authoritative for its own label only; the cordoned nodes' selection for the cordon and the taints.
+ * test/shared/drain-contract.test.ts checks they agree with nodeRefusesSessions on every combination.
  */
 export const NO_SESSION_NODE_SELECTORS = {
   [INSTANCE_STATUS_LABEL]: `${INSTANCE_STATUS_LABEL} in (${[...FENCED_NODE_STATUSES].sort().join(',')})`,
   // `notin` alone also matches nodes without the label: the key must exist too.
   [DRAIN_PHASE_LABEL]: `${DRAIN_PHASE_LABEL},${DRAIN_PHASE_LABEL} notin (Active)`,
 } as const satisfies Record<(typeof NODE_DRAIN_LABELS)[number], string>;
+
+/** The field selector of the cordoned nodes (the third selection of NO_SESSION_NODE_SELECTORS). */
+export const CORDONED_NODES_FIELD_SELECTOR = 'spec.unschedulable=true';
+
+/** The signals of a Node object as the API server sends it. */
+export function nodeSessionSignals(node: {
+  metadata?: { labels?: Readonly<Record<string, string>> | undefined };
+  spec?: { unschedulable?: boolean | undefined; taints?: readonly { key?: string }[] | undefined };
+}): NodeSessionSignals {
+  const labels: Record<string, string> = {};
+  for (const key of NODE_DRAIN_LABELS) {
+    const value = node.metadata?.labels?.[key];
+    if (value !== undefined) labels[key] = value;
+  }
+  return {
+    labels,
+    cordoned: node.spec?.unschedulable === true,
+    taintKeys: (node.spec?.taints ?? []).flatMap((t) => (typeof t.key === 'string' ? [t.key] : [])),
+  };
+}
 
 /** The Agones states whose game servers hold a session that a drain must let finish. */
 export type ProtectedState = 'Allocated' | 'Reserved';

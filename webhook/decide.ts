@@ -8,6 +8,7 @@ import {
   DRAIN_TOLERATION_ANNOTATION,
   escapePointerSegment,
   nodeRefusesSessions,
+  type NodeSessionSignals,
   sessionPodNeeds,
   sessionPodPatch,
   type JsonPatchOp,
@@ -247,13 +248,14 @@ export interface PodDecisionOptions extends SessionPodProtection {
 }
 
 /**
- * What to do with the backing pod, given the pod as just read (undefined: not found) and the drain
- * labels of its node (undefined: none known, e.g. the node does not exist): see nodeRefusesSessions.
+ * What to do with the backing pod, given the pod as just read (undefined: not found) and what of its
+ * node says whether it takes sessions (undefined: nothing known, e.g. the node does not exist): see
+ * nodeRefusesSessions.
  */
 export function decidePod(
   gs: GameServerRef,
   pod: PodView | undefined,
-  nodeLabels: Readonly<Record<string, string>> | undefined,
+  node: NodeSessionSignals | undefined,
   options: PodDecisionOptions,
 ): PodDecision {
   const who = `GameServer ${gs.namespace}/${gs.name}`;
@@ -272,7 +274,7 @@ export function decidePod(
     if (pod.metadata.deletionTimestamp) {
       return { kind: 'fence', message: `the pod of ${who} is terminating: allocate another game server` };
     }
-    const refusal = nodeLabels ? nodeRefusesSessions(nodeLabels) : undefined;
+    const refusal = node ? nodeRefusesSessions(node) : undefined;
     if (refusal !== undefined) {
       return {
         kind: 'fence',

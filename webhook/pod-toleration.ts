@@ -99,11 +99,11 @@ export class KubePodTolerator implements PodTolerator {
           if (check !== true) return { kind: 'not-stored', message: check };
         }
         const nodeName = pod?.spec?.nodeName;
-        const nodeLabels =
+        const node =
           this.options.fence && nodeName && this.nodes
-            ? await this.nodes.drainLabelsOf(nodeName, signal)
+            ? await this.nodes.sessionSignalsOf(nodeName, signal)
             : undefined;
-        const decision = decidePod(gs, pod, nodeLabels, {
+        const decision = decidePod(gs, pod, node, {
           fence: this.options.fence,
           karpenterDoNotDisrupt: this.options.karpenterDoNotDisrupt,
         });

@@ -256,7 +256,11 @@ describe('every write the product makes is allowed, made by its own code with it
       requestOptions({ jsonPatch: true }),
     );
     expect(patched.spec?.tolerations).toContainEqual(DRAIN_TOLERATION);
-    expect(await new DirectNodeStatus(kc).drainLabelsOf(NODE)).toEqual({});
+    expect(await new DirectNodeStatus(kc).sessionSignalsOf(NODE)).toEqual({
+      labels: {},
+      cordoned: false,
+      taintKeys: [],
+    });
     const listed = await core.listNode({
       labelSelector: 'gamelift.status/instance-status in (DRAINING,SPOT_TERMINATING)',
     });

@@ -32,8 +32,10 @@ import {
   FENCED_NODE_STATUSES,
   INSTANCE_STATUS_LABEL,
   KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
+  CORDONED_NODES_FIELD_SELECTOR,
   NO_SESSION_NODE_SELECTORS,
   nodeRefusesSessions,
+  nodeSessionSignals,
   podMarkedDoNotDisrupt,
   sessionPodNeeds,
   sessionPodPatch,
@@ -46,7 +48,12 @@ import {
   type PodTolerations,
   type Toleration,
 } from '../../shared/drain-contract.js';
-import { DRAIN_TAINT, DRAIN_TOLERATION, FLEETIQ_STATUSES } from '../../shared/contract.js';
+import {
+  DRAIN_TAINT,
+  DRAIN_TOLERATION,
+  FLEETIQ_STATUSES,
+  LEGACY_ACTIVE_TAINT_KEY,
+} from '../../shared/contract.js';
 import jsonpatch from 'fast-json-patch';
 import { matchesLabels, parseLabelSelector } from '../../sandbox/kube/selectors.js';
 
@@ -423,45 +430,96 @@ describe('who is protected, and where no session may start', () => {
 });
 
 describe('which nodes take no new session', () => {
-  // Every value each drain label can take (absent, each known one, one this version does not know).
+  // Every value each drain label can take (absent, each known one, one this version does not know),
+  // cordoned or not, with the old adapter's taint, another taint or none.
   const STATUSES = [undefined, ...FLEETIQ_STATUSES, 'SOMETHING'];
   const PHASES = [undefined, ...DRAIN_PHASES, 'Reverting'];
+  const TAINTS = [
+    [],
+    [LEGACY_ACTIVE_TAINT_KEY],
+    [DRAIN_TAINT.key],
+    [DRAIN_TAINT.key, LEGACY_ACTIVE_TAINT_KEY],
+  ];
   const grid = STATUSES.flatMap((status) =>
-    PHASES.map((phase) => {
-      const labels: Record<string, string> = { 'kubernetes.io/hostname': 'n1' };
-      if (status !== undefined) labels[INSTANCE_STATUS_LABEL] = status;
-      if (phase !== undefined) labels[DRAIN_PHASE_LABEL] = phase;
-      return { status, phase, labels };
-    }),
+    PHASES.flatMap((phase) =>
+      [false, true].flatMap((cordoned) =>
+        TAINTS.map((taintKeys) => {
+          const labels: Record<string, string> = { 'kubernetes.io/hostname': 'n1' };
+          if (status !== undefined) labels[INSTANCE_STATUS_LABEL] = status;
+          if (phase !== undefined) labels[DRAIN_PHASE_LABEL] = phase;
+          const node = {
+            metadata: { labels },
+            spec: { unschedulable: cordoned, taints: taintKeys.map((key) => ({ key, effect: 'NoExecute' })) },
+          };
+          return { status, phase, cordoned, taintKeys, labels, node };
+        }),
+      ),
+    ),
   );
 
-  it.each(grid.map((g) => [g.status ?? '(none)', g.phase ?? '(none)', g] as const))(
-    'instance-status %s, drain-phase %s',
-    (_s, _p, { status, phase, labels }) => {
-      const fencedStatus = status !== undefined && FENCED_NODE_STATUSES.has(status);
-      const draining = phase !== undefined && phase !== 'Active';
-      const why = nodeRefusesSessions(labels);
-      expect(why !== undefined).toBe(fencedStatus || draining);
-      // FleetIQ's word first; the drain phase otherwise, named in the message.
-      if (fencedStatus) expect(why).toBe(`${status} (${INSTANCE_STATUS_LABEL})`);
-      else if (draining) expect(why).toBe(`draining (${DRAIN_PHASE_LABEL}=${phase})`);
-    },
-  );
+  it.each(
+    grid.map(
+      (g) =>
+        [
+          g.status ?? '(none)',
+          g.phase ?? '(none)',
+          g.cordoned,
+          g.taintKeys.join('+') || '(none)',
+          g,
+        ] as const,
+    ),
+  )('instance-status %s, drain-phase %s, cordoned %s, taints %s', (_s, _p, _c, _t, g) => {
+    const { status, phase, cordoned, taintKeys } = g;
+    const fencedStatus = status !== undefined && FENCED_NODE_STATUSES.has(status);
+    const draining = phase !== undefined && phase !== 'Active';
+    const legacyDraining = cordoned && taintKeys.includes(LEGACY_ACTIVE_TAINT_KEY);
+    const why = nodeRefusesSessions(nodeSessionSignals(g.node));
+    expect(why !== undefined).toBe(fencedStatus || draining || legacyDraining);
+    // FleetIQ's word first; the drain phase next; the old daemon's drain last, named in the message.
+    if (fencedStatus) expect(why).toBe(`${status} (${INSTANCE_STATUS_LABEL})`);
+    else if (draining) expect(why).toBe(`draining (${DRAIN_PHASE_LABEL}=${phase})`);
+    else if (legacyDraining)
+      expect(why).toContain(`cordoned with the old adapter's ${LEGACY_ACTIVE_TAINT_KEY} taint`);
+  });
 
-  it('the selectors a cache of those nodes watches select exactly the nodes refused, each its own label', () => {
+  it('reads only the drain labels, the cordon and the taint keys of a Node', () => {
+    expect(
+      nodeSessionSignals({
+        metadata: { labels: { a: 'b', [DRAIN_PHASE_LABEL]: 'Tainted' } },
+        spec: { unschedulable: true, taints: [{ key: 'k' }, {}] },
+      }),
+    ).toEqual({ labels: { [DRAIN_PHASE_LABEL]: 'Tainted' }, cordoned: true, taintKeys: ['k'] });
+    expect(nodeSessionSignals({})).toEqual({ labels: {}, cordoned: false, taintKeys: [] });
+  });
+
+  it('the selections a cache of those nodes watches hold exactly the nodes refused, each trusted for its own part', () => {
     const selectors = Object.entries(NO_SESSION_NODE_SELECTORS).map(
       ([label, text]) => [label, parseLabelSelector(text)] as const,
     );
     expect(selectors.map(([label]) => label).sort()).toEqual([DRAIN_PHASE_LABEL, INSTANCE_STATUS_LABEL]);
-    for (const { labels } of grid) {
-      const matching = selectors.filter(([, sel]) => matchesLabels(sel, labels));
-      expect({ labels, selected: matching.length > 0 }).toEqual({
-        labels,
-        selected: nodeRefusesSessions(labels) !== undefined,
-      });
-      // A selector that matches is one whose own label alone refuses the node.
+    expect(CORDONED_NODES_FIELD_SELECTOR).toBe('spec.unschedulable=true');
+    for (const g of grid) {
+      const matching = selectors.filter(([, sel]) => matchesLabels(sel, g.labels));
+      const refusal = nodeRefusesSessions(nodeSessionSignals(g.node));
+      // Every node refused is in at least one selection.
+      if (refusal !== undefined)
+        expect({ node: g.node, selected: matching.length > 0 || g.cordoned }).toEqual({
+          node: g.node,
+          selected: true,
+        });
+      // A label selection holds a node only where its own label alone refuses it.
       for (const [label] of matching)
-        expect(nodeRefusesSessions({ [label]: labels[label]! })).toEqual(expect.any(String));
+        expect(
+          nodeRefusesSessions({ labels: { [label]: g.labels[label]! }, cordoned: false, taintKeys: [] }),
+        ).toEqual(expect.any(String));
+      // Outside the label selections, what the cordoned nodes' selection knows (a node outside it: not
+      // cordoned, taints unknown) gives the same answer as the whole node.
+      if (!matching.length) {
+        const known = g.cordoned
+          ? { cordoned: true, taintKeys: g.taintKeys }
+          : { cordoned: false, taintKeys: [] };
+        expect(nodeRefusesSessions({ labels: {}, ...known })).toBe(refusal);
+      }
     }
   });
 });

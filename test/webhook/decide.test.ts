@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import fjp from 'fast-json-patch';
-import { DRAIN_TOLERATION, DRAIN_TOLERATION_ANNOTATION } from '../../shared/contract.js';
+import {
+  DRAIN_TOLERATION,
+  DRAIN_TOLERATION_ANNOTATION,
+  LEGACY_ACTIVE_TAINT_KEY,
+} from '../../shared/contract.js';
 import {
   checkStoredGameServer,
   classifyRequest,
@@ -19,6 +23,7 @@ import {
   DRAIN_PHASE_LABEL,
   DRAIN_PHASES,
   INSTANCE_STATUS_LABEL,
+  type NodeSessionSignals,
   KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
   drainTolerationPatch,
 } from '../../shared/drain-contract.js';
@@ -313,8 +318,12 @@ describe('the backing pod', () => {
   // Karpenter's mark off where a test is about the toleration alone (its own tests below turn it on).
   const fence = { fence: true, karpenterDoNotDisrupt: false };
   const marking = { fence: true, karpenterDoNotDisrupt: true };
-  const status = (s: string | undefined): Record<string, string> =>
-    s === undefined ? {} : { [INSTANCE_STATUS_LABEL]: s };
+  const node = (
+    labels: Record<string, string>,
+    more: { cordoned?: boolean; taintKeys?: string[] } = {},
+  ): NodeSessionSignals => ({ labels, cordoned: more.cordoned ?? false, taintKeys: more.taintKeys ?? [] });
+  const status = (s: string | undefined): NodeSessionSignals =>
+    node(s === undefined ? {} : { [INSTANCE_STATUS_LABEL]: s });
 
   describe('ownership guard', () => {
     it('accepts the pod controlled by this GameServer', () => {
@@ -367,7 +376,7 @@ describe('the backing pod', () => {
       'refuses a node in drain phase %s while its instance-status is still ACTIVE',
       (phase) => {
         const labels = { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: phase };
-        expect(decidePod(gs, pod(), labels, fence)).toEqual({
+        expect(decidePod(gs, pod(), node(labels), fence)).toEqual({
           kind: 'fence',
           message: `the node node-a of GameServer games/gs-1 is draining (${DRAIN_PHASE_LABEL}=${phase}): allocate another game server`,
         });
@@ -375,12 +384,25 @@ describe('the backing pod', () => {
     );
     it('lets a node in drain phase Active through', () => {
       const labels = { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Active' };
-      expect(decidePod(gs, pod(), labels, fence).kind).toBe('patch-pod');
+      expect(decidePod(gs, pod(), node(labels), fence).kind).toBe('patch-pod');
+    });
+    it("refuses a node the old adapter's daemon drains: cordoned with its gamelift.status/active taint", () => {
+      const legacyDraining = node({}, { cordoned: true, taintKeys: [LEGACY_ACTIVE_TAINT_KEY] });
+      expect(decidePod(gs, pod(), legacyDraining, fence)).toEqual({
+        kind: 'fence',
+        message: `the node node-a of GameServer games/gs-1 is cordoned with the old adapter's ${LEGACY_ACTIVE_TAINT_KEY} taint (its daemon drains it): allocate another game server`,
+      });
+    });
+    it("lets through a cordoned node without the old daemon's taint, and the old daemon's node uncordoned", () => {
+      const cordoned = node({}, { cordoned: true, taintKeys: ['other'] });
+      expect(decidePod(gs, pod(), cordoned, fence).kind).toBe('patch-pod');
+      const legacyRunning = node({}, { taintKeys: [LEGACY_ACTIVE_TAINT_KEY] });
+      expect(decidePod(gs, pod(), legacyRunning, fence).kind).toBe('patch-pod');
     });
     it('fences a re-allocation on a draining node even though the pod already tolerates', () => {
       const tolerating = pod({ tolerations: [{ ...DRAIN_TOLERATION }] });
       expect(decidePod(gs, tolerating, status('DRAINING'), fence).kind).toBe('fence');
-      expect(decidePod(gs, tolerating, { [DRAIN_PHASE_LABEL]: 'Tainted' }, fence).kind).toBe('fence');
+      expect(decidePod(gs, tolerating, node({ [DRAIN_PHASE_LABEL]: 'Tainted' }), fence).kind).toBe('fence');
     });
     it('treats a missing pod as going away', () => {
       expect(decidePod(gs, undefined, undefined, fence)).toMatchObject({
@@ -391,7 +413,7 @@ describe('the backing pod', () => {
     it('is off when configured off', () => {
       const off = { fence: false, karpenterDoNotDisrupt: false };
       expect(decidePod(gs, pod({ deleting: true }), status('DRAINING'), off).kind).toBe('patch-pod');
-      expect(decidePod(gs, pod(), { [DRAIN_PHASE_LABEL]: 'Tainted' }, off).kind).toBe('patch-pod');
+      expect(decidePod(gs, pod(), node({ [DRAIN_PHASE_LABEL]: 'Tainted' }), off).kind).toBe('patch-pod');
       expect(decidePod(gs, undefined, undefined, off).kind).toBe('pod-missing');
     });
     it('checks ownership before fencing (never judges a pod that is not ours)', () => {

@@ -12,9 +12,11 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import {
+  DRAIN_TAINT,
   DRAIN_TOLERATION,
   DRAIN_TOLERATION_ANNOTATION,
   INSTANCE_STATUS_LABEL,
+  LEGACY_ACTIVE_TAINT_KEY,
 } from '../../shared/contract.js';
 import { createLogger } from '../../shared/logger.js';
 import { DEFAULT_CERTIFICATE_POLICY } from '../../certs/ensure.js';
@@ -27,6 +29,7 @@ import {
   DRAIN_PHASE_LABEL,
   KARPENTER_DO_NOT_DISRUPT_ANNOTATION,
   drainTolerationPatch,
+  nodeRefusesSessions,
 } from '../../shared/drain-contract.js';
 import { requestOptions } from '../../certs/kube-request.js';
 import { startWebhook } from '../../webhook/server.js';
@@ -293,10 +296,11 @@ describe('KubePodTolerator', () => {
 });
 
 describe('WatchedNodeStatus', () => {
+  const labelsOf = async (w: WatchedNodeStatus, name: string) => (await w.sessionSignalsOf(name))?.labels;
   const statusOf = async (w: WatchedNodeStatus, name: string) =>
-    (await w.drainLabelsOf(name))?.[INSTANCE_STATUS_LABEL];
+    (await labelsOf(w, name))?.[INSTANCE_STATUS_LABEL];
   const phaseOf = async (w: WatchedNodeStatus, name: string) =>
-    (await w.drainLabelsOf(name))?.[DRAIN_PHASE_LABEL];
+    (await labelsOf(w, name))?.[DRAIN_PHASE_LABEL];
 
   it('becomes ready after listing, follows label changes, and drops nodes leaving the fenced set', async () => {
     const restarts: string[] = [];
@@ -306,10 +310,19 @@ describe('WatchedNodeStatus', () => {
     try {
       await waitFor('the first lists', () => watched.ready() === true);
       await waitFor('the watches', () => watched.isWatching());
-      expect(await watched.drainLabelsOf('node-draining')).toEqual({ [INSTANCE_STATUS_LABEL]: 'DRAINING' });
+      expect(await watched.sessionSignalsOf('node-draining')).toEqual({
+        labels: { [INSTANCE_STATUS_LABEL]: 'DRAINING' },
+        cordoned: false,
+        taintKeys: [],
+      });
       // ACTIVE but in a drain phase: only the drain-phase cache holds it, and says only its own label.
-      expect(await watched.drainLabelsOf('node-tainted')).toEqual({ [DRAIN_PHASE_LABEL]: 'Tainted' });
-      expect(await watched.drainLabelsOf('node-active')).toEqual({}); // takes sessions: not cached at all
+      expect(await labelsOf(watched, 'node-tainted')).toEqual({ [DRAIN_PHASE_LABEL]: 'Tainted' });
+      // Takes sessions: not cached at all.
+      expect(await watched.sessionSignalsOf('node-active')).toEqual({
+        labels: {},
+        cordoned: false,
+        taintKeys: [],
+      });
       await node('node-w');
       await setNodeStatus('node-w', 'SPOT_TERMINATING');
       await waitFor(
@@ -363,13 +376,58 @@ describe('WatchedNodeStatus', () => {
         merge,
       );
       await waitFor('the node to take sessions again', async () => {
-        const labels = await watched.drainLabelsOf('node-p');
+        const labels = await labelsOf(watched, 'node-p');
         return labels !== undefined && Object.keys(labels).length === 0;
       });
       await waitFor('two nodes refusing sessions', () => counts.at(-1) === 2);
     } finally {
       await watched.stop();
       await core.deleteNode({ name: 'node-p' });
+    }
+  });
+
+  it("follows the cordon and the taints of a node the old adapter's daemon drains", async () => {
+    const counts: number[] = [];
+    const watched = new WatchedNodeStatus(kc, { logger: silent, onFencedCount: (n) => counts.push(n) });
+    watched.start();
+    const taints = (keys: string[]) => keys.map((key) => ({ key, value: 'true', effect: 'NoExecute' }));
+    const setSpec = (spec: object) => core.patchNode({ name: 'node-l', body: { spec } }, merge);
+    const refuses = async () => {
+      const signals = await watched.sessionSignalsOf('node-l');
+      return signals !== undefined && nodeRefusesSessions(signals) !== undefined;
+    };
+    try {
+      await waitFor('the watches', () => watched.isWatching());
+      await node('node-l');
+      await setSpec({ taints: taints([LEGACY_ACTIVE_TAINT_KEY]) });
+      // The old daemon runs it, not draining: not cordoned, so in no selection.
+      await setSpec({ unschedulable: true, taints: taints([LEGACY_ACTIVE_TAINT_KEY]) });
+      await waitFor("the old daemon's cordon", refuses);
+      expect(await watched.sessionSignalsOf('node-l')).toEqual({
+        labels: {},
+        cordoned: true,
+        taintKeys: [LEGACY_ACTIVE_TAINT_KEY],
+      });
+      await waitFor('three nodes refusing sessions', () => counts.at(-1) === 3);
+      // Then its drain taint: still refused.
+      await setSpec({ taints: taints([LEGACY_ACTIVE_TAINT_KEY, DRAIN_TAINT.key]) });
+      await waitFor('the drain taint seen', async () =>
+        (await watched.sessionSignalsOf('node-l'))?.taintKeys.includes(DRAIN_TAINT.key),
+      );
+      expect(await refuses()).toBe(true);
+      // The node agent took the node over and removed the old taint: a cordon alone refuses nothing.
+      await setSpec({ taints: taints([DRAIN_TAINT.key]) });
+      await waitFor('the old taint gone', async () => !(await refuses()));
+      expect(counts.at(-1)).toBe(2);
+      // Uncordoned: out of the cordoned selection.
+      await setSpec({ unschedulable: false });
+      await waitFor(
+        'the node to leave the cordoned selection',
+        async () => !(await watched.sessionSignalsOf('node-l'))?.cordoned,
+      );
+    } finally {
+      await watched.stop();
+      await core.deleteNode({ name: 'node-l' });
     }
   });
 
@@ -388,8 +446,8 @@ describe('WatchedNodeStatus', () => {
     watched.start();
     try {
       await waitFor(
-        'six watches the server ended',
-        () => restarts.filter((r) => r === 'watch-ended').length >= 6,
+        'nine watches the server ended',
+        () => restarts.filter((r) => r === 'watch-ended').length >= 9,
       );
       await node('node-r');
       await setNodeStatus('node-r', 'DRAINING');
@@ -402,23 +460,23 @@ describe('WatchedNodeStatus', () => {
         'Cordoned, from the cache',
         async () => watched.isWatching() && (await phaseOf(watched, 'node-r')) === 'Cordoned',
       );
-      expect(restarts.filter((r) => r === 'start')).toHaveLength(2);
+      expect(restarts.filter((r) => r === 'start')).toHaveLength(3);
       expect(restarts.filter((r) => r !== 'watch-ended' && r !== 'start')).toEqual([]);
-      // One list per selection, ever. (The waits above read only while watching, which drainLabelsOf
+      // One list per selection, ever. (The waits above read only while watching, which sessionSignalsOf
       // checks in the same tick: no GET for a gap between two watches.)
-      expect(nodeRequests('list') - lists).toBe(2);
+      expect(nodeRequests('list') - lists).toBe(3);
       expect(nodeRequests('get') - gets).toBe(0);
     } finally {
       await watched.stop();
     }
     // Stopped, it no longer knows: a lookup asks the API server (an ACTIVE node is not in the cache).
     expect(watched.isWatching()).toBe(false);
-    expect(await watched.drainLabelsOf('node-active')).toEqual({ [INSTANCE_STATUS_LABEL]: 'ACTIVE' });
-    expect(await watched.drainLabelsOf('node-tainted')).toEqual({
+    expect(await labelsOf(watched, 'node-active')).toEqual({ [INSTANCE_STATUS_LABEL]: 'ACTIVE' });
+    expect(await labelsOf(watched, 'node-tainted')).toEqual({
       [INSTANCE_STATUS_LABEL]: 'ACTIVE',
       [DRAIN_PHASE_LABEL]: 'Tainted',
     });
-    expect(await watched.drainLabelsOf('no-such-node')).toBeUndefined();
+    expect(await watched.sessionSignalsOf('no-such-node')).toBeUndefined();
     expect(nodeRequests('get') - gets).toBe(3);
   });
 });

@@ -24,10 +24,9 @@ describe('migration: node by node from the old daemon to the node agent, under l
         duration: '75s',
         allocationRate: '30/min',
         sessionSeconds: '20-40',
-        // The old daemon never handled Spot notices: only DRAINING here, one on a node still on the old
-        // daemon early (few sessions yet: its drain does not fence, see docs/migration.md), one after
-        // every node has moved.
-        interruptions: '2s:DRAINING:1,62s:DRAINING:1',
+        // The old daemon never handled Spot notices: only DRAINING here, on nodes still on the old daemon
+        // (early, and at 42 s under load, as two nodes have moved), and once every node has moved.
+        interruptions: '2s:DRAINING:1,42s:DRAINING:1,62s:DRAINING:1',
       },
       // No idle instance is made AVAILABLE again during the run: each registration counted is a real one.
       { timings: { ...TEST_TIMINGS, decide: { ...TEST_TIMINGS.decide, idlePeriodMs: 600_000 } } },
@@ -75,5 +74,45 @@ describe('migration: node by node from the old daemon to the node agent, under l
       });
     }
     expect(report.nodes?.stranded).toBe(0);
+  }, 300_000);
+});
+
+// Step 2 of the guide, held: our pubsub and webhook beside old daemons on every node, players allocating
+// fast, FleetIQ draining one node after another. The old daemon taints without fencing, so a game server
+// allocated as the taint evicts its pod would lose its session; the webhook refuses allocations onto a
+// node the old daemon has cordoned (docs/migration.md, incompatibility 10). Without that refusal, every
+// seed tried lost sessions here.
+describe('migration: old daemons draining under our pubsub and webhook, under load', () => {
+  let sb: Sandbox;
+
+  beforeAll(async () => {
+    sb = await startTestSandbox({
+      nodes: '4',
+      legacyNodes: '4',
+      duration: '70s',
+      allocationRate: '90/min',
+      sessionSeconds: '20-40',
+      interruptions: '10s:DRAINING:1,25s:DRAINING:1,40s:DRAINING:1,55s:DRAINING:1',
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await sb?.stop();
+  }, 120_000);
+
+  it('loses no session while old daemons drain one node after another', async () => {
+    await sb.run();
+    const report = sb.report();
+    expect(report.sessions.lostSessions).toEqual([]);
+    expect(report.sessions.lost).toBe(0);
+    expect(report.sessions.started).toBeGreaterThan(15);
+    expect(report.migration!.legacyDrains).toBeGreaterThanOrEqual(3);
+    // Allocations were refused (onto the nodes the old daemons cordoned), and Agones picked others.
+    let fenced = 0;
+    for (const webhook of sb.components.webhooks) {
+      const { values } = await webhook!.metrics.decisions.get();
+      for (const v of values) if (v.labels.reason === 'fenced') fenced += v.value;
+    }
+    expect(fenced).toBeGreaterThan(0);
   }, 300_000);
 });
