@@ -10,6 +10,7 @@ import {
   DRAIN_TOLERATION,
   DRAIN_TOLERATION_ANNOTATION,
   INSTANCE_STATUS_LABEL,
+  LEGACY_ACTIVE_TAINT_KEY,
 } from '../../shared/contract.js';
 import { DRAIN_PHASE_LABEL, KARPENTER_DO_NOT_DISRUPT_ANNOTATION } from '../../shared/drain-contract.js';
 import { sortPacked } from '../../sandbox/cluster/allocation.js';
@@ -375,123 +376,95 @@ describe('requests the webhook must not act on', () => {
 });
 
 describe('the fence', () => {
-  it('refuses allocations on a draining node, and the allocator moves to other game servers', async () => {
-    await fleetSettled();
-    await until('allocator cache caught up', () => {
-      const ready = [...e.sim.allocator.cache.values()].filter(
-        (g) => g.metadata.labels?.['agones.dev/fleet'] === FLEET && g.status?.state === 'Ready',
+  // Each way a node refuses sessions (nodeRefusesSessions), as what marks the node and what undoes it.
+  // Each drain cordons too. The old daemon's taint is NoSchedule here: this fleet does not tolerate
+  // it (a fleet made for the old adapter does), and the fence reads its key only.
+  const LEGACY_TAINT = { key: LEGACY_ACTIVE_TAINT_KEY, value: 'true', effect: 'NoSchedule' };
+  const cases = [
+    {
+      why: 'FleetIQ drains it (instance-status DRAINING)',
+      mark: { metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'DRAINING' } }, spec: { unschedulable: true } },
+    },
+    {
+      // A drain for a reason of the node's own (an operator's request): FleetIQ's label stays ACTIVE.
+      why: 'the agent drains it while FleetIQ still says ACTIVE (drain phase Tainted)',
+      mark: {
+        metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Tainted' } },
+        spec: { unschedulable: true },
+      },
+    },
+    {
+      // The old daemon cordons first and taints later, without fencing (docs/migration.md).
+      why: "the old adapter's daemon drains it (cordoned with its gamelift.status/active taint)",
+      mark: { spec: { unschedulable: true, taints: [LEGACY_TAINT] } },
+    },
+  ];
+  const unmark = {
+    metadata: { labels: { [INSTANCE_STATUS_LABEL]: null, [DRAIN_PHASE_LABEL]: null } },
+    spec: { unschedulable: null, taints: null },
+  };
+
+  it.each(cases)(
+    'refuses allocations on a node when $why, and the allocator moves to other game servers',
+    async ({ mark }) => {
+      const settled = await fleetSettled();
+      // The node a Packed allocation would pick first, in the allocator's own order. (Its cache no longer
+      // holds the game servers an earlier case's fence refused: Agones' allocator drops a GameServer whose
+      // update met a Conflict until it changes again.)
+      const order = sortPacked([...e.sim.allocator.cache.values()], e.sim.allocator.counter.counts).filter(
+        (g) => g.status?.state === 'Ready',
       );
-      return ready.length === REPLICAS - 1;
-    });
-    // The node a Packed allocation would pick: the first Ready one in the allocator's own order.
-    const order = sortPacked([...e.sim.allocator.cache.values()], e.sim.allocator.counter.counts).filter(
-      (g) => g.status?.state === 'Ready',
-    );
-    const draining = order[0]!.status.nodeName as string;
-    const readyThere = order.filter((g) => g.status.nodeName === draining).map((g) => g.metadata.name!);
-    expect(readyThere.length).toBeGreaterThan(0);
+      const draining = order[0]!.status.nodeName as string;
+      const readyThere = settled
+        .filter((g) => g.status.nodeName === draining && g.status.state === 'Ready')
+        .map((g) => g.metadata.name!);
+      expect(readyThere.length).toBeGreaterThan(0);
+      expect((await e.admin.get({ ...NODES, name: draining })).spec?.taints ?? []).toEqual([]);
+      // Sessions already there before the drain (an earlier test's, maybe) are not the fence's business.
+      const allocatedThere = () =>
+        gameServersOf(e.admin, FLEET).then((list) =>
+          list
+            .filter((g) => g.status?.nodeName === draining && g.status?.state === 'Allocated')
+            .map((g) => g.metadata.name!)
+            .sort(),
+        );
+      const allocatedThereBefore = await allocatedThere();
 
-    // The node agent's drain: label and cordon (no taint yet).
-    await e.admin.patch({ ...NODES, name: draining }, 'merge', {
-      metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'DRAINING' } },
-      spec: { unschedulable: true },
-    });
-    await until(
-      'the webhook sees the node fenced',
-      async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 1,
-    );
-    const fencedBefore = admissionsWith('fenced');
-    const allocated: string[] = [];
-    try {
-      for (let i = 0; i < 4; i++) {
-        const res = await allocate();
-        expect(res.status.state).toBe('Allocated');
-        expect(res.status.nodeName).not.toBe(draining);
-        allocated.push(res.status.gameServerName);
-        await allocatorSees(res.status.gameServerName, 'Allocated');
-      }
-      expect(admissionsWith('fenced') - fencedBefore).toBeGreaterThanOrEqual(1);
-      const onDraining = (await gameServersOf(e.admin, FLEET)).filter((g) => g.status?.nodeName === draining);
-      expect(onDraining.filter((g) => g.status.state === 'Allocated')).toEqual([]);
-      // The refused ones are untouched: still Ready, their pods without the toleration.
-      for (const name of readyThere) {
-        expect((await e.admin.get(gsRef(name))).status.state).toBe('Ready');
-        expect(drainTolerations(await e.admin.get(podRef(name)))).toEqual([]);
-      }
-    } finally {
-      await e.admin.patch({ ...NODES, name: draining }, 'merge', {
-        metadata: { labels: { [INSTANCE_STATUS_LABEL]: null } },
-        spec: { unschedulable: null },
-      });
-    }
-    for (const name of allocated) await e.sim.sdk(name).shutdown();
-    await fleetSettled();
-  });
-
-  it('refuses allocations on a node the agent drains while FleetIQ still says ACTIVE (drain phase Tainted)', async () => {
-    const settled = await fleetSettled();
-    // The node a Packed allocation would pick first, in the allocator's own order. (Its cache no longer
-    // holds the game servers the previous test's fence refused: Agones' allocator drops a GameServer whose
-    // update met a Conflict until it changes again.)
-    const order = sortPacked([...e.sim.allocator.cache.values()], e.sim.allocator.counter.counts).filter(
-      (g) => g.status?.state === 'Ready',
-    );
-    const draining = order[0]!.status.nodeName as string;
-    const readyThere = settled
-      .filter((g) => g.status.nodeName === draining && g.status.state === 'Ready')
-      .map((g) => g.metadata.name!);
-    expect(readyThere.length).toBeGreaterThan(0);
-    // Sessions already there before the drain (the first test's, maybe) are not the fence's business.
-    const allocatedThere = () =>
-      gameServersOf(e.admin, FLEET).then((list) =>
-        list
-          .filter((g) => g.status?.nodeName === draining && g.status?.state === 'Allocated')
-          .map((g) => g.metadata.name!)
-          .sort(),
+      await e.admin.patch({ ...NODES, name: draining }, 'merge', mark);
+      await until(
+        'the webhook sees the node fenced',
+        async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 1,
       );
-    const allocatedThereBefore = await allocatedThere();
-
-    // A drain for a reason of the node's own (an operator's request): FleetIQ's label stays ACTIVE, the
-    // drain phase says Tainted.
-    await e.admin.patch({ ...NODES, name: draining }, 'merge', {
-      metadata: { labels: { [INSTANCE_STATUS_LABEL]: 'ACTIVE', [DRAIN_PHASE_LABEL]: 'Tainted' } },
-      spec: { unschedulable: true },
-    });
-    await until(
-      'the webhook sees the node fenced',
-      async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 1,
-    );
-    const fencedBefore = admissionsWith('fenced');
-    const allocated: string[] = [];
-    try {
-      for (let i = 0; i < 4; i++) {
-        const res = await allocate();
-        expect(res.status.state).toBe('Allocated');
-        expect(res.status.nodeName).not.toBe(draining);
-        allocated.push(res.status.gameServerName);
-        await allocatorSees(res.status.gameServerName, 'Allocated');
+      const fencedBefore = admissionsWith('fenced');
+      const allocated: string[] = [];
+      try {
+        for (let i = 0; i < 4; i++) {
+          const res = await allocate();
+          expect(res.status.state).toBe('Allocated');
+          expect(res.status.nodeName).not.toBe(draining);
+          allocated.push(res.status.gameServerName);
+          await allocatorSees(res.status.gameServerName, 'Allocated');
+        }
+        expect(admissionsWith('fenced') - fencedBefore).toBeGreaterThanOrEqual(1);
+        expect(await allocatedThere()).toEqual(allocatedThereBefore);
+        // The refused ones are untouched: still Ready, their pods neither tolerating nor marked.
+        for (const name of readyThere) {
+          expect((await e.admin.get(gsRef(name))).status.state).toBe('Ready');
+          const pod = await e.admin.get(podRef(name));
+          expect(drainTolerations(pod)).toEqual([]);
+          expect(pod.metadata.annotations?.[KARPENTER_DO_NOT_DISRUPT_ANNOTATION]).toBeUndefined();
+        }
+      } finally {
+        await e.admin.patch({ ...NODES, name: draining }, 'merge', unmark);
       }
-      expect(admissionsWith('fenced') - fencedBefore).toBeGreaterThanOrEqual(1);
-      expect(await allocatedThere()).toEqual(allocatedThereBefore);
-      for (const name of readyThere) {
-        expect((await e.admin.get(gsRef(name))).status.state).toBe('Ready');
-        const pod = await e.admin.get(podRef(name));
-        expect(drainTolerations(pod)).toEqual([]);
-        expect(pod.metadata.annotations?.[KARPENTER_DO_NOT_DISRUPT_ANNOTATION]).toBeUndefined();
-      }
-    } finally {
-      await e.admin.patch({ ...NODES, name: draining }, 'merge', {
-        metadata: { labels: { [INSTANCE_STATUS_LABEL]: null, [DRAIN_PHASE_LABEL]: null } },
-        spec: { unschedulable: null },
-      });
-    }
-    await until(
-      'the webhook sees no node fenced',
-      async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 0,
-    );
-    for (const name of allocated) await e.sim.sdk(name).shutdown();
-    await fleetSettled();
-  });
+      await until(
+        'the webhook sees no node fenced',
+        async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 0,
+      );
+      for (const name of allocated) await e.sim.sdk(name).shutdown();
+      await fleetSettled();
+    },
+  );
 });
 
 describe('matchConditions', () => {
