@@ -251,11 +251,15 @@ describe('failures are reported, never hangs or leftovers', () => {
   it(
     'nothing outlives a test process killed with SIGKILL, and its folder is swept at the next start',
     async () => {
+      // Its own temporary folder: a control plane another test worker starts meanwhile sweeps the
+      // default one, and would take the killed run's folder before this test looks.
+      const base = mkdtempSync(join(tmpdir(), 'fleetiq-kill-test-'));
       const child = spawn(
         process.execPath,
         ['--import', 'tsx', 'test/sandbox/control-plane/fixtures/start-and-wait.ts'],
         {
           stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, TMPDIR: base },
         },
       );
       let out = '';
@@ -275,9 +279,11 @@ describe('failures are reported, never hangs or leftovers', () => {
         () => started.pids.every((p) => !alive(p)),
         30_000,
       );
+      expect(started.dir.startsWith(base)).toBe(true);
       expect(existsSync(started.dir)).toBe(true);
-      expect(sweepStaleRuns()).toContain(started.dir);
+      expect(sweepStaleRuns(base)).toContain(started.dir);
       expect(existsSync(started.dir)).toBe(false);
+      rmSync(base, { recursive: true, force: true });
     },
     CONTROL_PLANE_START_MS,
   );
