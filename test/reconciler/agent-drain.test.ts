@@ -32,6 +32,7 @@ import {
   setGameServerState,
 } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
+import { inOrder } from './helpers.js';
 
 const IDS = instanceIds('d', 9);
 let w: World;
@@ -43,13 +44,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-
-/** `expected` appears in `actual` in this order (other items may come in between). */
-function inOrder(expected: string[], actual: string[]): boolean {
-  let i = 0;
-  for (const a of actual) if (a === expected[i]) i++;
-  return i === expected.length;
-}
 
 const drainTaints = (node: any) => (node.spec.taints ?? []).filter((t: any) => t.key === DRAIN_TAINT.key);
 

@@ -34,6 +34,7 @@ import {
   setGameServerState,
 } from '../../sandbox/system/agent-fixtures.js';
 import { TEST_KUBE_START_MS } from '../helpers/test-kube.js';
+import { inOrder } from './helpers.js';
 
 const IDS = instanceIds('q', 5);
 let w: World;
@@ -63,13 +64,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-
-/** `expected` appears in `actual` in this order (other items may come in between). */
-function inOrder(expected: string[], actual: string[]): boolean {
-  let i = 0;
-  for (const a of actual) if (a === expected[i]) i++;
-  return i === expected.length;
-}
 
 const phaseOf = async (node: string) =>
   (await getNode(w.admin, node)).metadata.annotations?.[DRAIN_PHASE_ANNOTATION];

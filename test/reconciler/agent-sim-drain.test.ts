@@ -46,11 +46,6 @@ function outcome(records: SessionRecord[]) {
 
 describe('a DRAINING instance', () => {
   it('drains to deregistration and instance termination, every allocated session completing', async () => {
-    await waitFor(
-      'every agent registered',
-      () => [...s.agentOf.keys()].every((id) => s.fleetiqGameServer(id)),
-      10_000,
-    );
     const sessions: SessionRecord[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await s.sim.sessions.startSession({ fleet: 'game', durationSeconds: 100 });

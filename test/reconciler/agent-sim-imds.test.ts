@@ -17,11 +17,6 @@ beforeAll(async () => {
     exitOnSigtermSeconds: 5,
     imds: true,
   });
-  await waitFor(
-    'every agent registered',
-    () => [...s.agentOf.keys()].every((id) => s.fleetiqGameServer(id)),
-    10_000,
-  );
 }, TEST_KUBE_START_MS);
 
 afterAll(async () => {

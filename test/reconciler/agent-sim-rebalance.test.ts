@@ -25,11 +25,6 @@ beforeAll(async () => {
     imds: true,
     decide: { rebalanceAction: 'drain', rebalanceDrainWindowMs: WINDOW_MS },
   });
-  await waitFor(
-    'every agent registered',
-    () => [...s.agentOf.keys()].every((id) => s.fleetiqGameServer(id)),
-    10_000,
-  );
 }, TEST_KUBE_START_MS);
 
 afterAll(async () => {

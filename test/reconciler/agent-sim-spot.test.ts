@@ -18,11 +18,6 @@ beforeAll(async () => {
     decide: { idlePeriodMs: 1_500 },
     exitOnSigtermSeconds: 5,
   });
-  await waitFor(
-    'every agent registered',
-    () => [...s.agentOf.keys()].every((id) => s.fleetiqGameServer(id)),
-    10_000,
-  );
 }, TEST_KUBE_START_MS);
 
 afterAll(async () => {

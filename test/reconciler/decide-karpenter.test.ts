@@ -26,6 +26,9 @@ import {
   eventReasonsOf,
   fromEveryInterruption,
   staleStatus,
+  walkWorld,
+  agentWalkStep,
+  toggleDrainRequest,
 } from './world.js';
 
 const ON: DecideConfig = { ...CONFIG, karpenterDrains: true };
@@ -277,33 +280,25 @@ describe('decide: Karpenter disrupting the node', () => {
     for (let seed = 1; seed <= 150; seed++) {
       const rnd = new SeededRandom(seed);
       const names = ['g0', 'g1', 'g2', 'g3'];
-      const w = new World({
-        status: fresh('ACTIVE'),
-        node: makeNode({ label: 'ACTIVE' }),
-        gameServers: names.map((n) => gs(n, rnd.pick(['Ready', 'Allocated', 'Scheduled']))),
-      });
+      const w = walkWorld(rnd, names, ['Ready', 'Allocated', 'Scheduled']);
       let status: InstanceStatus = 'ACTIVE';
       for (let step = 0; step < 80; step++) {
-        w.now += 1000;
-        const r = rnd.next();
-        const target = rnd.pick(names);
-        const g = w.gameServers.find((x) => x.name === target);
-        if (r < 0.15 && g) w.allocate(target);
-        else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
-        else if (r < 0.5) {
-          if (karpenterDisrupting(w.node)) untaintKarpenter(w);
-          else w.node.taints = [...w.node.taints, { ...DISRUPTED }];
-        } else if (r < 0.54) {
-          if (w.node.annotations[DRAIN_REQUEST_ANNOTATION])
-            delete w.node.annotations[DRAIN_REQUEST_ANNOTATION];
-          else w.node.annotations[DRAIN_REQUEST_ANNOTATION] = 'drain';
-        } else if (r < 0.57 && step < 40)
-          status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
-        w.status = { status, source: 'redis', observedAt: w.now };
-        if (w.deregistered) break;
-        const d = w.decide(ON);
-        w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
-        if (rnd.next() < 0.3) w.collect();
+        const more = agentWalkStep(w, rnd, {
+          seed,
+          step,
+          names,
+          config: ON,
+          disturb: (r) => {
+            if (r < 0.5) {
+              if (karpenterDisrupting(w.node)) untaintKarpenter(w);
+              else w.node.taints = [...w.node.taints, { ...DISRUPTED }];
+            } else if (r < 0.54) toggleDrainRequest(w, 'drain');
+            else if (r < 0.57 && step < 40)
+              status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
+          },
+          status: () => ({ status, source: 'redis', observedAt: w.now }),
+        });
+        if (!more) break;
         if (record(w)?.phase === 'Drained') drained++;
       }
       expect({ seed, lost: w.lostSessions }).toEqual({ seed, lost: [] });

@@ -25,6 +25,10 @@ import {
   drainRecordOf,
   eventReasonsOf,
   fromEveryInterruption,
+  walkWorld,
+  agentWalkStep,
+  publishedStatus,
+  toggleDrainRequest,
 } from './world.js';
 
 const DRAIN: DecideConfig = { ...CONFIG, rebalanceAction: 'drain' };
@@ -377,45 +381,33 @@ describe('decide: a rebalance recommendation in drain mode', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const rnd = new SeededRandom(seed);
       const names = ['g0', 'g1', 'g2', 'g3', 'g4'];
-      const w = new World({
-        status: fresh('ACTIVE'),
-        node: makeNode({ label: 'ACTIVE', unschedulable: rnd.next() < 0.2 }),
-        gameServers: names.map((n) => gs(n, rnd.pick(['Ready', 'Allocated', 'Scheduled']))),
-      });
+      const w = walkWorld(rnd, names, ['Ready', 'Allocated', 'Scheduled'], 0.2);
       const operatorCordon = w.node.unschedulable;
       const window = rnd.pick([20_000, 60_000]);
       const config: DecideConfig = { ...DRAIN, rebalanceDrainWindowMs: window };
       let status: InstanceStatus = 'ACTIVE';
       let spot = false;
       for (let step = 0; step < 100; step++) {
-        w.now += 1000;
-        const r = rnd.next();
-        const target = rnd.pick(names);
-        const g = w.gameServers.find((x) => x.name === target);
-        if (r < 0.15 && g) w.allocate(target);
-        else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
-        else if (r < 0.46) w.rebalance = rnd.next() < 0.8 ? { noticeTime: w.now } : undefined;
-        else if (r < 0.49) {
-          if (w.node.annotations[DRAIN_REQUEST_ANNOTATION])
-            delete w.node.annotations[DRAIN_REQUEST_ANNOTATION];
-          else w.node.annotations[DRAIN_REQUEST_ANNOTATION] = 'drain';
-        } else if (r < 0.52 && step < 60)
-          status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
-        else if (r < 0.525 && step > 20) spot = true;
-        w.killsAllowed = spot;
-        w.status = spot
-          ? { status: 'SPOT_TERMINATING', source: 'imds', observedAt: w.now }
-          : {
-              status,
-              source: 'redis',
-              observedAt: rnd.next() < 0.1 ? w.now - 10 * CONFIG.statusStaleAfterMs : w.now,
-            };
-        if (w.deregistered) break;
-        const d = w.decide(config);
-        w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
-        if (w.deregistered && w.gameServers.some((x) => x.state === 'Allocated' && !x.podTerminating))
-          throw new Error(`seed ${seed}: deregistered with sessions left`);
-        if (rnd.next() < 0.3) w.collect();
+        const more = agentWalkStep(w, rnd, {
+          seed,
+          step,
+          names,
+          config,
+          disturb: (r) => {
+            if (r < 0.46) w.rebalance = rnd.next() < 0.8 ? { noticeTime: w.now } : undefined;
+            else if (r < 0.49) toggleDrainRequest(w, 'drain');
+            else if (r < 0.52 && step < 60)
+              status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
+            else if (r < 0.525 && step > 20) spot = true;
+          },
+          status: () => {
+            w.killsAllowed = spot;
+            return spot
+              ? { status: 'SPOT_TERMINATING', source: 'imds', observedAt: w.now }
+              : publishedStatus(w, rnd, status);
+          },
+        });
+        if (!more) break;
         if (record(w)?.phase === 'Drained' && record(w)?.reason === 'rebalance') outcomes.drained++;
       }
       expect({ seed, lost: w.lostSessions }).toEqual({ seed, lost: [] });

@@ -24,6 +24,10 @@ import {
   eventReasonsOf,
   fromEveryInterruption,
   staleStatus,
+  walkWorld,
+  agentWalkStep,
+  publishedStatus,
+  toggleDrainRequest,
 } from './world.js';
 
 const requested = (mode = 'drain') => ({ [DRAIN_REQUEST_ANNOTATION]: mode });
@@ -313,37 +317,22 @@ describe('decide: an operator drain request', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const rnd = new SeededRandom(seed);
       const names = ['g0', 'g1', 'g2', 'g3', 'g4'];
-      const w = new World({
-        status: fresh('ACTIVE'),
-        node: makeNode({ label: 'ACTIVE', unschedulable: rnd.next() < 0.2 }),
-        gameServers: names.map((n) => gs(n, rnd.pick(['Ready', 'Allocated', 'Scheduled']))),
-      });
+      const w = walkWorld(rnd, names, ['Ready', 'Allocated', 'Scheduled'], 0.2);
       const operatorCordon = w.node.unschedulable;
       let status: InstanceStatus = 'ACTIVE';
       for (let step = 0; step < 100; step++) {
-        w.now += 1000;
-        const r = rnd.next();
-        const target = rnd.pick(names);
-        const g = w.gameServers.find((x) => x.name === target);
-        if (r < 0.15 && g) w.allocate(target);
-        else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
-        else if (r < 0.48) {
-          if (w.node.annotations[DRAIN_REQUEST_ANNOTATION])
-            delete w.node.annotations[DRAIN_REQUEST_ANNOTATION];
-          else w.node.annotations[DRAIN_REQUEST_ANNOTATION] = rnd.pick(['drain', 'drain', 'deregister']);
-        } else if (r < 0.52 && step < 50)
-          status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
-        w.status = {
-          status,
-          source: 'redis',
-          observedAt: rnd.next() < 0.1 ? w.now - 10 * CONFIG.statusStaleAfterMs : w.now,
-        };
-        if (w.deregistered) break;
-        const d = w.decide();
-        w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
-        if (w.deregistered && w.gameServers.some((x) => x.state === 'Allocated' && !x.podTerminating))
-          throw new Error(`seed ${seed}: deregistered with sessions left`);
-        if (rnd.next() < 0.3) w.collect();
+        const more = agentWalkStep(w, rnd, {
+          seed,
+          step,
+          names,
+          disturb: (r) => {
+            if (r < 0.48) toggleDrainRequest(w, rnd.pick(['drain', 'drain', 'deregister']));
+            else if (r < 0.52 && step < 50)
+              status = rnd.pick(['ACTIVE', 'ACTIVE', 'DRAINING']) as InstanceStatus;
+          },
+          status: () => publishedStatus(w, rnd, status),
+        });
+        if (!more) break;
         if (record(w)?.phase === 'Drained') outcomes.drained++;
       }
       expect({ seed, lost: w.lostSessions }).toEqual({ seed, lost: [] });

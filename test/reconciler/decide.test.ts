@@ -23,7 +23,19 @@ import {
   readDrainRecord,
   type DrainRecord,
 } from '../../shared/drain-contract.js';
-import { CONFIG, T0, World, fresh, fromEveryInterruption, gs, makeNode, observation } from './world.js';
+import {
+  CONFIG,
+  T0,
+  World,
+  agentWalkStep,
+  fresh,
+  fromEveryInterruption,
+  gs,
+  makeNode,
+  observation,
+  publishedStatus,
+  walkWorld,
+} from './world.js';
 
 // The replay high-water mark rides along with most transitions; it has tests of its own below.
 const drainActions = (d: Decision) => d.actions.filter((a) => a.kind !== 'recordActedOn');
@@ -1383,39 +1395,25 @@ describe('decide: whole drains in a modelled world', () => {
     for (let seed = 1; seed <= 300; seed++) {
       const rnd = new SeededRandom(seed);
       const names = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5'];
-      const w = new World({
-        status: fresh('ACTIVE'),
-        node: makeNode({ label: 'ACTIVE', unschedulable: rnd.next() < 0.2 }),
-        gameServers: names.map((n) => gs(n, rnd.pick(['Ready', 'Allocated', 'Scheduled', 'Reserved']))),
-      });
+      const w = walkWorld(rnd, names, ['Ready', 'Allocated', 'Scheduled', 'Reserved'], 0.2);
       const operatorCordon = w.node.unschedulable;
       let status: InstanceStatus = 'ACTIVE';
       for (let step = 0; step < 120; step++) {
-        w.now += 1000;
-        const r = rnd.next();
-        const target = rnd.pick(names);
-        const g = w.gameServers.find((x) => x.name === target);
-        if (r < 0.15 && g) w.allocate(target);
-        else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
-        else if (r < 0.45 && g?.state === 'Scheduled') {
-          g.state = 'Ready';
-          g.resourceVersion += 'x';
-        } else if (r < 0.5) w.webhookUp = !w.webhookUp;
-        else if (r < 0.55 && step < 60)
-          status = rnd.pick(['ACTIVE', 'DRAINING', 'DRAINING']) as InstanceStatus;
-        // pubsub keeps publishing, except now and then (the status goes stale for a step).
-        w.status = {
-          status,
-          source: 'redis',
-          observedAt: rnd.next() < 0.1 ? w.now - 10 * CONFIG.statusStaleAfterMs : w.now,
-        };
-        if (w.deregistered) break;
-        // The agent: decides on a fresh observation, maybe dies midway, maybe restarts.
-        const d = w.decide();
-        w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
-        if (w.deregistered && w.gameServers.some((g) => g.state === 'Allocated' && !g.podTerminating))
-          throw new Error(`seed ${seed}: deregistered with sessions left`);
-        if (rnd.next() < 0.3) w.collect();
+        const more = agentWalkStep(w, rnd, {
+          seed,
+          step,
+          names,
+          disturb: (r, g) => {
+            if (r < 0.45 && g?.state === 'Scheduled') {
+              g.state = 'Ready';
+              g.resourceVersion += 'x';
+            } else if (r < 0.5) w.webhookUp = !w.webhookUp;
+            else if (r < 0.55 && step < 60)
+              status = rnd.pick(['ACTIVE', 'DRAINING', 'DRAINING']) as InstanceStatus;
+          },
+          status: () => publishedStatus(w, rnd, status),
+        });
+        if (!more) break;
         if (hasDrainTaint(w.node)) outcomes.tainted++;
       }
       expect({ seed, lost: w.lostSessions }).toEqual({ seed, lost: [] });

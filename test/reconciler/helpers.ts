@@ -17,3 +17,10 @@ export function gameLiftClient(url: string, maxAttempts = 1): GameLiftClient {
 /** Waits for a condition (see ../helpers/wait.ts), 30_000 ms by default here (the real API server on a busy machine). */
 export const waitFor = <T>(what: string, condition: () => T | Promise<T>, timeoutMs = 30_000) =>
   waitFor_(what, condition, timeoutMs);
+
+/** `expected` appears in `actual` in this order (other items may come in between). */
+export function inOrder(expected: readonly string[], actual: readonly string[]): boolean {
+  let i = 0;
+  for (const a of actual) if (a === expected[i]) i++;
+  return i === expected.length;
+}

@@ -50,6 +50,10 @@ export interface SimWorld {
   stop(): Promise<void>;
 }
 
+/**
+ * A world of `instances` nodes with the simulated cluster, the fleet Ready, pubsub leading, the webhook
+ * registered, and every node's agent registered with FleetIQ.
+ */
 export async function startSimWorld(o: {
   instances: number;
   fleet: FleetOptions;
@@ -176,6 +180,14 @@ export async function startSimWorld(o: {
         }
       }
     }, 20);
+
+    // Every test starts from agents that have registered their instances with FleetIQ.
+    await waitFor(
+      'every agent registered',
+      () =>
+        ids.every((id) => w.fleetiq.control.gameServers({ group: GROUP }).some((g) => g.gameServerId === id)),
+      10_000,
+    );
 
     return {
       world: w,

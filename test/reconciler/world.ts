@@ -19,6 +19,7 @@ import {
   hasDrainTaint,
   readDrainRecord,
   ACTED_ON_OBSERVED_AT_ANNOTATION,
+  DRAIN_REQUEST_ANNOTATION,
   REBALANCE_SEEN_ANNOTATION,
   withDrainPhaseLabel,
   withDrainRecord,
@@ -340,4 +341,87 @@ export function fromEveryInterruption(
     }
   }
   return cases;
+}
+
+/** The random source of the random walks (sandbox/clock.ts's, seeded: a failing seed replays). */
+export interface WalkRandom {
+  next(): number;
+  int(n: number): number;
+  pick<T>(items: readonly T[]): T;
+}
+
+/**
+ * The opening of a random walk: FleetIQ says ACTIVE, and each game server of `names` is in one of
+ * `states`; with `operatorCordonChance`, the node starts cordoned by an operator that often (the walk's
+ * end checks the agent leaves that cordon alone).
+ */
+export function walkWorld(
+  rnd: WalkRandom,
+  names: readonly string[],
+  states: readonly string[],
+  operatorCordonChance = 0,
+): World {
+  return new World({
+    status: fresh('ACTIVE'),
+    node: makeNode({
+      label: 'ACTIVE',
+      ...(operatorCordonChance ? { unschedulable: rnd.next() < operatorCordonChance } : {}),
+    }),
+    gameServers: names.map((n) => gs(n, rnd.pick(states))),
+  });
+}
+
+/** What a random walk varies beyond players: its own disturbances, and FleetIQ's status as read. */
+export interface WalkStep {
+  seed: number;
+  step: number;
+  names: readonly string[];
+  config?: DecideConfig;
+  /**
+   * The walk's own disturbance for the draw `r` (below 0.15 a player allocates `target`, below 0.4 a
+   * session on it ends, when those apply; anything else comes here).
+   */
+  disturb(r: number, target: GameServerView | undefined): void;
+  /** The status the agent reads at this step. */
+  status(): NonNullable<Observation['status']>;
+}
+
+/**
+ * One second of a random walk of the node agent: a player allocates or a session ends (or the walk's
+ * own disturbance), the agent reads the status, decides, executes, killed after a random prefix of
+ * its actions one step in five, and Kubernetes collects the garbage now and then. Returns false when
+ * the instance was deregistered before the step (the walk ends); throws when the agent deregistered
+ * with a session left.
+ */
+export function agentWalkStep(w: World, rnd: WalkRandom, s: WalkStep): boolean {
+  w.now += 1000;
+  const r = rnd.next();
+  const target = rnd.pick(s.names);
+  const g = w.gameServers.find((x) => x.name === target);
+  if (r < 0.15 && g) w.allocate(target);
+  else if (r < 0.4 && g?.state === 'Allocated') w.endSession(target, rnd.next() < 0.5);
+  else s.disturb(r, g);
+  w.status = s.status();
+  if (w.deregistered) return false;
+  const d = w.decide(s.config);
+  w.execute(d, rnd.next() < 0.2 ? rnd.int(d.actions.length + 1) : Infinity);
+  if (w.deregistered && w.gameServers.some((x) => x.state === 'Allocated' && !x.podTerminating))
+    throw new Error(`seed ${s.seed}: deregistered with sessions left`);
+  if (rnd.next() < 0.3) w.collect();
+  return true;
+}
+
+/** `status` as pubsub publishes it: fresh, but stale one step in ten (a missed poll). */
+export function publishedStatus(w: World, rnd: WalkRandom, status: InstanceStatus) {
+  return {
+    status,
+    source: 'redis' as const,
+    observedAt: rnd.next() < 0.1 ? w.now - 10 * CONFIG.statusStaleAfterMs : w.now,
+  };
+}
+
+/** Toggles the operator's drain request on the node: removed if present, else set to `value`. */
+export function toggleDrainRequest(w: World, value: string): void {
+  if (w.node.annotations[DRAIN_REQUEST_ANNOTATION]) delete w.node.annotations[DRAIN_REQUEST_ANNOTATION];
+  else w.node.annotations[DRAIN_REQUEST_ANNOTATION] = value;
 }
