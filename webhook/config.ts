@@ -92,7 +92,7 @@ export const WEBHOOK_SETTINGS: SettingsTable = [
     default: 'true',
     boolean: true,
     negatable: true,
-    help: 'refuse allocations whose pod is terminating or whose node drains (DRAINING/SPOT_TERMINATING, or a drain phase)',
+    help: 'refuse allocations whose pod is terminating or whose node drains (DRAINING/SPOT_TERMINATING, a drain phase, or cordoned by the old adapter: its gamelift.status/active taint)',
   },
   {
     flag: '--karpenter-do-not-disrupt',
