@@ -406,11 +406,15 @@ describe('the fence', () => {
 
   it.each(cases)(
     'refuses allocations on a node when $why, and the allocator moves to other game servers',
-    async ({ mark }) => {
+    async ({ why, mark }) => {
       const settled = await fleetSettled();
-      // The node a Packed allocation would pick first, in the allocator's own order. (Its cache no longer
-      // holds the game servers an earlier case's fence refused: Agones' allocator drops a GameServer whose
-      // update met a Conflict until it changes again.)
+      // Every Ready game server in the allocator's cache (an earlier case touched the ones it refused).
+      await until('the allocator cache holding every Ready game server', () =>
+        settled
+          .filter((g) => g.status.state === 'Ready')
+          .every((g) => e.sim.allocator.cache.get(`default/${g.metadata.name}`)?.status?.state === 'Ready'),
+      );
+      // The node a Packed allocation would pick first, in the allocator's own order.
       const order = sortPacked([...e.sim.allocator.cache.values()], e.sim.allocator.counter.counts).filter(
         (g) => g.status?.state === 'Ready',
       );
@@ -462,6 +466,10 @@ describe('the fence', () => {
         async () => (await metricValue(e.replicas[0]!, /^fleetiq_webhook_fenced_nodes /)) === 0,
       );
       for (const name of allocated) await e.sim.sdk(name).shutdown();
+      // Agones' allocator drops a GameServer whose update met a Conflict until it changes again: touch
+      // the ones the fence refused, so that the next case allocates from the whole fleet.
+      for (const name of readyThere)
+        await e.admin.patch(gsRef(name), 'merge', { metadata: { annotations: { 'e2e/fence-case': why } } });
       await fleetSettled();
     },
   );
