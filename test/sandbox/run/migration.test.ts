@@ -86,7 +86,9 @@ describe('migration: node by node from the old daemon to the node agent, under l
 // fast, FleetIQ draining one node after another. The old daemon taints without fencing, so a game server
 // allocated as the taint evicts its pod would lose its session; the webhook refuses allocations onto a
 // node the old daemon has cordoned (docs/migration.md, incompatibility 10). Without that refusal, every
-// seed tried lost sessions here.
+// seed tried lost sessions here. (Whether a run meets a refusal at all depends on timing: the window is
+// from the cordon until the taint has evicted the node's Ready game servers. The refusal itself is
+// test/e2e/allocation.test.ts's.)
 describe('migration: old daemons draining under our pubsub and webhook, under load', () => {
   let sb: Sandbox;
 
@@ -112,12 +114,5 @@ describe('migration: old daemons draining under our pubsub and webhook, under lo
     expect(report.sessions.lost).toBe(0);
     expect(report.sessions.started).toBeGreaterThan(15);
     expect(report.migration!.legacyDrains).toBeGreaterThanOrEqual(3);
-    // Allocations were refused (onto the nodes the old daemons cordoned), and Agones picked others.
-    let fenced = 0;
-    for (const webhook of sb.components.webhooks) {
-      const { values } = await webhook!.metrics.decisions.get();
-      for (const v of values) if (v.labels.reason === 'fenced') fenced += v.value;
-    }
-    expect(fenced).toBeGreaterThan(0);
   }, 300_000);
 });
