@@ -254,7 +254,11 @@ export class Components {
     this.starting.add(start);
     try {
       const agent = await start;
+      // Restarts that overlap (a test restarting the agent at each drain phase) each start one; the
+      // one that finished first is replaced, and stopped: one agent per node, as the DaemonSet keeps.
+      const replaced = this.agents.get(nodeName);
       this.agents.set(nodeName, agent);
+      if (replaced && replaced !== agent) await replaced.stop();
       if (this.stopped) await agent.stop();
       return agent;
     } finally {

@@ -345,6 +345,21 @@ describe('Packed, failurePolicy Fail, signed status messages', () => {
     }
   }, 120_000);
 
+  it('4e. two restarts of one agent at once leave one agent on the node, the other stopped', async () => {
+    await steady(sb);
+    const nodeName = [...sb.components.agents.keys()][0]!;
+    const started = await Promise.all([
+      sb.components.restartAgent(nodeName),
+      sb.components.restartAgent(nodeName),
+    ]);
+    const running = sb.components.agents.get(nodeName)!;
+    expect(started).toContain(running);
+    const other = started.find((a) => a !== running)!;
+    expect(other).toBeDefined();
+    expect(other.ready()).toBe('stopping');
+    await waitFor('the running agent ready', () => running.ready() === true);
+  }, 120_000);
+
   it('5. SPOT_TERMINATING: the sessions get their graceful end inside the 2-minute notice (interrupted, not lost)', async () => {
     await steady(sb);
     // Longer than the notice: without the agent they would be cut by the termination.
